@@ -1,0 +1,220 @@
+"""Dense per-pixel features: backbone (+ LoRA) -> refine head -> grid, and bilinear sampling at pixels."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .adapter import (
+    NO_ADAPTER,
+    AdapterConfig,
+    AdapterFile,
+    RefineHead,
+    ResolutionRule,
+    apply_lora,
+    load_adapter,
+    load_lora_state_dict,
+    lora_state_dict,
+)
+from .backbones import DEFAULT_BACKBONE, WEIGHTS_PRETRAINED, ViTBackbone, create_backbone
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """What :meth:`DenseFeatures.create` builds.
+
+    ``weights``: see :func:`mveq_core.backbones.create_backbone`. ``adapter``: an adapter directory,
+    or None for the raw backbone. ``resolution``: None takes the adapter's recorded rule, else the
+    paper's evaluation rule (grid = image / 8). ``layer``: backbone block whose tokens are used
+    (-1 = final). ``precision``: ``fp32`` or ``bf16`` (autocast; outputs are float32).
+    """
+
+    backbone: str = DEFAULT_BACKBONE
+    weights: str = WEIGHTS_PRETRAINED
+    adapter: str | None = None
+    resolution: ResolutionRule | None = None
+    layer: int | None = None
+    precision: str = "fp32"
+    device: str = "cpu"
+
+
+class DenseFeatures(nn.Module):
+    """Backbone + adapter producing an L2-normalisable feature grid and per-pixel descriptors.
+
+    Images are (B, 3, H, W) float in [0, 1], any size and aspect ratio. The ViT runs at
+    (gh * p, gw * p) pixels where (gh, gw) = ``resolution.grid_size(H, W)`` and p is the patch size.
+    """
+
+    def __init__(
+        self,
+        backbone: ViTBackbone,
+        adapter: AdapterConfig = NO_ADAPTER,
+        resolution: ResolutionRule = ResolutionRule(),
+        layer: int = -1,
+        precision: str = "fp32",
+    ):
+        super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        self.backbone = backbone
+        self.adapter_config = adapter
+        self.resolution = resolution
+        self.layer = layer
+        self.precision = precision
+        apply_lora(backbone, adapter)
+        self.refine = RefineHead(backbone.embed_dim, adapter.conv_layers, adapter.conv_init).to(backbone.mean.device)
+        self.adapter_source = "none"
+
+    # -------------------------------------------------------------------------------- building
+    @classmethod
+    def create(cls, config: FeatureConfig = FeatureConfig()) -> "DenseFeatures":
+        adapter_file = load_adapter(config.adapter) if config.adapter else None
+        backbone_name = config.backbone
+        if adapter_file is not None and adapter_file.backbone != backbone_name:
+            raise ValueError(
+                f"adapter {config.adapter} was trained for backbone {adapter_file.backbone!r}, not {backbone_name!r}"
+            )
+        backbone = create_backbone(backbone_name, config.weights, config.device)
+        resolution = config.resolution or (adapter_file.resolution if adapter_file else ResolutionRule())
+        layer = config.layer if config.layer is not None else (adapter_file.layer if adapter_file else -1)
+        model = cls(backbone, adapter_file.config if adapter_file else NO_ADAPTER, resolution, layer, config.precision)
+        if adapter_file is not None:
+            model.load_adapter_tensors(adapter_file)
+            model.adapter_source = str(config.adapter)
+        return model.to(config.device).eval()
+
+    def adapter_file(self, extra: dict | None = None) -> AdapterFile:
+        """The current adapter (LoRA + head tensors) as an :class:`AdapterFile` ready to save."""
+        tensors = dict(lora_state_dict(self.backbone))
+        tensors.update({f"refine.{k}": v.detach() for k, v in self.refine.state_dict().items()})
+        return AdapterFile(self.backbone.spec.name, self.adapter_config, self.resolution, tensors, self.layer, dict(extra or {}))
+
+    def load_adapter_tensors(self, adapter: AdapterFile) -> None:
+        lora = {k: v for k, v in adapter.tensors.items() if not k.startswith("refine.")}
+        head = {k[len("refine.") :]: v for k, v in adapter.tensors.items() if k.startswith("refine.")}
+        if self.adapter_config.has_lora:
+            load_lora_state_dict(self.backbone, lora)
+        elif lora:
+            raise ValueError("adapter holds LoRA tensors but the model has no LoRA layers")
+        self.refine.load_state_dict(head)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Only the adapter trains: LoRA matrices and the refine head."""
+        params = [p for n, p in self.backbone.named_parameters() if "lora_" in n]
+        params += list(self.refine.parameters())
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        return params
+
+    def identity(self) -> str:
+        """Hash of what decides the features: backbone weights, adapter tensors, resolution and layer."""
+        h = hashlib.sha256()
+        h.update(f"{self.backbone.spec.name}|{self.backbone.weights_id}|{self.resolution}|{self.layer}".encode())
+        h.update(self.adapter_file().fingerprint().encode())
+        return h.hexdigest()[:16]
+
+    def describe(self) -> str:
+        b = self.backbone
+        return f"{b.spec.name} [{b.spec.description}] weights={b.weights_id} adapter={self.adapter_source}"
+
+    # -------------------------------------------------------------------------------- running
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.mean.device
+
+    @property
+    def dim(self) -> int:
+        return self.backbone.embed_dim
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.resolution.grid_size(height, width)
+
+    def _autocast(self):
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw feature grid (B, C, gh, gw) (not normalised) for images (B, 3, H, W) in [0, 1]."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        H, W = images.shape[-2:]
+        gh, gw = self.grid_size(H, W)
+        p = self.backbone.patch_size
+        x = F.interpolate(images, size=(gh * p, gw * p), mode="bilinear", align_corners=False, antialias=True)
+        with self._autocast():
+            tokens = self.backbone(x, layer=self.layer)
+            grid = self.refine(tokens)
+        return grid.float()
+
+    def extract(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised feature grid (B, C, gh, gw)."""
+        return F.normalize(self(images), dim=1)
+
+    @staticmethod
+    def sample(grid: torch.Tensor, xy: torch.Tensor, image_hw: tuple[int, int]) -> torch.Tensor:
+        """Bilinearly sample a grid at pixels of the original image; L2-normalised.
+
+        Patch centres are aligned exactly: a grid of gw cells spans the image width, cell j's centre
+        sits at pixel (j + 0.5) * W / gw - 0.5 (pixel centres at integers), which is
+        ``grid_sample(align_corners=False)``; points outside the outermost centres take the border.
+
+        Args:
+            grid: (B, C, gh, gw) features.
+            xy: (B, N, 2) pixel coordinates (x = column, y = row) of the H x W image, or (N, 2)
+                shared by every batch item.
+            image_hw: (H, W) of the image the pixels refer to.
+
+        Returns:
+            (B, N, C) descriptors; (N, C) when ``xy`` is (N, 2) and B is 1.
+        """
+        squeeze = xy.ndim == 2 and grid.shape[0] == 1
+        if xy.ndim == 2:
+            xy = xy[None].expand(grid.shape[0], -1, -1)
+        H, W = image_hw
+        scale = torch.tensor([2.0 / W, 2.0 / H], device=xy.device, dtype=torch.float32)
+        norm = (xy.float() + 0.5) * scale - 1.0
+        sampled = F.grid_sample(grid.float(), norm[:, None].to(grid.device), mode="bilinear", padding_mode="border", align_corners=False)
+        desc = F.normalize(sampled[:, :, 0].transpose(1, 2), dim=-1)
+        return desc[0] if squeeze else desc
+
+    def describe_pixels(self, images: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) normalised descriptors at pixels ``xy`` (B, N, 2) of ``images`` (B, 3, H, W)."""
+        return self.sample(self(images), xy, images.shape[-2:])
+
+
+def image_to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, H, W) float32 in [0, 1]."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image: expected (H, W, 3) RGB, got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError("image: empty")
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    return tensor.permute(2, 0, 1)[None].float() / 255.0
+
+
+def load_features(
+    backbone: str = DEFAULT_BACKBONE,
+    weights: str | os.PathLike = WEIGHTS_PRETRAINED,
+    adapter: str | os.PathLike | None = None,
+    device: str = "cpu",
+    **overrides,
+) -> DenseFeatures:
+    """Convenience wrapper around :meth:`DenseFeatures.create`."""
+    config = FeatureConfig(backbone=backbone, weights=str(weights), adapter=str(adapter) if adapter else None, device=device)
+    return DenseFeatures.create(replace(config, **overrides))

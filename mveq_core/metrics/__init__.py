@@ -1,0 +1,1 @@
+"""Metrics: equivariance (APE/PCDP), pose (cm-deg, ADD(-S), BOP), tracking (TAP-Vid) and keypoints (PCK)."""

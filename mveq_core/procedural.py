@@ -1,0 +1,109 @@
+"""Procedural textured objects, so finetuning and tests need no external meshes.
+
+Each object is a random composition of 1-3 primitives with a random texture atlas (noise, stripes,
+checkers, blobs and glyph-like strokes), mapped per face onto six tiles by the face's dominant axis.
+The same seed always gives the same object.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def random_texture(rng: np.random.Generator, size: int = 256) -> np.ndarray:
+    """A (size, size, 3) uint8 texture with enough structure to tell places apart."""
+    import cv2
+
+    base = rng.integers(0, 256, size=(max(2, size // 64), max(2, size // 64), 3)).astype(np.uint8)
+    tex = cv2.resize(base, (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    kind = rng.integers(4)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    if kind == 0:  # stripes
+        freq = rng.uniform(4, 16) * 2 * np.pi / size
+        angle = rng.uniform(0, np.pi)
+        wave = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * freq)
+        tex *= (0.6 + 0.4 * wave)[..., None]
+    elif kind == 1:  # checkers
+        cell = int(rng.integers(size // 16, size // 4))
+        tex *= (0.55 + 0.45 * (((xx // cell) + (yy // cell)) % 2))[..., None]
+    elif kind == 2:  # fine noise
+        noise = cv2.GaussianBlur(rng.normal(size=(size, size, 3)).astype(np.float32), (0, 0), rng.uniform(1.0, 3.0))
+        tex += 90 * noise / (noise.std() + 1e-6)
+    tex = np.clip(tex, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(4, 12))):  # blobs and strokes
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        centre = tuple(int(c) for c in rng.integers(0, size, 2))
+        if rng.random() < 0.5:
+            cv2.circle(tex, centre, int(rng.integers(size // 40, size // 8)), color, -1, cv2.LINE_AA)
+        else:
+            pts = rng.integers(0, size, size=(int(rng.integers(2, 5)), 2)).astype(np.int32)
+            cv2.polylines(tex, [pts], False, color, int(rng.integers(1, 6)), cv2.LINE_AA)
+    return tex
+
+
+def _primitive(rng: np.random.Generator):
+    import trimesh
+
+    kind = rng.integers(6)
+    if kind == 0:
+        mesh = trimesh.creation.box(extents=rng.uniform(0.3, 1.0, 3))
+        mesh = mesh.subdivide().subdivide()
+    elif kind == 1:
+        mesh = trimesh.creation.cylinder(radius=rng.uniform(0.15, 0.5), height=rng.uniform(0.3, 1.0), sections=48)
+    elif kind == 2:
+        mesh = trimesh.creation.capsule(radius=rng.uniform(0.15, 0.4), height=rng.uniform(0.2, 0.8), count=[24, 24])
+    elif kind == 3:
+        mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+        mesh.apply_scale(rng.uniform(0.4, 1.0, 3))
+    elif kind == 4:
+        mesh = trimesh.creation.cone(radius=rng.uniform(0.2, 0.5), height=rng.uniform(0.4, 1.0), sections=48)
+    else:
+        mesh = trimesh.creation.torus(major_radius=rng.uniform(0.3, 0.5), minor_radius=rng.uniform(0.08, 0.2), major_sections=48, minor_sections=24)
+    from .geometry import random_rotation
+
+    T = np.eye(4)
+    T[:3, :3] = random_rotation(rng)
+    T[:3, 3] = rng.uniform(-0.25, 0.25, 3)
+    mesh.apply_transform(T)
+    return mesh
+
+
+def box_project_uv(mesh):
+    """Give each face its own vertices and UVs on one of six atlas tiles (3 x 2) chosen by the
+    face's dominant normal axis and sign; UVs within a tile come from the other two coordinates."""
+    mesh = mesh.copy()
+    mesh.unmerge_vertices()
+    lo, hi = mesh.bounds
+    extent = np.maximum(hi - lo, 1e-9)
+    normals = mesh.face_normals
+    axis = np.abs(normals).argmax(1)
+    sign = (normals[np.arange(len(normals)), axis] > 0).astype(int)
+    tile = axis * 2 + sign  # 0..5
+    other_axes = np.array([[1, 2], [0, 2], [0, 1]])[axis]  # (F, 2)
+    corners = mesh.vertices[mesh.faces]  # (F, 3, 3)
+    local = np.take_along_axis(corners, other_axes[:, None, :].repeat(3, 1), axis=2)  # (F, 3, 2)
+    local = 0.02 + 0.96 * (local - lo[other_axes][:, None]) / extent[other_axes][:, None]
+    uv = np.zeros((len(mesh.vertices), 2))
+    uv[mesh.faces, 0] = ((tile % 3)[:, None] + local[..., 0]) / 3.0
+    uv[mesh.faces, 1] = ((tile // 3)[:, None] + local[..., 1]) / 2.0
+    return mesh, uv
+
+
+def procedural_object(seed: int, size_m: float = 0.2, texture_size: int = 256):
+    """A textured ``trimesh.Trimesh`` whose largest bounding-box side is ``size_m`` metres."""
+    import trimesh
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    parts = [_primitive(rng) for _ in range(int(rng.integers(1, 4)))]
+    mesh = trimesh.util.concatenate(parts)
+    mesh.apply_translation(-mesh.bounds.mean(0))
+    mesh.apply_scale(size_m / float((mesh.bounds[1] - mesh.bounds[0]).max()))
+    mesh, uv = box_project_uv(mesh)
+    tiles = [random_texture(rng, texture_size) for _ in range(6)]
+    atlas = np.concatenate([np.concatenate(tiles[0:3], axis=1), np.concatenate(tiles[3:6], axis=1)], axis=0)
+    # UV v grows upwards in image space conventions of glTF/OBJ: flip rows so tile t sits at row t // 3.
+    atlas = atlas[::-1].copy()
+    material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(atlas), diffuse=[255, 255, 255, 255])
+    mesh.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(atlas), material=material)
+    return mesh

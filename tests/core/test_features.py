@@ -1,0 +1,67 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mveq_core.adapter import ResolutionRule
+from mveq_core.backbones import create_backbone
+from mveq_core.features import DenseFeatures
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def test_paper_resolution_rule():
+    rule = ResolutionRule()  # grid = image / 8
+    assert rule.grid_size(480, 640) == (60, 80)  # a 640 px image runs a /14 ViT at 1120 px
+    assert rule.grid_size(512, 512) == (64, 64)
+    training = ResolutionRule(grid_divisor=8, long_side=640)
+    assert training.grid_size(512, 512) == (80, 80)
+    assert training.grid_size(300, 600) == (40, 80)
+
+
+def test_vit_runs_at_grid_times_patch(tiny_features):
+    seen = {}
+
+    def record(module, args):
+        seen["hw"] = tuple(args[0].shape[-2:])
+
+    handle = tiny_features.backbone.register_forward_pre_hook(record)
+    try:
+        grid = tiny_features(torch.rand(1, 3, 120, 160))
+    finally:
+        handle.remove()
+    assert tuple(seen["hw"]) == (15 * 14, 20 * 14)
+    assert grid.shape == (1, 48, 15, 20)
+
+
+def test_any_aspect_ratio_and_batch(tiny_features):
+    grid = tiny_features(torch.rand(3, 3, 57, 333))
+    assert grid.shape[0] == 3 and grid.shape[-2:] == tiny_features.grid_size(57, 333)
+
+
+def test_sampling_is_patch_centre_aligned_and_normalised(tiny_features):
+    H, W = 120, 160
+    grid = tiny_features(torch.rand(1, 3, H, W))
+    gh, gw = grid.shape[-2:]
+    i, j = 4, 7
+    centre = torch.tensor([[(j + 0.5) * W / gw - 0.5, (i + 0.5) * H / gh - 0.5]])
+    desc = DenseFeatures.sample(grid, centre, (H, W))
+    torch.testing.assert_close(desc[0], F.normalize(grid[0, :, i, j], dim=0), atol=1e-6, rtol=0)
+    # half-way between two centres is the normalised mean of the two cells
+    mid = centre + torch.tensor([[W / gw / 2, 0.0]])
+    expected = F.normalize((grid[0, :, i, j] + grid[0, :, i, j + 1]) / 2, dim=0)
+    torch.testing.assert_close(DenseFeatures.sample(grid, mid, (H, W))[0], expected, atol=1e-6, rtol=0)
+    many = DenseFeatures.sample(grid, torch.rand(50, 2) * torch.tensor([W - 1, H - 1]), (H, W))
+    torch.testing.assert_close(many.norm(dim=-1), torch.ones(50))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_autocast_close_to_fp32(device):
+    backbone = create_backbone("tiny_vit14", "random", device)
+    fp32 = DenseFeatures(backbone, precision="fp32")
+    image = torch.rand(1, 3, 112, 112, device=device)
+    reference = F.normalize(fp32(image), dim=1)
+    fp32.precision = "bf16"
+    low = F.normalize(fp32(image), dim=1)
+    assert low.dtype == torch.float32
+    cosine = (reference * low).sum(1)
+    assert cosine.min() > 0.98
