@@ -135,9 +135,14 @@ def resolve_blocks(blocks: tuple[int, ...], depth: int) -> list[int]:
     return resolved
 
 
-def _lora_module_names(backbone: ViTBackbone, config: AdapterConfig) -> list[str]:
+def used_depth(backbone: ViTBackbone, layer: int) -> int:
+    """Number of blocks a forward pass to ``layer`` runs (LoRA block indices count within them)."""
+    return layer % backbone.depth + 1
+
+
+def _lora_module_names(backbone: ViTBackbone, config: AdapterConfig, layer: int) -> list[str]:
     names = []
-    for b in resolve_blocks(config.blocks, backbone.depth):
+    for b in resolve_blocks(config.blocks, used_depth(backbone, layer)):
         for t in config.targets:
             if t in ("q", "k", "v"):
                 names.append(f"blocks.{b}.attn.qkv.{t}")
@@ -148,13 +153,17 @@ def _lora_module_names(backbone: ViTBackbone, config: AdapterConfig) -> list[str
     return names
 
 
-def apply_lora(backbone: ViTBackbone, config: AdapterConfig) -> None:
-    """Inject LoRA layers (peft) into the backbone in place; only they are trainable."""
+def apply_lora(backbone: ViTBackbone, config: AdapterConfig, layer: int = -1) -> None:
+    """Inject LoRA layers (peft) into the backbone in place; only they are trainable.
+
+    Block indices count within the blocks that run up to ``layer``: the default (-4..-1) means the
+    last 4 blocks before the features are taken.
+    """
     if not config.has_lora:
         return
     from peft import LoraConfig, inject_adapter_in_model
 
-    for b in resolve_blocks(config.blocks, backbone.depth):
+    for b in resolve_blocks(config.blocks, used_depth(backbone, layer)):
         attn = backbone.vit.blocks[b].attn
         if any(t in ("q", "k", "v") for t in config.targets) and not isinstance(attn.qkv, SplitQKV):
             attn.qkv = SplitQKV(attn.qkv)
@@ -163,7 +172,7 @@ def apply_lora(backbone: ViTBackbone, config: AdapterConfig) -> None:
         lora_alpha=config.alpha if config.alpha is not None else config.rank,
         lora_dropout=0.0,
         bias="none",
-        target_modules=_lora_module_names(backbone, config),
+        target_modules=_lora_module_names(backbone, config, layer),
     )
     inject_adapter_in_model(lora, backbone.vit)
 

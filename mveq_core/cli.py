@@ -98,6 +98,7 @@ def _train_data(args: argparse.Namespace):
         mesh_dirs=tuple(args.meshes or ()),
         procedural=args.procedural,
         procedural_seed=args.procedural_seed,
+        photos=args.photos,
         units=args.units,
     )
 
@@ -109,6 +110,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--meshes", action="append", help="folder(s) of meshes, e.g. Objaverse glbs/")
     group.add_argument("--procedural", type=int, default=0, help="number of built-in procedural textured objects")
     group.add_argument("--procedural-seed", type=int, default=0)
+    group.add_argument("--photos", default=None, help="texture procedural objects with crops of these photos: a folder, or opencv:train")
     group.add_argument("--units", default="m", choices=["m", "cm", "mm"], help="units of --mesh/--meshes files")
 
 
@@ -152,6 +154,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         "iterations_run": result.extra["iterations_run"],
         "seconds": round(result.seconds, 2),
         "iterations_per_second": round(result.extra["iterations_run"] / result.seconds, 3) if result.seconds > 0 else None,
+        "steady_iterations_per_second": round(result.extra["steady_iterations_per_second"], 3) if "steady_iterations_per_second" in result.extra else None,
         "peak_gpu_memory_mb": round(result.peak_memory_mb, 1) if result.peak_memory_mb else None,
         "loss_first": summary["first"],
         "loss_last": summary["last"],
@@ -162,7 +165,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .data import ViewConfig, find_meshes, mesh_objects, procedural_objects, write_render_folder
+    from .data import ViewConfig, find_meshes, load_photos, mesh_objects, procedural_objects, write_render_folder
 
     view = ViewConfig(image_size=args.size, views=args.views, inplane_rotation=False, random_lighting=args.random_lighting)
     objects = []
@@ -171,7 +174,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.meshes:
         objects += mesh_objects([p for d in args.meshes for p in find_meshes(d)], view, args.units)
     if args.procedural:
-        objects += procedural_objects(args.procedural, args.procedural_seed, view)
+        objects += procedural_objects(args.procedural, args.procedural_seed, view, photos=load_photos(args.photos))
     if not objects:
         raise MveqError("nothing to render: give --mesh, --meshes or --procedural")
     for obj in objects:
@@ -203,6 +206,24 @@ def cmd_eval_equivariance(args: argparse.Namespace) -> int:
         save_pca_figure(out / "pca.png", [v.rgb for v in views], view_feature_grids(features, views), [v.mask for v in views])
     print(table)
     print(f"wrote {out / 'equivariance.json'}, {out / 'pca.png'}")
+    return 0
+
+
+def cmd_bench_homography(args: argparse.Namespace) -> int:
+    from .benchmarks.homography import HomographyPair, graffiti_pair, homography_matching_errors, read_opencv_homography, resize_pair, summarise_errors
+    from .io import read_image_rgb, write_json_atomic
+
+    features = features_from_args(args)
+    if args.images:
+        pair = HomographyPair(Path(args.images[0]).name, read_image_rgb(args.images[0]), read_image_rgb(args.images[1]), read_opencv_homography(args.homography))
+        if args.image_long_side:
+            pair = resize_pair(pair, args.image_long_side)
+    else:
+        pair = graffiti_pair(long_side=args.image_long_side)
+    result = {"pair": pair.name, "image_size": list(pair.image_a.shape[:2]), **summarise_errors(homography_matching_errors(features, pair)), "features": features.describe()}
+    if args.out:
+        write_json_atomic(args.out, result)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -257,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=3000, help="sampled pixels per view")
     p.add_argument("--matched-fraction", type=float, default=0.0, help="share of sampled pixels that are exact correspondences")
     p.add_argument("--image-size", type=int, default=512, help="render size for on-the-fly objects")
-    p.add_argument("--background", default="random", help="'random', 'black' or a folder of images")
+    p.add_argument("--background", default="random", help="'random', 'black', a folder of images, or opencv:train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--workers", type=int, default=2, help="data loader processes")
@@ -270,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--meshes", action="append")
     p.add_argument("--procedural", type=int, default=0)
     p.add_argument("--procedural-seed", type=int, default=0)
+    p.add_argument("--photos", default=None, help="texture procedural objects with crops of these photos (folder or opencv:heldout)")
     p.add_argument("--units", default="m", choices=["m", "cm", "mm"])
     p.add_argument("--views", type=int, default=42)
     p.add_argument("--size", type=int, default=512)
@@ -288,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory (equivariance.json/.txt, pca.png)")
     p.set_defaults(func=cmd_eval_equivariance)
+
+    p = sub.add_parser("bench", help="benchmarks")
+    bsub = p.add_subparsers(dest="bench_command", required=True)
+    q = bsub.add_parser("homography", help="NN-matching error on a real image pair with a known homography (default: opencv-doc graffiti)")
+    add_feature_args(q)
+    q.add_argument("--images", nargs=2, default=None, metavar=("A", "B"))
+    q.add_argument("--homography", default=None, help="3x3 A->B homography (OpenCV XML/YAML or text)")
+    q.add_argument("--image-long-side", type=int, default=None, help="resize both images to this longer side first")
+    q.add_argument("--out", default=None, help="JSON file")
+    q.set_defaults(func=cmd_bench_homography)
 
     p = sub.add_parser("adapter", help="adapter files: import the paper's checkpoints, show info")
     asub = p.add_subparsers(dest="adapter_command", required=True)

@@ -91,7 +91,7 @@ _RENDERERS: dict[tuple[int, int, int], object] = {}
 
 
 def shared_renderer(width: int, height: int):
-    """One renderer per process and size (GL contexts do not survive fork)."""
+    """One renderer (with its scene cache) per process and size."""
     from .render import Renderer
 
     key = (os.getpid(), width, height)
@@ -140,11 +140,53 @@ class MeshObject:
         return render_view(self.mesh, self.config.intrinsics(), T_cam_obj, (size, size), rng, self.config.random_lighting)
 
 
-def procedural_objects(count: int, seed: int = 0, config: ViewConfig = ViewConfig()) -> list[MeshObject]:
-    """``count`` procedural textured objects (0.2 m) as on-the-fly sources."""
+def procedural_objects(count: int, seed: int = 0, config: ViewConfig = ViewConfig(), photos: list[np.ndarray] | None = None) -> list[MeshObject]:
+    """``count`` procedural textured objects (0.2 m) as on-the-fly sources; ``photos`` (RGB images)
+    texture them with crops of real photographs instead of synthetic patterns."""
     from .procedural import procedural_object
 
-    return [MeshObject(procedural_object(seed + i), f"procedural_{seed + i:05d}", config) for i in range(count)]
+    prefix = "photo" if photos else "procedural"
+    return [MeshObject(procedural_object(seed + i, photos=photos), f"{prefix}_{seed + i:05d}", config) for i in range(count)]
+
+
+OPENCV_SAMPLE_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+# Natural photographs among OpenCV's sample images (Debian package opencv-doc), split so that
+# training textures never appear in held-out evaluation objects. graf1/graf3 are kept apart for the
+# homography check.
+OPENCV_PHOTOS = {
+    "train": ["aero1.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "board.jpg", "building.jpg", "fruits.jpg", "home.jpg",
+              "leuvenA.jpg", "messi5.jpg", "orange.jpg", "rubberwhale1.png", "squirrel_cls.jpg", "stuff.jpg", "aloeL.jpg"],
+    "heldout": ["butterfly.jpg", "starry_night.jpg", "smarties.png", "HappyFish.jpg", "box_in_scene.png", "licenseplate_motion.jpg"],
+}
+
+
+def opencv_sample_photos(split: str = "train", root: Path = OPENCV_SAMPLE_DATA) -> list[np.ndarray]:
+    """The train or held-out photographs of :data:`OPENCV_PHOTOS` (needs Debian's opencv-doc)."""
+    names = OPENCV_PHOTOS[split]
+    missing = [n for n in names if not (root / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root}: missing {', '.join(missing)}; install Debian's opencv-doc")
+    return [read_image_rgb(root / n) for n in names]
+
+
+def load_photos(spec: str | None) -> list[np.ndarray] | None:
+    """Photos named by ``spec``: None, ``"opencv:train"``/``"opencv:heldout"``, or an image folder."""
+    if not spec:
+        return None
+    if spec.startswith("opencv:"):
+        return opencv_sample_photos(spec.split(":", 1)[1])
+    return read_image_folder(spec)
+
+
+def read_image_folder(folder: str | os.PathLike, limit: int | None = None) -> list[np.ndarray]:
+    """RGB images (.png/.jpg) of a folder, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: image folder not found")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:limit]
+    if not paths:
+        raise MveqError(f"{folder}: no .png/.jpg images")
+    return [read_image_rgb(p) for p in paths]
 
 
 def mesh_objects(paths: Sequence[str | os.PathLike], config: ViewConfig = ViewConfig(), units: str = "m") -> list[MeshObject]:
@@ -255,7 +297,7 @@ class PairConfig:
 
     points_per_view: int = 3000
     max_view_angle_deg: float = 120.0
-    background: str = "random"  # "black" (as the paper's renders), "random", or a folder of images
+    background: str = "random"  # "black" (as the paper's renders), "random", a folder of images, "opencv:train"
     color_augment: bool = True
     geometric_augment: float = 0.5  # probability of a random affine warp per view
     # Share of each view's pixels drawn as exact correspondences of the other view. The paper
@@ -340,13 +382,9 @@ class PairSampler:
 def _load_backgrounds(background: str) -> list[np.ndarray] | None:
     if background in ("black", "random"):
         return None
-    folder = Path(background)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: background image folder not found (or use 'random' / 'black')")
-    images = [read_image_rgb(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in (".png", ".jpg", ".jpeg")]
-    if not images:
-        raise MveqError(f"{folder}: no .png/.jpg background images")
-    return images
+    if not background.startswith("opencv:") and not Path(background).is_dir():
+        raise FileNotFoundError(f"{background}: background image folder not found (or use 'random' / 'black')")
+    return load_photos(background)
 
 
 def random_affine(rgb: np.ndarray, xy: np.ndarray, rng: np.random.Generator, shift: float = 0.25, scale: float = 0.25, rotate_deg: float = 45.0):

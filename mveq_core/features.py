@@ -73,7 +73,7 @@ class DenseFeatures(nn.Module):
         self.resolution = resolution
         self.layer = layer
         self.precision = precision
-        apply_lora(backbone, adapter)
+        apply_lora(backbone, adapter, layer)
         self.refine = RefineHead(backbone.embed_dim, adapter.conv_layers, adapter.conv_init).to(backbone.mean.device)
         self.adapter_source = "none"
 

@@ -89,8 +89,24 @@ def box_project_uv(mesh):
     return mesh, uv
 
 
-def procedural_object(seed: int, size_m: float = 0.2, texture_size: int = 256):
-    """A textured ``trimesh.Trimesh`` whose largest bounding-box side is ``size_m`` metres."""
+def photo_texture(rng: np.random.Generator, photos: list[np.ndarray], size: int = 256) -> np.ndarray:
+    """A (size, size, 3) texture cut from a random region of one of ``photos`` (natural statistics)."""
+    import cv2
+
+    photo = photos[int(rng.integers(len(photos)))]
+    side = int(rng.integers(min(photo.shape[:2]) // 4, min(photo.shape[:2]) + 1))
+    y = int(rng.integers(0, photo.shape[0] - side + 1))
+    x = int(rng.integers(0, photo.shape[1] - side + 1))
+    tile = cv2.resize(np.ascontiguousarray(photo[y : y + side, x : x + side]), (size, size), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(np.rot90(tile, int(rng.integers(4))))
+
+
+def procedural_object(seed: int, size_m: float = 0.2, texture_size: int = 256, photos: list[np.ndarray] | None = None):
+    """A textured ``trimesh.Trimesh`` whose largest bounding-box side is ``size_m`` metres.
+
+    With ``photos`` (RGB images), the six texture tiles are crops of them instead of synthetic
+    patterns, which gives natural image statistics.
+    """
     import trimesh
     from PIL import Image
 
@@ -100,7 +116,10 @@ def procedural_object(seed: int, size_m: float = 0.2, texture_size: int = 256):
     mesh.apply_translation(-mesh.bounds.mean(0))
     mesh.apply_scale(size_m / float((mesh.bounds[1] - mesh.bounds[0]).max()))
     mesh, uv = box_project_uv(mesh)
-    tiles = [random_texture(rng, texture_size) for _ in range(6)]
+    if photos:
+        tiles = [photo_texture(rng, photos, texture_size) for _ in range(6)]
+    else:
+        tiles = [random_texture(rng, texture_size) for _ in range(6)]
     atlas = np.concatenate([np.concatenate(tiles[0:3], axis=1), np.concatenate(tiles[3:6], axis=1)], axis=0)
     # UV v grows upwards in image space conventions of glTF/OBJ: flip rows so tile t sits at row t // 3.
     atlas = atlas[::-1].copy()

@@ -106,29 +106,41 @@ def mesh_diameter(mesh, count: int = 4000) -> float:
     return float(np.sqrt((diff**2).sum(-1)).max())
 
 
-class Renderer:
-    """An offscreen pyrender context of a fixed image size; reuse it for many views.
+_CONTEXTS: dict[tuple[int, int, int], object] = {}
 
-    Not thread-safe: use one per thread/process.
+
+def _offscreen_context(width: int, height: int):
+    """One pyrender OffscreenRenderer per process and size, kept for the life of the process.
+
+    Deleting a pyrender EGL renderer terminates the EGL display that every other context of the
+    process shares, so contexts are never deleted; fork children make their own.
     """
-
-    def __init__(self, width: int, height: int):
+    key = (os.getpid(), width, height)
+    if key not in _CONTEXTS:
         _load_triton_before_mesa()
         try:
             import pyrender
-        except Exception as exc:  # OpenGL import fails without libEGL/libOSMesa
+
+            _CONTEXTS[key] = pyrender.OffscreenRenderer(width, height)
+        except Exception as exc:  # OpenGL import or context creation fails without libEGL/libOSMesa
             raise RenderError(_platform_help(exc)) from None
+    return _CONTEXTS[key]
+
+
+class Renderer:
+    """Renders meshes at a fixed image size; reuse it for many views.
+
+    Not thread-safe: use one per thread/process. The GL context behind it is shared by all
+    renderers of the same size in the process.
+    """
+
+    def __init__(self, width: int, height: int):
         self.width, self.height = int(width), int(height)
-        try:
-            self._renderer = pyrender.OffscreenRenderer(self.width, self.height)
-        except Exception as exc:
-            raise RenderError(_platform_help(exc)) from None
+        self._renderer = _offscreen_context(self.width, self.height)
         self._scene_cache: dict[int, object] = {}
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.delete()
-            self._renderer = None
+        self._scene_cache.clear()
 
     def __enter__(self):
         return self

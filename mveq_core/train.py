@@ -18,6 +18,7 @@ from .adapter import AdapterConfig, ResolutionRule, load_adapter
 from .backbones import DEFAULT_BACKBONE, WEIGHTS_PRETRAINED, create_backbone
 from .data import (
     PairConfig,
+    load_photos,
     PairDataset,
     PairSampler,
     ViewConfig,
@@ -44,6 +45,9 @@ class TrainData:
     mesh_dirs: tuple[str, ...] = ()
     procedural: int = 0
     procedural_seed: int = 0
+    # Texture procedural objects with crops of photographs: a folder of images, or "opencv:train"
+    # (the training split of Debian opencv-doc's sample photos).
+    photos: str | None = None
     units: str = "m"
 
     def objects(self, view: ViewConfig):
@@ -54,7 +58,7 @@ class TrainData:
         if paths:
             objects += mesh_objects(paths, view, self.units)
         if self.procedural:
-            objects += procedural_objects(self.procedural, self.procedural_seed, view)
+            objects += procedural_objects(self.procedural, self.procedural_seed, view, photos=load_photos(self.photos))
         if not objects:
             raise MveqError("no training data: give --data DIR, --mesh FILE, --meshes DIR or --procedural N")
         return objects
@@ -193,6 +197,7 @@ def finetune(
         t0 = time.time()
         bar = tqdm(total=config.iterations, initial=start_iteration, desc="finetune", disable=not progress or rank != 0, dynamic_ncols=True)
         iteration = start_iteration
+        step_times: list[float] = []
         model.train()
         for batch in loader:
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -214,6 +219,7 @@ def finetune(
                 torch.distributed.all_reduce(t)
                 value = float(t) / world
             losses.append(value)
+            step_times.append(time.time())
             iteration += 1
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4f}")
@@ -231,7 +237,10 @@ def finetune(
             _save_adapter(out_dir, features, config, data, iteration)
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
         features.eval()
-        return TrainResult(iteration, losses, out_dir / "adapter", seconds, peak, {"iterations_run": iteration - start_iteration}, features)
+        extra = {"iterations_run": iteration - start_iteration}
+        if len(step_times) > 20:  # throughput after warm-up (first 10 steps: cuDNN/allocator/loader start)
+            extra["steady_iterations_per_second"] = (len(step_times) - 11) / (step_times[-1] - step_times[10])
+        return TrainResult(iteration, losses, out_dir / "adapter", seconds, peak, extra, features)
     finally:
         if dist_started:
             torch.distributed.destroy_process_group()
