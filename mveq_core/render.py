@@ -17,8 +17,10 @@ from .geometry import OPENGL_FROM_OPENCV, check_intrinsics, invert_transform
 from .io import MveqError
 
 # Headless by default: EGL (GPU or Mesa llvmpipe). Set PYOPENGL_PLATFORM=osmesa to use OSMesa.
+# pyrender imports pyglet (for its viewer); headless pyglet does not look for X11 libraries.
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    os.environ.setdefault("PYGLET_HEADLESS", "1")
 
 log = logging.getLogger(__name__)
 
