@@ -22,9 +22,8 @@ if [[ $variant != baseline* ]]; then
   python3 -m mveq_core.cli -q finetune "${common[@]}" "${data[@]}" "${train[@]}" --layer $layer --iters "$iters" --seed 0 \
     --checkpoint-every 500 --resume --out $RUNS/$variant | tee "$OUT/$variant/train.json"
   adapter=(--adapter $RUNS/$variant/adapter)
-  cp -r $RUNS/$variant/adapter "$OUT/$variant/" 2>/dev/null || true
   cp $RUNS/$variant/adapter/* "$OUT/$variant/"
 fi
 python3 -m mveq_core.cli -q eval-equivariance "${common[@]}" "${adapter[@]}" --layer $layer --data /tmp/heldout --max-pairs 40 --queries 500 --out "$OUT/$variant/eq"
 python3 -m mveq_core.cli -q bench homography "${common[@]}" "${adapter[@]}" --layer $layer --images .carry/graffiti/graf1.png .carry/graffiti/graf3.png --homography .carry/graffiti/H1to3p.xml --out "$OUT/$variant/graffiti.json" > /dev/null
-rm -rf "$OUT/$variant/adapter" "$OUT/$variant/eq/pca.png"
+mv "$OUT/$variant/eq/equivariance.json" "$OUT/$variant/equivariance.json"; rm -rf "$OUT/$variant/eq"
