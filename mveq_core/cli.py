@@ -227,6 +227,233 @@ def cmd_bench_homography(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- databases
+
+
+def parse_camera(K_text: str | None, camera_file: str | None):
+    """(K (3, 3), dist or None) from --K fx,fy,cx,cy or a camera JSON ({"K": 3x3 | "fx","fy","cx","cy", "dist": [...]})."""
+    import numpy as np
+
+    from .geometry import check_intrinsics, intrinsics_from_values
+    from .io import read_json
+
+    if K_text and camera_file:
+        raise MveqError("give either --K or --camera, not both")
+    if K_text:
+        values = [float(v) for v in K_text.split(",")]
+        if len(values) != 4:
+            raise MveqError(f"--K expects fx,fy,cx,cy (4 numbers), got {len(values)}")
+        return check_intrinsics(intrinsics_from_values(*values), "--K"), None
+    if camera_file:
+        cam = read_json(camera_file)
+        if "K" in cam:
+            K = np.asarray(cam["K"], dtype=np.float64).reshape(-1)
+            if K.size != 9:
+                raise MveqError(f"{camera_file}: field K must have 9 values (3x3), got {K.size}")
+            K = K.reshape(3, 3)
+        elif all(k in cam for k in ("fx", "fy", "cx", "cy")):
+            K = intrinsics_from_values(cam["fx"], cam["fy"], cam["cx"], cam["cy"])
+        else:
+            raise MveqError(f"{camera_file}: needs K (3x3) or fx, fy, cx, cy")
+        dist = cam.get("dist") or cam.get("D")
+        return check_intrinsics(K, f"{camera_file} K"), None if dist is None else np.asarray(dist, dtype=np.float64)
+    raise MveqError("camera intrinsics needed: --K fx,fy,cx,cy or --camera cam.json")
+
+
+def cmd_db_build(args: argparse.Namespace) -> int:
+    from .database import CadDatabaseConfig, build_database_from_mesh
+    from .render import load_mesh
+
+    features = features_from_args(args)
+    mesh = load_mesh(args.mesh, args.units)
+    name = args.name or Path(args.mesh).stem
+    config = CadDatabaseConfig(views=args.views, image_size=args.image_size, max_features=args.max_features, pixel_stride=args.pixel_stride)
+    db = build_database_from_mesh(features, mesh, name, config, mesh_path=str(Path(args.mesh).resolve()))
+    db.save(args.out, "fp32" if args.fp32 else "fp16")
+    print(f"wrote {args.out}: {len(db)} features of '{name}' from {db.meta.views} views (diameter {db.meta.diameter * 1000:.1f} mm)")
+    return 0
+
+
+def _sequence_frames(seq: Path, points: str, sfm_anno3d: str | None, depth_scale: float, step: int):
+    import json
+
+    import numpy as np
+
+    from .benchmarks.onepose import frame_stems, read_frame_files
+    from .database import ReferenceFrame
+    from .io import read_image_raw
+
+    keypoints3d = np.load(sfm_anno3d)["keypoints3d"] if points == "sfm" else None
+    for stem in frame_stems(seq)[::step]:
+        rgb, K, T = read_frame_files(seq, stem)
+        frame = ReferenceFrame(rgb, K, T, name=stem)
+        if points == "depth":
+            frame.depth = read_image_raw(seq / "depth" / f"{stem}.png").astype(np.float32) * depth_scale
+            mask_path = seq / "mask" / f"{stem}.png"
+            if mask_path.is_file():
+                frame.mask = read_image_raw(mask_path) > 0
+        elif points == "sfm":
+            anno_path = seq / "anno_loftr" / f"{stem}.json"
+            if not anno_path.is_file():
+                continue
+            anno = json.loads(anno_path.read_text())
+            kp2d = np.asarray(anno["keypoints2d"], dtype=np.float64).reshape(-1, 2)
+            assign = np.asarray(anno["assign_matrix"], dtype=np.int64).reshape(2, -1)
+            frame.xy, frame.xyz = kp2d[assign[0]], keypoints3d[assign[1]]
+        yield frame
+
+
+def cmd_db_build_from_video(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .benchmarks.onepose import frame_stems
+    from .database import build_database_from_frames
+    from .render import load_mesh
+
+    seq = Path(args.sequence)
+    for sub in ("color", "intrin_ba", "poses_ba"):
+        if not (seq / sub).is_dir():
+            raise FileNotFoundError(f"{seq / sub}: missing (a reference sequence has color/, intrin_ba/, poses_ba/)")
+    if args.points == "sfm" and not args.sfm_anno3d:
+        raise MveqError("--points sfm needs --sfm-anno3d anno_3d_average.npz (and anno_loftr/ in the sequence)")
+    if args.points == "mesh" and not args.mesh:
+        raise MveqError("--points mesh needs --mesh FILE")
+    features = features_from_args(args)
+    mesh = load_mesh(args.mesh, args.units) if args.mesh else None
+    bbox3d = np.loadtxt(args.bbox3d).reshape(-1, 3) if args.bbox3d else None
+    name = args.name or seq.parent.name or seq.name
+    frames = _sequence_frames(seq, args.points, args.sfm_anno3d, args.depth_scale, args.every)
+    db = build_database_from_frames(
+        features, frames, name, points=args.points, mesh=mesh, bbox3d=bbox3d, max_features=args.max_features,
+        total=len(frame_stems(seq)[:: args.every]), mesh_path=str(Path(args.mesh).resolve()) if args.mesh else None,
+    )
+    db.save(args.out, "fp32" if args.fp32 else "fp16")
+    print(f"wrote {args.out}: {len(db)} features of '{name}' from {db.meta.views} frames ({args.points} points)")
+    return 0
+
+
+def cmd_db_info(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .database import load_database
+
+    db = load_database(args.database)
+    info = asdict(db.meta)
+    info.update(features=len(db), descriptor_dtype=str(db.descriptors.dtype).replace("torch.", ""))
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def features_for_databases(args: argparse.Namespace, databases):
+    """Features from the options, or (when --backbone is not given) the ones the first database was built with."""
+    from dataclasses import replace as dc_replace
+
+    from .features import DenseFeatures
+
+    if args.backbone is not None:
+        for name in ("weights",):
+            if getattr(args, name) is None:
+                setattr(args, name, "pretrained")
+        return features_from_args(args)
+    config = databases[0].feature_config(resolve_device_name(args.device))
+    overrides = {k: v for k, v in (("weights", args.weights), ("adapter", args.adapter), ("layer", args.layer), ("precision", args.precision)) if v is not None}
+    features = DenseFeatures.create(dc_replace(config, **overrides))
+    log.info("features (from %s): %s", databases[0].name, features.describe())
+    return features
+
+
+def add_pnp_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pose")
+    group.add_argument("--backend", default="poselib", choices=["poselib", "opencv"], help="PnP back-end (default: %(default)s; opencv = the paper's EPnP)")
+    group.add_argument("--ransac-iters", type=int, default=10_000)
+    group.add_argument("--threshold", type=float, default=8.0, help="RANSAC inlier threshold, pixels")
+    group.add_argument("--min-inliers", type=int, default=12)
+    group.add_argument("--min-inlier-ratio", type=float, default=0.03)
+    group.add_argument("--input-size", type=int, default=512, help="longer side of the (cropped) image fed to the features")
+    group.add_argument("--grid-stride", type=int, default=4, help="query pixel spacing in the resized image")
+
+
+def pose_config_from_args(args: argparse.Namespace):
+    from .pnp import PnPConfig
+    from .pose import PoseConfig
+
+    return PoseConfig(
+        input_size=args.input_size,
+        grid_stride=args.grid_stride,
+        pnp=PnPConfig(backend=args.backend, iterations=args.ransac_iters, threshold_px=args.threshold, min_inliers=args.min_inliers, min_inlier_ratio=args.min_inlier_ratio),
+    )
+
+
+def cmd_pose(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .database import load_database
+    from .io import read_image_raw, read_image_rgb, write_image_atomic, write_json_atomic
+    from .pose import PoseEstimator
+    from .viz import draw_matches, draw_pose
+
+    databases = [load_database(p) for p in args.db]
+    K, dist = parse_camera(args.K, args.camera)
+    image = read_image_rgb(args.image)
+    mask = read_image_raw(args.mask) > 0 if args.mask else None
+    if mask is not None and mask.ndim == 3:
+        mask = mask.any(axis=2)
+    box = [float(v) for v in args.box.split(",")] if args.box else None
+    features = features_for_databases(args, databases)
+    estimator = PoseEstimator(features, (), pose_config_from_args(args))
+    for path, db in zip(args.db, databases):
+        estimator.add_database(db, path)
+    results = estimator.estimate(image, K, mask=mask, box=box, dist_coeffs=dist)
+    report = {"image": str(args.image), "K": K.tolist(), "features": features.describe(), "objects": [r.to_json() for r in results.values()]}
+    out = Path(args.out)
+    write_json_atomic(out, report)
+    overlay = image
+    for name, r in results.items():
+        overlay = draw_matches(overlay, r.matches_xy, r.inliers)
+        if r.success:
+            overlay = draw_pose(overlay, K, r.T_cam_obj, np.asarray(estimator.databases[name].meta.bbox), label=f"{name} {r.num_inliers} inliers")
+    overlay_path = Path(args.overlay) if args.overlay else out.with_suffix(".png")
+    write_image_atomic(overlay_path, overlay)
+    for r in results.values():
+        if r.success:
+            t = r.T_cam_obj[:3, 3]
+            print(f"{r.object_name}: t = [{t[0]:.4f}, {t[1]:.4f}, {t[2]:.4f}] m, {r.num_inliers}/{r.num_matches} inliers, score {r.score:.2f}, {r.timings_ms['total']:.0f} ms")
+        else:
+            print(f"{r.object_name}: no pose ({r.reason})")
+    print(f"wrote {out} and {overlay_path}")
+    return 0
+
+
+def cmd_bench_onepose(args: argparse.Namespace) -> int:
+    from .benchmarks.onepose import format_table, run_onepose
+    from .io import write_json_atomic
+
+    features = features_from_args(args)
+    result = run_onepose(features, args.data, args.sfm, pose_config_from_args(args), max_objects=args.max_objects, frame_step=args.frame_step)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "onepose.json", result)
+    table = format_table(result)
+    (out / "onepose.txt").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+def cmd_bench_ycbv(args: argparse.Namespace) -> int:
+    from .benchmarks.ycbv import format_table, run_ycbv
+    from .database import CadDatabaseConfig
+
+    features = features_from_args(args)
+    result = run_ycbv(
+        features, args.bop_root, args.out, pose_config_from_args(args), CadDatabaseConfig(views=args.views, image_size=args.image_size),
+        detections=args.detections, max_targets=args.max_targets,
+    )
+    table = format_table(result)
+    (Path(args.out) / "scores_bop19.txt").write_text(table + "\n")
+    print(table)
+    return 0
+
+
 def cmd_adapter_import(args: argparse.Namespace) -> int:
     from .adapter import import_official_checkpoint, save_adapter
 
@@ -311,8 +538,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory (equivariance.json/.txt, pca.png)")
     p.set_defaults(func=cmd_eval_equivariance)
 
+    p = sub.add_parser("db", help="object databases: build from CAD or a reference video, inspect")
+    dsub = p.add_subparsers(dest="db_command", required=True)
+    q = dsub.add_parser("build", help="database from a CAD model (96 icosphere renders)")
+    add_feature_args(q)
+    q.add_argument("--mesh", required=True, help="mesh file (.obj/.ply/.glb ...)")
+    q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
+    q.add_argument("--name", default=None, help="object name (default: the mesh file's stem)")
+    q.add_argument("--views", type=int, default=96)
+    q.add_argument("--image-size", type=int, default=512)
+    q.add_argument("--pixel-stride", type=int, default=4)
+    q.add_argument("--max-features", type=int, default=120_000)
+    q.add_argument("--fp32", action="store_true", help="store descriptors as fp32 (default fp16)")
+    q.add_argument("--out", required=True, help="database file (.mvdb)")
+    q.set_defaults(func=cmd_db_build)
+    q = dsub.add_parser("build-from-video", help="database from a posed reference sequence (OnePose layout)")
+    add_feature_args(q)
+    q.add_argument("--sequence", required=True, help="folder with color/, intrin_ba/, poses_ba/ (+ depth/, mask/, anno_loftr/)")
+    q.add_argument("--points", default="depth", choices=["depth", "mesh", "sfm"], help="where 3D points come from")
+    q.add_argument("--mesh", default=None, help="object mesh (for --points mesh)")
+    q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
+    q.add_argument("--sfm-anno3d", default=None, help="OnePose++ anno_3d_average.npz (for --points sfm)")
+    q.add_argument("--bbox3d", default=None, help="box3d_corners.txt: keeps depth points inside the object's box when there are no masks")
+    q.add_argument("--depth-scale", type=float, default=0.001, help="metres per depth PNG unit (default: millimetres)")
+    q.add_argument("--every", type=int, default=1, help="use every N-th frame")
+    q.add_argument("--name", default=None)
+    q.add_argument("--max-features", type=int, default=120_000)
+    q.add_argument("--fp32", action="store_true")
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_db_build_from_video)
+    q = dsub.add_parser("info", help="print a database's header")
+    q.add_argument("database")
+    q.set_defaults(func=cmd_db_info)
+
+    p = sub.add_parser("pose", help="estimate object poses in an image")
+    add_feature_args(p)
+    add_pnp_args(p)
+    p.add_argument("--db", action="append", required=True, help="object database(s) (.mvdb)")
+    p.add_argument("--image", required=True)
+    p.add_argument("--K", default=None, help="fx,fy,cx,cy")
+    p.add_argument("--camera", default=None, help="camera JSON: K (3x3) or fx/fy/cx/cy, optional dist")
+    p.add_argument("--mask", default=None, help="object mask image (non-zero = object)")
+    p.add_argument("--box", default=None, help="x0,y0,x1,y1 crop around the object")
+    p.add_argument("--out", required=True, help="result JSON")
+    p.add_argument("--overlay", default=None, help="overlay PNG (default: next to --out)")
+    p.set_defaults(func=cmd_pose, backbone=None, weights=None)
+
     p = sub.add_parser("bench", help="benchmarks")
     bsub = p.add_subparsers(dest="bench_command", required=True)
+    q = bsub.add_parser("onepose", help="OnePose-LowTexture: 1/3/5 cm-deg accuracy")
+    add_feature_args(q)
+    add_pnp_args(q)
+    q.add_argument("--data", required=True, help="lowtexture_test_data/")
+    q.add_argument("--sfm", required=True, help="sfm_output/outputs_softmax_loftr_loftr/")
+    q.add_argument("--max-objects", type=int, default=None)
+    q.add_argument("--frame-step", type=int, default=10, help="query every N-th test frame (paper: 10)")
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_onepose)
+    q = bsub.add_parser("ycbv", help="YCB-Video (BOP19): CSV + AR_VSD/AR_MSSD/AR_MSPD/AR")
+    add_feature_args(q)
+    add_pnp_args(q)
+    q.add_argument("--bop-root", required=True, help="the ycbv/ folder (models/, test/, test_targets_bop19.json)")
+    q.add_argument("--detections", default=None, help="BOP default-detections JSON (default: crops from GT boxes)")
+    q.add_argument("--views", type=int, default=96)
+    q.add_argument("--image-size", type=int, default=512)
+    q.add_argument("--max-targets", type=int, default=None)
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_ycbv)
     q = bsub.add_parser("homography", help="NN-matching error on a real image pair with a known homography (default: opencv-doc graffiti)")
     add_feature_args(q)
     q.add_argument("--images", nargs=2, default=None, metavar=("A", "B"))

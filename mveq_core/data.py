@@ -100,9 +100,12 @@ def shared_renderer(width: int, height: int):
     return _RENDERERS[key]
 
 
-def render_view(mesh, K: np.ndarray, T_cam_obj: np.ndarray, size: tuple[int, int], rng: np.random.Generator | None, random_lighting: bool) -> View:
+def render_view(mesh, K: np.ndarray, T_cam_obj: np.ndarray, size: tuple[int, int], rng: np.random.Generator | None, random_lighting: bool, flat: bool = False) -> View:
+    """Render one view (size = (H, W)); random lighting from ``rng``, or none at all with ``flat``."""
     renderer = shared_renderer(size[1], size[0])
-    if rng is not None and random_lighting:
+    if flat:
+        out = renderer.render(mesh, K, T_cam_obj, flat=True)
+    elif rng is not None and random_lighting:
         direction = rng.normal(size=3)
         direction[2] = abs(direction[2]) + 0.5  # light from the camera's side
         out = renderer.render(mesh, K, T_cam_obj, ambient=float(rng.uniform(0.3, 0.8)), light_intensity=float(rng.uniform(0.5, 3.0)), light_direction_cam=direction)

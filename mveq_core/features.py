@@ -7,6 +7,7 @@ import logging
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -75,12 +76,13 @@ class DenseFeatures(nn.Module):
         self.precision = precision
         apply_lora(backbone, adapter, layer)
         self.refine = RefineHead(backbone.embed_dim, adapter.conv_layers, adapter.conv_init).to(backbone.mean.device)
-        self.adapter_source = "none"
+        self.adapter_source = "none"  # how the adapter was named when loaded (a path or bundled:NAME)
+        self.weights_source = backbone.weights_id
 
     # -------------------------------------------------------------------------------- building
     @classmethod
     def create(cls, config: FeatureConfig = FeatureConfig()) -> "DenseFeatures":
-        adapter_file = load_adapter(config.adapter) if config.adapter else None
+        adapter_file = load_adapter(resolve_adapter(config.adapter)) if config.adapter else None
         backbone_name = config.backbone
         if adapter_file is not None and adapter_file.backbone != backbone_name:
             raise ValueError(
@@ -93,6 +95,7 @@ class DenseFeatures(nn.Module):
         if adapter_file is not None:
             model.load_adapter_tensors(adapter_file)
             model.adapter_source = str(config.adapter)
+        model.weights_source = str(config.weights)
         return model.to(config.device).eval()
 
     def adapter_file(self, extra: dict | None = None) -> AdapterFile:
@@ -196,6 +199,21 @@ class DenseFeatures(nn.Module):
     def describe_pixels(self, images: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
         """(B, N, C) normalised descriptors at pixels ``xy`` (B, N, 2) of ``images`` (B, 3, H, W)."""
         return self.sample(self(images), xy, images.shape[-2:])
+
+
+BUNDLED_ADAPTERS = Path(__file__).resolve().parent / "assets" / "adapters"
+
+
+def resolve_adapter(spec: str | os.PathLike) -> Path:
+    """An adapter directory from a path or ``bundled:NAME`` (adapters shipped in the package)."""
+    spec = str(spec)
+    if spec.startswith("bundled:"):
+        path = BUNDLED_ADAPTERS / spec.split(":", 1)[1]
+        if not path.is_dir():
+            known = sorted(p.name for p in BUNDLED_ADAPTERS.iterdir()) if BUNDLED_ADAPTERS.is_dir() else []
+            raise FileNotFoundError(f"{spec}: no such bundled adapter (bundled: {', '.join(known) or 'none'})")
+        return path
+    return Path(spec)
 
 
 def image_to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:

@@ -180,12 +180,14 @@ class Renderer:
         light_direction_cam: np.ndarray | None = None,
         znear: float | None = None,
         zfar: float | None = None,
+        flat: bool = False,
     ) -> RenderOutput:
         """Render ``mesh`` (from :func:`load_mesh`, metres) seen with intrinsics ``K`` at ``T_cam_obj``.
 
         Lighting: ambient light of strength ``ambient`` and one directional light of
         ``light_intensity`` travelling along ``light_direction_cam`` (OpenCV camera frame; default
-        (0, 0, 1): a headlight).
+        (0, 0, 1): a headlight). ``flat`` renders the colours without any lighting (e.g. vertex
+        colours that encode object coordinates).
         """
         import pyrender
 
@@ -210,7 +212,8 @@ class Renderer:
             light_pose = invert_transform(T_cam_obj) @ _pose_with_z_axis(-direction)
             light_node = scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=light_intensity), pose=light_pose)
         try:
-            color, depth = self._renderer.render(scene)
+            flags = pyrender.RenderFlags.FLAT if flat else pyrender.RenderFlags.NONE
+            color, depth = self._renderer.render(scene, flags=flags)
         finally:
             scene.remove_node(cam_node)
             if light_node is not None:

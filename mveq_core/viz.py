@@ -61,3 +61,52 @@ def save_pca_figure(path: str | os.PathLike, rgbs: Sequence[np.ndarray], grids: 
     """Two rows: the images, and their features coloured by a shared PCA."""
     pcas = pca_feature_images(grids, masks, size=rgbs[0].shape[:2])
     write_image_atomic(path, image_grid(list(rgbs) + pcas, columns=len(rgbs)))
+
+
+def draw_pose(
+    image: np.ndarray,
+    K: np.ndarray,
+    T_cam_obj: np.ndarray,
+    bbox: np.ndarray | None = None,
+    axis_length: float | None = None,
+    color: tuple[int, int, int] = (0, 255, 0),
+    label: str | None = None,
+) -> np.ndarray:
+    """Overlay the object's frame (x red, y green, z blue) and its 3D bounding box ((2, 3) [min, max],
+    metres) projected with ``K`` at ``T_cam_obj``. Returns a new (H, W, 3) uint8 RGB image."""
+    import cv2
+
+    from .geometry import project_points, transform_points
+
+    out = np.ascontiguousarray(image.copy())
+    scale = max(1, round(max(out.shape[:2]) / 640))
+    if bbox is not None:
+        lo, hi = np.asarray(bbox[0], float), np.asarray(bbox[1], float)
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        cam = transform_points(T_cam_obj, corners)
+        if (cam[:, 2] > 1e-4).all():
+            px = project_points(cam, K)
+            edges = [(0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 3), (2, 6), (3, 7), (4, 5), (4, 6), (5, 7), (6, 7)]
+            for a, b in edges:
+                cv2.line(out, tuple(np.round(px[a]).astype(int)), tuple(np.round(px[b]).astype(int)), color, 2 * scale, cv2.LINE_AA)
+        axis_length = axis_length or 0.5 * float(np.max(hi - lo))
+    axis_length = axis_length or 0.05
+    pts = np.array([[0, 0, 0], [axis_length, 0, 0], [0, axis_length, 0], [0, 0, axis_length]], float)
+    cam = transform_points(T_cam_obj, pts)
+    if (cam[:, 2] > 1e-4).all():
+        px = np.round(project_points(cam, K)).astype(int)
+        for i, c in ((1, (255, 0, 0)), (2, (0, 255, 0)), (3, (0, 0, 255))):
+            cv2.arrowedLine(out, tuple(px[0]), tuple(px[i]), c, 3 * scale, cv2.LINE_AA, tipLength=0.15)
+    if label:
+        cv2.putText(out, label, (10, 30 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, color, 2 * scale, cv2.LINE_AA)
+    return out
+
+
+def draw_matches(image: np.ndarray, xy: np.ndarray, inliers: np.ndarray, radius: int = 2) -> np.ndarray:
+    """Dots at matched pixels: green for PnP inliers, red for outliers."""
+    import cv2
+
+    out = np.ascontiguousarray(image.copy())
+    for (x, y), ok in zip(np.round(xy).astype(int), inliers):
+        cv2.circle(out, (int(x), int(y)), radius, (0, 200, 0) if ok else (220, 0, 0), -1)
+    return out

@@ -1,0 +1,59 @@
+"""Descriptor matching: chunked cosine similarity with bounded memory, mutual nearest neighbours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Matches:
+    """``query_index`` (M,) and ``database_index`` (M,) int64 of mutual nearest neighbours, with their
+    cosine ``similarity`` (M,)."""
+
+    query_index: torch.Tensor
+    database_index: torch.Tensor
+    similarity: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.query_index.numel())
+
+
+@torch.no_grad()
+def mutual_nearest_neighbours(query: torch.Tensor, database: torch.Tensor, max_elements: int = 50_000_000) -> Matches:
+    """Mutual nearest neighbours by cosine similarity (inputs L2-normalised).
+
+    One pass over blocks of the similarity matrix gives both each query's best database entry
+    (row maxima) and each database entry's best query (running column maxima).
+
+    Args:
+        query: (N, C) descriptors; database: (M, C) descriptors on the same device (the database
+            may be fp16; the query is cast to its dtype).
+        max_elements: the largest similarity block held at once (rows x columns), which bounds
+            memory: 50M fp16 entries are 100 MB.
+    """
+    if query.shape[-1] != database.shape[-1]:
+        raise ValueError(f"descriptor sizes differ: query {query.shape[-1]}, database {database.shape[-1]}")
+    device = database.device
+    query = query.to(device=device, dtype=database.dtype)
+    n, m = query.shape[0], database.shape[0]
+    if n == 0 or m == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return Matches(empty, empty, torch.zeros(0, device=device))
+    rows = max(1, max_elements // m)
+    row_index = torch.empty(n, dtype=torch.long, device=device)
+    row_value = torch.empty(n, dtype=torch.float32, device=device)
+    col_value = torch.full((m,), -float("inf"), dtype=torch.float32, device=device)
+    col_index = torch.zeros(m, dtype=torch.long, device=device)
+    for start in range(0, n, rows):
+        sim = query[start : start + rows] @ database.T  # (r, M)
+        v, i = sim.max(dim=1)
+        row_index[start : start + rows], row_value[start : start + rows] = i, v.float()
+        cv, ci = sim.max(dim=0)
+        better = cv.float() > col_value
+        col_value = torch.where(better, cv.float(), col_value)
+        col_index = torch.where(better, ci + start, col_index)
+    mutual = col_index[row_index] == torch.arange(n, device=device)
+    q = torch.nonzero(mutual, as_tuple=False)[:, 0]
+    return Matches(q, row_index[q], row_value[q])

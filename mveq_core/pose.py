@@ -1,0 +1,258 @@
+"""One-shot 6D pose: query features on a grid, mutual nearest neighbours against object databases, PnP.
+
+:class:`PoseEstimator` is the one code path behind ``mveq pose``, the ROS node and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .database import ObjectDatabase, load_database
+from .features import DenseFeatures, image_to_tensor
+from .geometry import check_intrinsics
+from .matching import mutual_nearest_neighbours
+from .pnp import PnPConfig, solve_pnp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """The paper's protocol: the (cropped) image scaled to a 512 px longer side, query pixels every
+    4 px, mutual nearest neighbours, RANSAC PnP with 10,000 iterations and an 8 px threshold.
+
+    ``crop_margin`` enlarges a given box (or a mask's box) by this fraction of its size per side.
+    ``max_elements`` bounds the similarity block held in memory at once.
+    """
+
+    input_size: int | None = 512
+    grid_stride: int = 4
+    crop_margin: float = 0.15
+    min_matches: int = 12
+    max_elements: int = 50_000_000
+    pnp: PnPConfig = PnPConfig()
+
+
+@dataclass
+class PoseResult:
+    """The outcome for one object in one image.
+
+    ``T_cam_obj`` (4, 4) metres, OpenCV axes, or None when there is no pose (``reason`` says why).
+    ``score`` in [0, 1] grows with the inlier ratio and count. ``timings_ms`` per stage.
+    ``matches_xy`` (M, 2) image pixels, ``matches_xyz`` (M, 3) object points and ``inliers`` (M,)
+    are kept for pictures and debugging.
+    """
+
+    object_name: str
+    success: bool
+    T_cam_obj: np.ndarray | None
+    num_matches: int
+    num_inliers: int
+    inlier_ratio: float
+    reprojection_error: float
+    score: float
+    timings_ms: dict[str, float]
+    reason: str = ""
+    matches_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    matches_xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def to_json(self) -> dict:
+        return {
+            "object": self.object_name,
+            "success": self.success,
+            "T_cam_obj": None if self.T_cam_obj is None else self.T_cam_obj.tolist(),
+            "num_matches": self.num_matches,
+            "num_inliers": self.num_inliers,
+            "inlier_ratio": self.inlier_ratio,
+            "reprojection_error_px": None if math.isnan(self.reprojection_error) else self.reprojection_error,
+            "score": self.score,
+            "timings_ms": self.timings_ms,
+            "reason": self.reason,
+        }
+
+
+def pose_score(num_inliers: int, inlier_ratio: float) -> float:
+    """Confidence in [0, 1]: the inlier ratio, discounted when there are few inliers."""
+    return float(inlier_ratio * (1.0 - math.exp(-num_inliers / 20.0)))
+
+
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """(H, W, 3) uint8 RGB from RGB or grey input; raises ValueError naming what is wrong."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"{name}: expected (H, W, 3) RGB, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"{name}: empty image of shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name}: expected uint8 pixels, got {image.dtype}")
+    return np.ascontiguousarray(image[..., :3])
+
+
+def _region(shape: tuple[int, int], box, mask, margin: float) -> tuple[int, int, int, int]:
+    h, w = shape
+    if box is None and mask is not None:
+        ys, xs = np.nonzero(mask)
+        if len(xs) == 0:
+            return 0, 0, 0, 0
+        box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    if box is None:
+        return 0, 0, w, h
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"box: expected [x0, y0, x1, y1] with x1 > x0 and y1 > y0, got {list(box)}")
+    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
+    x0, y0 = max(0, int(math.floor(x0 - mx))), max(0, int(math.floor(y0 - my)))
+    x1, y1 = min(w, int(math.ceil(x1 + mx))), min(h, int(math.ceil(y1 + my)))
+    return x0, y0, x1, y1
+
+
+class PoseEstimator:
+    """Estimates the poses of database objects in RGB images.
+
+    Args:
+        features: the extractor; every database must have been built with the same features.
+        databases: :class:`ObjectDatabase` objects (or a name -> database mapping).
+    """
+
+    def __init__(self, features: DenseFeatures, databases: Sequence[ObjectDatabase] | Mapping[str, ObjectDatabase] = (), config: PoseConfig = PoseConfig()):
+        self.features = features.eval()
+        self.config = config
+        self.databases: dict[str, ObjectDatabase] = {}
+        items = databases.values() if isinstance(databases, Mapping) else databases
+        for db in items:
+            self.add_database(db)
+
+    @classmethod
+    def from_files(cls, features: DenseFeatures, paths: Iterable[str | os.PathLike], config: PoseConfig = PoseConfig()) -> "PoseEstimator":
+        estimator = cls(features, (), config)
+        for path in paths:
+            estimator.add_database(load_database(path), path)
+        return estimator
+
+    def add_database(self, database: ObjectDatabase, path: str | os.PathLike | None = None) -> None:
+        """Add (or replace) an object; refused when it was built with other features."""
+        database.check_compatible(self.features, path)
+        dtype = torch.float16 if self.features.device.type == "cuda" else torch.float32
+        self.databases[database.name] = database.to(self.features.device, dtype)
+
+    def _sync(self) -> None:
+        if self.features.device.type == "cuda":
+            torch.cuda.synchronize(self.features.device)
+
+    @torch.no_grad()
+    def estimate(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        mask: np.ndarray | None = None,
+        box: Sequence[float] | None = None,
+        objects: Sequence[str] | None = None,
+        dist_coeffs: np.ndarray | None = None,
+    ) -> dict[str, PoseResult]:
+        """Poses of ``objects`` (default: all databases) in one image.
+
+        Args:
+            image: (H, W, 3) uint8 RGB (grey (H, W) is accepted), any size.
+            K: (3, 3) intrinsics of ``image``; ``dist_coeffs``: OpenCV distortion, or None.
+            mask: optional (H, W) bool object mask: queries only inside it, crop to its box.
+            box: optional [x0, y0, x1, y1] crop around the object (e.g. a detection).
+        """
+        import cv2
+
+        t_start = time.perf_counter()
+        image = check_image(image)
+        K = check_intrinsics(K)
+        h, w = image.shape[:2]
+        if mask is not None:
+            mask = np.asarray(mask).astype(bool)
+            if mask.shape != (h, w):
+                raise ValueError(f"mask: expected shape {(h, w)} like the image, got {mask.shape}")
+        names = list(objects) if objects is not None else list(self.databases)
+        unknown = [n for n in names if n not in self.databases]
+        if unknown:
+            raise ValueError(f"unknown objects {unknown}; databases: {sorted(self.databases)}")
+        cfg = self.config
+        x0, y0, x1, y1 = _region((h, w), box, mask, cfg.crop_margin)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return {n: self._no_pose(n, "empty region (mask without pixels or box outside the image)", {}) for n in names}
+        crop = image[y0:y1, x0:x1]
+        scale = 1.0 if cfg.input_size is None else cfg.input_size / max(crop.shape[:2])
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        resized = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        sx, sy = crop.shape[1] / size[0], crop.shape[0] / size[1]
+        ys, xs = np.mgrid[0 : size[1] : cfg.grid_stride, 0 : size[0] : cfg.grid_stride]
+        xy_r = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+        # back to original pixels (pixel centres at integers on both sides)
+        xy_o = np.stack([(xy_r[:, 0] + 0.5) * sx - 0.5 + x0, (xy_r[:, 1] + 0.5) * sy - 0.5 + y0], 1)
+        if mask is not None:
+            keep = mask[np.clip(np.round(xy_o[:, 1]).astype(int), 0, h - 1), np.clip(np.round(xy_o[:, 0]).astype(int), 0, w - 1)]
+            xy_r, xy_o = xy_r[keep], xy_o[keep]
+        t_pre = time.perf_counter()
+        device = self.features.device
+        grid = self.features(image_to_tensor(resized, device))
+        query = DenseFeatures.sample(grid, torch.from_numpy(xy_r).float().to(device), (size[1], size[0]))
+        self._sync()
+        t_feat = time.perf_counter()
+        shared = {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}
+        results = {}
+        for name in names:
+            db = self.databases[name]
+            t0 = time.perf_counter()
+            matches = mutual_nearest_neighbours(query, db.descriptors, cfg.max_elements)
+            q_idx = matches.query_index.cpu().numpy()
+            d_idx = matches.database_index.cpu().numpy()
+            self._sync()
+            t1 = time.perf_counter()
+            xy_m, xyz_m = xy_o[q_idx], db.xyz[d_idx].astype(np.float64)
+            timings = {**shared, "matching": (t1 - t0) * 1e3}
+            if len(q_idx) < cfg.min_matches:
+                results[name] = self._no_pose(name, f"{len(q_idx)} matches < min_matches {cfg.min_matches}", timings, xy_m, xyz_m)
+                continue
+            pnp = solve_pnp(xyz_m, xy_m, K, cfg.pnp, dist_coeffs)
+            timings["pnp"] = (time.perf_counter() - t1) * 1e3
+            timings["total"] = (time.perf_counter() - t_start) * 1e3
+            results[name] = PoseResult(
+                name,
+                pnp.success,
+                pnp.T_cam_obj,
+                len(q_idx),
+                pnp.num_inliers,
+                pnp.inlier_ratio,
+                pnp.reprojection_error,
+                pose_score(pnp.num_inliers, pnp.inlier_ratio) if pnp.success else 0.0,
+                timings,
+                pnp.reason,
+                xy_m,
+                xyz_m,
+                pnp.inliers,
+            )
+        return results
+
+    def _no_pose(self, name: str, reason: str, timings: dict, xy=None, xyz=None) -> PoseResult:
+        return PoseResult(
+            name,
+            False,
+            None,
+            0 if xy is None else len(xy),
+            0,
+            0.0,
+            float("nan"),
+            0.0,
+            timings,
+            reason,
+            np.zeros((0, 2)) if xy is None else xy,
+            np.zeros((0, 3)) if xyz is None else xyz,
+            np.zeros(0 if xy is None else len(xy), bool),
+        )

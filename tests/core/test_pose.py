@@ -1,0 +1,165 @@
+"""End-to-end pose estimation: database from CAD renders, held-out views, recovered poses."""
+
+import numpy as np
+import pytest
+import torch
+
+from mveq_core.adapter import ResolutionRule
+from mveq_core.backbones import create_backbone
+from mveq_core.data import MeshObject, ViewConfig, held_out_pose, render_view
+from mveq_core.database import CadDatabaseConfig, DatabaseError, build_database_from_mesh, load_database
+from mveq_core.features import DenseFeatures
+from mveq_core.geometry import intrinsics_from_values
+from mveq_core.metrics.pose import query_pose_error
+from mveq_core.pnp import PnPConfig
+from mveq_core.pose import PoseConfig, PoseEstimator
+from tests.helpers import CoordinateFeatures, coordinate_coloured
+
+K = intrinsics_from_values(320.0, 320.0, 159.5, 119.5)
+SIZE = (240, 320)
+
+
+@pytest.fixture(scope="module")
+def coloured(procedural_mesh):
+    mesh, _, _ = coordinate_coloured(procedural_mesh)
+    return mesh
+
+
+@pytest.fixture(scope="module")
+def exact_setup(coloured):
+    features = CoordinateFeatures()
+    db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True), progress=False)
+    return features, db
+
+
+def _held_out_views(mesh, count, seed, flat=True):
+    obj = MeshObject(mesh, "toy", ViewConfig())
+    rng = np.random.default_rng(seed)
+    views = []
+    for _ in range(count):
+        T = held_out_pose(obj, rng)
+        T[:3, 3] *= 1.4  # ~0.55 m away: the object fills about half of the 320 x 240 image
+        views.append(render_view(mesh, K, T, SIZE, None, False, flat=flat))
+    return views
+
+
+def test_geometry_exact_features_recover_held_out_poses(exact_setup, coloured):
+    """Database, matching and PnP checked independently of learned weights: < 1 deg and 5 mm."""
+    features, db = exact_setup
+    assert 10000 < len(db) <= 20000 and db.meta.views == 96
+    from scipy.spatial import ConvexHull
+    from scipy.spatial.distance import pdist
+
+    hull = coloured.vertices[ConvexHull(coloured.vertices).vertices]
+    assert db.meta.diameter == pytest.approx(pdist(hull).max(), rel=1e-6)
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
+    for view in _held_out_views(coloured, count=6, seed=3):
+        result = estimator.estimate(view.rgb, K)["toy"]
+        assert result.success, result.reason
+        rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
+        assert rot_deg < 1.0 and trans_cm * 10 < 5.0, (rot_deg, trans_cm)
+        assert result.inlier_ratio > 0.5 and 0 < result.score <= 1
+        assert set(result.timings_ms) >= {"preprocess", "features", "matching", "pnp", "total"}
+
+
+def test_both_pnp_backends_and_mask_and_box(exact_setup, coloured):
+    features, db = exact_setup
+    view = _held_out_views(coloured, count=1, seed=11)[0]
+    ys, xs = np.nonzero(view.mask)
+    box = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    for backend in ("poselib", "opencv"):
+        estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, pnp=PnPConfig(backend=backend)))
+        for kwargs in ({}, {"mask": view.mask}, {"box": box}):
+            result = estimator.estimate(view.rgb, K, **kwargs)["toy"]
+            rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
+            limit = 1.0 if backend == "poselib" else 3.0
+            assert rot_deg < limit and trans_cm < 1.0, (backend, kwargs.keys(), rot_deg, trans_cm)
+
+
+def test_several_objects_in_one_query(exact_setup, coloured):
+    features, db = exact_setup
+    other = load_database_copy(db, "other")
+    estimator = PoseEstimator(features, [db, other], PoseConfig(input_size=256))
+    view = _held_out_views(coloured, count=1, seed=5)[0]
+    results = estimator.estimate(view.rgb, K)
+    assert set(results) == {"toy", "other"}
+    only = estimator.estimate(view.rgb, K, objects=["toy"])
+    assert set(only) == {"toy"}
+    with pytest.raises(ValueError, match="unknown objects"):
+        estimator.estimate(view.rgb, K, objects=["nope"])
+
+
+def load_database_copy(db, name):
+    from dataclasses import replace
+
+    from mveq_core.database import ObjectDatabase
+
+    return ObjectDatabase(db.descriptors.clone(), db.xyz.copy(), db.view_ids.copy(), db.pixels.copy(), replace(db.meta, object_name=name))
+
+
+def test_bad_inputs_are_clear_errors(exact_setup):
+    features, db = exact_setup
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
+    image = np.zeros((240, 320, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"K: expected intrinsics of shape \(3, 3\)"):
+        estimator.estimate(image, np.eye(4))
+    with pytest.raises(ValueError, match="empty image"):
+        estimator.estimate(np.zeros((0, 320, 3), np.uint8), K)
+    with pytest.raises(ValueError, match="expected \\(H, W, 3\\)"):
+        estimator.estimate(np.zeros((240, 320, 5), np.uint8), K)
+    with pytest.raises(ValueError, match="mask: expected shape"):
+        estimator.estimate(image, K, mask=np.ones((10, 10), bool))
+
+
+def test_image_without_the_object_gives_no_pose(exact_setup):
+    features, db = exact_setup
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
+    empty = np.zeros((240, 320, 3), np.uint8)
+    result = estimator.estimate(empty, K)["toy"]
+    assert not result.success and result.T_cam_obj is None and result.reason
+    noise = np.random.default_rng(0).integers(0, 256, size=(240, 320, 3)).astype(np.uint8)
+    result = estimator.estimate(noise, K)["toy"]
+    assert not result.success and result.reason
+
+
+def test_mismatched_and_corrupted_databases(tmp_path, exact_setup):
+    features, db = exact_setup
+    path = tmp_path / "toy.mvdb"
+    db.save(path)
+    tiny = DenseFeatures(create_backbone("tiny_vit14", "random"))
+    with pytest.raises(DatabaseError) as info:
+        PoseEstimator.from_files(tiny, [path])
+    message = str(info.value)
+    assert "toy.mvdb" in message and "rebuild" in message
+    assert "coordinate-features" in message and tiny.identity() in message  # names both feature sets
+
+    data = path.read_bytes()
+    (tmp_path / "truncated.mvdb").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatabaseError, match="truncated.mvdb"):
+        load_database(tmp_path / "truncated.mvdb")
+    (tmp_path / "garbage.mvdb").write_bytes(b"\x00" * 64)
+    with pytest.raises(DatabaseError, match="garbage.mvdb"):
+        load_database(tmp_path / "garbage.mvdb")
+    with pytest.raises(FileNotFoundError, match="missing.mvdb"):
+        load_database(tmp_path / "missing.mvdb")
+
+
+def test_database_roundtrip_fp16(tmp_path, exact_setup):
+    features, db = exact_setup
+    db.save(tmp_path / "a.mvdb", "fp16")
+    loaded = load_database(tmp_path / "a.mvdb")
+    assert loaded.descriptors.dtype == torch.float16 and len(loaded) == len(db)
+    np.testing.assert_array_equal(loaded.xyz, db.xyz.astype(np.float32))
+    assert loaded.meta == db.meta
+    loaded.check_compatible(features)
+
+
+def test_tiny_vit_code_path_on_textured_renders(procedural_mesh):
+    """The same flow with a learned-feature extractor (no accuracy claim: random weights)."""
+    features = DenseFeatures(create_backbone("tiny_vit14", "random"), resolution=ResolutionRule())
+    db = build_database_from_mesh(features, procedural_mesh, "toy", CadDatabaseConfig(views=12, image_size=128, max_features=5000), progress=False)
+    assert len(db) > 1000 and db.descriptors.shape[1] == 48
+    view = _held_out_views(procedural_mesh, count=1, seed=2, flat=False)[0]
+    result = PoseEstimator(features, [db], PoseConfig(input_size=192)).estimate(view.rgb, K)["toy"]
+    assert result.num_matches > 0 and result.timings_ms["features"] > 0
+    assert result.success == (result.T_cam_obj is not None)
