@@ -210,7 +210,14 @@ def cmd_eval_equivariance(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_homography(args: argparse.Namespace) -> int:
-    from .benchmarks.homography import HomographyPair, graffiti_pair, homography_matching_errors, read_opencv_homography, resize_pair, summarise_errors
+    from .benchmarks.homography import (
+        HomographyPair,
+        graffiti_pair,
+        homography_matching_errors,
+        read_opencv_homography,
+        resize_pair,
+        summarise_errors,
+    )
     from .io import read_image_rgb, write_json_atomic
 
     features = features_from_args(args)
@@ -392,13 +399,13 @@ def cmd_pose(args: argparse.Namespace) -> int:
     from .pose import PoseEstimator
     from .viz import draw_matches, draw_pose
 
-    databases = [load_database(p) for p in args.db]
     K, dist = parse_camera(args.K, args.camera)
     image = read_image_rgb(args.image)
     mask = read_image_raw(args.mask) > 0 if args.mask else None
     if mask is not None and mask.ndim == 3:
         mask = mask.any(axis=2)
     box = [float(v) for v in args.box.split(",")] if args.box else None
+    databases = [load_database(p) for p in args.db]
     features = features_for_databases(args, databases)
     estimator = PoseEstimator(features, (), pose_config_from_args(args))
     for path, db in zip(args.db, databases):

@@ -18,11 +18,11 @@ from .adapter import AdapterConfig, ResolutionRule, load_adapter
 from .backbones import DEFAULT_BACKBONE, WEIGHTS_PRETRAINED, create_backbone
 from .data import (
     PairConfig,
-    load_photos,
     PairDataset,
     PairSampler,
     ViewConfig,
     find_meshes,
+    load_photos,
     mesh_objects,
     open_render_folders,
     procedural_objects,

@@ -42,3 +42,55 @@ def test_bad_input_exits_non_zero_with_one_readable_line(argv, needle, capsys, t
     assert main(["-q", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mveq: error:") and needle in err[0]
+
+
+def test_db_build_info_and_pose(tmp_path, capsys, procedural_mesh):
+    import numpy as np
+
+    from mveq_core.data import render_view
+    from mveq_core.geometry import intrinsics_from_values, look_at
+    from mveq_core.io import write_image_atomic
+
+    mesh_mm = procedural_mesh.copy()
+    mesh_mm.apply_scale(1000.0)
+    mesh_mm.export(tmp_path / "toy.obj")
+    tiny = ["--backbone", "tiny_vit14", "--weights", "random", "--device", "cpu"]
+    assert main(["-q", "db", "build", *tiny, "--mesh", str(tmp_path / "toy.obj"), "--units", "mm", "--views", "12", "--image-size", "96", "--out", str(tmp_path / "toy.mvdb")]) == 0
+    assert "12 views" in capsys.readouterr().out
+    assert main(["db", "info", str(tmp_path / "toy.mvdb")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["object_name"] == "toy" and info["backbone"] == "tiny_vit14" and info["features"] > 100
+    assert abs(max(np.subtract(*info["bbox"][::-1])) - 0.2) < 1e-3  # millimetres became metres
+
+    K = intrinsics_from_values(200, 200, 79.5, 59.5)
+    view = render_view(procedural_mesh, K, look_at(np.array([0.0, -0.4, 0.2])), (120, 160), None, False)
+    write_image_atomic(tmp_path / "img.png", view.rgb)
+    # features come from the database's header (tiny_vit14, random weights)
+    code = main(["-q", "pose", "--db", str(tmp_path / "toy.mvdb"), "--image", str(tmp_path / "img.png"), "--K", "200,200,79.5,59.5",
+                 "--device", "cpu", "--input-size", "128", "--out", str(tmp_path / "res.json")])
+    assert code == 0
+    result = json.loads((tmp_path / "res.json").read_text())
+    assert result["objects"][0]["object"] == "toy" and "tiny_vit14" in result["features"]
+    assert (tmp_path / "res.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--K", "1,2,3"], "fx,fy,cx,cy"),
+        (["--K", "200,200,80,60", "--image", "/no/image.png"], "/no/image.png"),
+        (["--K", "200,200,80,60", "--db", "BROKEN"], "broken.mvdb"),
+    ],
+)
+def test_pose_bad_input(tmp_path, capsys, extra, needle):
+    import numpy as np
+
+    from mveq_core.io import write_image_atomic
+
+    (tmp_path / "broken.mvdb").write_bytes(b"\x00" * 100)
+    write_image_atomic(tmp_path / "img.png", np.zeros((8, 8, 3), np.uint8))
+    argv = ["-q", "pose", "--db", str(tmp_path / "broken.mvdb"), "--image", str(tmp_path / "img.png"), "--out", str(tmp_path / "r.json"), *extra]
+    argv = [a.replace("BROKEN", str(tmp_path / "broken.mvdb")) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err

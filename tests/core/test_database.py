@@ -1,0 +1,66 @@
+"""Databases from reference videos: 3D points from depth, from the mesh, from SfM pairs."""
+
+import numpy as np
+import pytest
+
+from mveq_core.data import MeshObject, ViewConfig, held_out_pose, render_view
+from mveq_core.database import DatabaseError, ReferenceFrame, build_database_from_frames
+from mveq_core.geometry import intrinsics_from_values
+from mveq_core.metrics.pose import query_pose_error
+from mveq_core.pose import PoseConfig, PoseEstimator
+from tests.helpers import CoordinateFeatures, coordinate_coloured
+
+K = intrinsics_from_values(256.0, 256.0, 127.5, 127.5)
+
+
+@pytest.fixture(scope="module")
+def scene(procedural_mesh):
+    mesh = coordinate_coloured(procedural_mesh)[0]
+    obj = MeshObject(mesh, "toy", ViewConfig())
+    rng = np.random.default_rng(4)
+    poses = []
+    for _ in range(30):
+        T = held_out_pose(obj, rng)
+        T[:3, 3] *= 1.8
+        poses.append(T)
+    views = [render_view(mesh, K, T, (256, 256), None, False, flat=True) for T in poses]
+    return mesh, views
+
+
+def _accuracy(features, db, views):
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
+    errors = [query_pose_error(estimator.estimate(v.rgb, K)["toy"].T_cam_obj, v.T_cam_obj) for v in views]
+    return max(e[0] for e in errors), max(e[1] for e in errors)
+
+
+@pytest.mark.parametrize("points", ["depth_mask", "depth_box", "mesh", "sfm"])
+def test_video_databases_localise_held_out_frames(scene, points):
+    mesh, views = scene
+    features = CoordinateFeatures()
+    reference, held_out = views[:24], views[24:27]
+    frames = []
+    for v in reference:
+        frame = ReferenceFrame(v.rgb, K, v.T_cam_obj)
+        if points.startswith("depth"):
+            # a real sensor sees the background too: depth everywhere, the object only in the box
+            frame.depth = np.where(v.mask, v.depth, 1.5).astype(np.float32)
+            frame.mask = v.mask if points == "depth_mask" else None
+        elif points == "sfm":
+            from mveq_core.geometry import depth_to_object_points
+
+            xy, xyz = depth_to_object_points(v.depth, K, v.T_cam_obj, v.mask)
+            frame.xy, frame.xyz = xy[::3], xyz[::3]  # sparse, like SfM keypoints
+        frames.append(frame)
+    kind = "depth" if points.startswith("depth") else points
+    db = build_database_from_frames(features, frames, "toy", points=kind, mesh=mesh if kind == "mesh" else None, bbox3d=np.asarray(mesh.bounds) if points == "depth_box" else None, progress=False)
+    assert db.meta.source == f"video:{kind}" and db.meta.views == 24
+    assert np.all(db.xyz >= mesh.bounds[0] - 1e-3) and np.all(db.xyz <= mesh.bounds[1] + 1e-3)  # no background points
+    rot, trans_cm = _accuracy(features, db, held_out)
+    assert rot < 1.0 and trans_cm < 0.5, (points, rot, trans_cm)
+
+
+def test_depth_without_mask_or_box_is_refused(scene):
+    mesh, views = scene
+    frame = ReferenceFrame(views[0].rgb, K, views[0].T_cam_obj, depth=views[0].depth)
+    with pytest.raises(DatabaseError, match="bbox3d"):
+        build_database_from_frames(CoordinateFeatures(), [frame], "toy", points="depth", progress=False)
