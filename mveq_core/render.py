@@ -6,6 +6,7 @@ pixel-centre conventions are reconciled: OpenCV puts pixel centres at integers, 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from dataclasses import dataclass
@@ -109,6 +110,22 @@ def mesh_diameter(mesh, count: int = 4000) -> float:
 
 
 _CONTEXTS: dict[tuple[int, int, int], object] = {}
+
+
+def _release_contexts() -> None:
+    """Delete the GL contexts while Python is still whole (pyrender's __del__ at interpreter
+    shutdown prints errors instead)."""
+    for key in list(_CONTEXTS):
+        renderer = _CONTEXTS.pop(key)
+        if key[0] != os.getpid():
+            continue  # a fork parent's context: not ours to delete
+        try:
+            renderer.delete()
+        except Exception:
+            pass
+
+
+atexit.register(_release_contexts)
 
 
 def _offscreen_context(width: int, height: int):

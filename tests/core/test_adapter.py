@@ -53,8 +53,10 @@ def test_save_load_reproduces_features_exactly(tmp_path):
     trained = DenseFeatures(create_backbone("tiny_vit14", "random"), AdapterConfig(conv_layers=2), ResolutionRule(8, 320))
     _perturb_adapter(trained)
     save_adapter(tmp_path / "ad", trained.adapter_file({"note": "test"}))
-    loaded = DenseFeatures.create(FeatureConfig(backbone="tiny_vit14", weights="random", adapter=str(tmp_path / "ad")))
-    assert loaded.resolution == ResolutionRule(8, 320)
+    assert load_adapter(tmp_path / "ad").resolution == ResolutionRule(8, 320)  # recorded with the adapter
+    default = DenseFeatures.create(FeatureConfig(backbone="tiny_vit14", weights="random", adapter=str(tmp_path / "ad")))
+    assert default.resolution == ResolutionRule()  # inference uses the paper's evaluation rule by default
+    loaded = DenseFeatures.create(FeatureConfig(backbone="tiny_vit14", weights="random", adapter=str(tmp_path / "ad"), resolution=ResolutionRule(8, 320)))
     image = torch.rand(2, 3, 96, 128)
     assert torch.equal(loaded(image), trained(image))
     assert loaded.identity() == trained.identity()
