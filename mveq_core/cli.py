@@ -504,7 +504,6 @@ def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
     from .benchmarks.rendered_pose import QueryConfig, render_queries, speed_benchmark
     from .database import CadDatabaseConfig, build_database_from_mesh, load_database
     from .io import write_json_atomic
-    from .pnp import PnPConfig
     from .render import load_mesh
 
     features = features_from_args(args)
@@ -538,7 +537,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .benchmarks.rendered_pose import SAMPLE_DATABASE, SAMPLE_OBJECT, QueryConfig, evaluate_queries, format_rows, render_queries, summarise
+    from .benchmarks.rendered_pose import (
+        SAMPLE_DATABASE,
+        SAMPLE_OBJECT,
+        QueryConfig,
+        evaluate_queries,
+        format_rows,
+        render_queries,
+        summarise,
+    )
     from .database import load_database
     from .features import DenseFeatures
     from .io import write_image_atomic, write_json_atomic
