@@ -128,7 +128,7 @@ def procedural_object(seed: int, size_m: float = 0.2, texture_size: int = 256, p
     return mesh
 
 
-def sample_object() -> "trimesh.Trimesh":
+def sample_object():
     """The bundled sample object "mveq_toy_drill": a toy drill (body, barrel, chuck, handle, battery)
     about 0.18 m long with a generated texture of labels, stripes and patterns. It has no
     rotational symmetry, so every pose is recoverable. Made by this project (MIT licence)."""
