@@ -532,6 +532,137 @@ def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_davis(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .benchmarks.davis import format_table, load_tapvid_pickle, run_davis, track_strip
+    from .io import write_image_atomic, write_json_atomic
+    from .tracking import Tracker, TrackerConfig
+
+    features = features_from_args(args)
+    config = TrackerConfig(patch_stride=args.patch_stride or None, occlusion_threshold=args.occlusion_threshold, anchor_threshold=args.anchor_threshold)
+    tracker = Tracker(features, config)
+    result = run_davis(tracker, args.pkl, args.mode, args.max_videos, args.max_queries)
+    predictions = result.pop("_predictions")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "davis.json", result)
+    table = format_table(result)
+    (out / "davis.txt").write_text(table + "\n")
+    data = load_tapvid_pickle(args.pkl)
+    for name in list(predictions)[: args.pictures]:
+        p = predictions[name]
+        write_image_atomic(out / f"tracks_{name}.png", track_strip(np.asarray(data[name]["video"]), p["tracks"][:64], p["occluded"][:64]))
+    print(table)
+    return 0
+
+
+def cmd_bench_pfpascal(args: argparse.Namespace) -> int:
+    from .adapter import ResolutionRule
+    from .benchmarks.pfpascal import format_table, run_pfpascal
+    from .io import write_json_atomic
+
+    if args.grid_divisor is None and args.long_side is None:
+        # the paper's semantic-transfer evaluation: images at 840 px, one token per 14 px patch
+        args.grid_divisor, args.long_side = 14.0, 840
+    features = features_from_args(args)
+    assert features.resolution == ResolutionRule(args.grid_divisor, args.long_side)
+    result = run_pfpascal(features, args.root, args.pairs, args.pck_ref, args.soft_argmax, args.max_pairs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "pfpascal.json", result)
+    table = format_table(result)
+    (out / "pfpascal.txt").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+def cmd_bench_equivariance(args: argparse.Namespace) -> int:
+    from .benchmarks.equivariance import EquivarianceConfig, evaluate_equivariance, evaluate_mvimgnet, format_table
+    from .data import open_render_folders
+    from .io import write_json_atomic
+
+    if bool(args.renders) == bool(args.mvimgnet):
+        raise MveqError("give exactly one of --renders DIR or --mvimgnet DIR")
+    features = features_from_args(args)
+    config = EquivarianceConfig(max_pairs_per_object=args.max_pairs, queries_per_pair=args.queries, candidate_stride=args.candidate_stride, seed=args.seed)
+    if args.renders:
+        result = evaluate_equivariance(features, open_render_folders(args.renders)[: args.max_objects], config)
+    else:
+        result = evaluate_mvimgnet(features, args.mvimgnet, config, args.max_objects)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "equivariance.json", result)
+    table = format_table(result)
+    (out / "equivariance.txt").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    from .benchmarks.report import draw_report, load_results
+
+    path = draw_report(load_results(args.results), args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench_throughput(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+    import torch
+
+    from .io import write_json_atomic
+
+    features = features_from_args(args)
+    rng = np.random.default_rng(0)
+    device = features.device
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    report = {"features": features.describe(), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "task": args.task}
+    if args.task == "tracking":
+        from .tracking import Tracker, TrackerConfig
+
+        tracker = Tracker(features, TrackerConfig(patch_stride=args.patch_stride or None))
+        frames = rng.integers(0, 256, size=(args.frames, 480, 854, 3), dtype=np.uint8)  # DAVIS resolution
+        queries = np.c_[np.zeros(args.points), rng.uniform([0, 0], [853, 479], size=(args.points, 2))]
+        tracker.track(frames[:4], queries, anchors=False)  # warm-up
+        sync()
+        t0 = time.perf_counter()
+        tracker.track(frames, queries, anchors=False)
+        sync()
+        seconds = time.perf_counter() - t0
+        report.update(frames=args.frames, points=args.points, seconds=seconds, frames_per_second=args.frames / seconds, patch_stride=args.patch_stride)
+        tracker.start(frames[0], queries[:, 1:])
+        sync()
+        t0 = time.perf_counter()
+        for frame in frames[1:]:
+            tracker.step(frame)
+        sync()
+        report["online_frames_per_second"] = (args.frames - 1) / (time.perf_counter() - t0)
+    else:
+        from .semantic import transfer_keypoints
+
+        images = rng.integers(0, 256, size=(args.pairs + 1, 400, 500, 3), dtype=np.uint8)
+        kps = rng.uniform([0, 0], [499, 399], size=(12, 2))
+        transfer_keypoints(features, images[0], kps, images[1])
+        sync()
+        t0 = time.perf_counter()
+        for i in range(args.pairs):
+            transfer_keypoints(features, images[i], kps, images[i + 1])
+        sync()
+        seconds = time.perf_counter() - t0
+        report.update(pairs=args.pairs, keypoints_per_pair=12, image="500x400", seconds=seconds, pairs_per_second=args.pairs / seconds)
+    print(json.dumps(report, indent=2))
+    if args.out:
+        write_json_atomic(args.out, report)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
@@ -777,6 +908,51 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", default=None, help="JSON file")
     q.set_defaults(func=cmd_bench_pose_speed)
+    q = bsub.add_parser("davis", help="TAP-Vid-DAVIS tracking: AJ, delta_avg, OA per video and mean")
+    add_feature_args(q)
+    q.add_argument("--pkl", required=True, help="tapvid_davis.pkl (the official TAP-Vid pickle)")
+    q.add_argument("--mode", default="strided", choices=["strided", "first"])
+    q.add_argument("--patch-stride", type=int, default=7, help="overlapping patch stride (0: the features' grid); the paper: 7")
+    q.add_argument("--occlusion-threshold", type=float, default=0.6)
+    q.add_argument("--anchor-threshold", type=float, default=0.7)
+    q.add_argument("--max-videos", type=int, default=None)
+    q.add_argument("--max-queries", type=int, default=None)
+    q.add_argument("--pictures", type=int, default=3, help="track strips to draw")
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_davis)
+    q = bsub.add_parser("pfpascal", help="PF-PASCAL keypoint transfer: PCK@0.05/0.10/0.15")
+    add_feature_args(q)
+    q.add_argument("--root", required=True, help="PF-dataset-PASCAL/")
+    q.add_argument("--pairs", required=True, help="test_pairs_pf_same_views.csv or test_pairs_pf_different_views.csv")
+    q.add_argument("--pck-ref", default="bbox", choices=["bbox", "image"], help="threshold relative to the target object's box (default) or image size")
+    q.add_argument("--soft-argmax", action="store_true")
+    q.add_argument("--max-pairs", type=int, default=None)
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_pfpascal)
+    q = bsub.add_parser("equivariance", help="APE / PCDP on renders (every ordered view pair) or MVImgNet (COLMAP)")
+    add_feature_args(q)
+    q.add_argument("--renders", default=None, help="folder of render folders (mveq render)")
+    q.add_argument("--mvimgnet", default=None, help="folder of objects with images/ and sparse/0/")
+    q.add_argument("--queries", type=int, default=1000)
+    q.add_argument("--max-pairs", type=int, default=None, help="ordered view pairs per object (default: all)")
+    q.add_argument("--max-objects", type=int, default=None)
+    q.add_argument("--candidate-stride", type=int, default=1)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_equivariance)
+    q = bsub.add_parser("report", help="Figure-3-style plot: APE against task metrics, before/after finetuning")
+    q.add_argument("results", nargs="+", help="result JSONs of mveq bench / eval-equivariance")
+    q.add_argument("--out", required=True, help="PNG file")
+    q.set_defaults(func=cmd_bench_report)
+    q = bsub.add_parser("throughput", help="tracking (frames/s, 256 points, 854x480) or semantic-transfer (pairs/s) speed")
+    add_feature_args(q)
+    q.add_argument("--task", required=True, choices=["tracking", "semantic"])
+    q.add_argument("--frames", type=int, default=50)
+    q.add_argument("--points", type=int, default=256)
+    q.add_argument("--pairs", type=int, default=20)
+    q.add_argument("--patch-stride", type=int, default=7)
+    q.add_argument("--out", default=None)
+    q.set_defaults(func=cmd_bench_throughput)
     q = bsub.add_parser("ycbv", help="YCB-Video (BOP19): CSV + AR_VSD/AR_MSSD/AR_MSPD/AR")
     add_feature_args(q)
     add_pnp_args(q)

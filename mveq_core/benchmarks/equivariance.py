@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ from ..correspondences import dense_correspondences
 from ..data import ObjectViews, View
 from ..features import DenseFeatures, image_to_tensor
 from ..geometry import view_angle_deg
+from ..io import MveqError, read_image_rgb
 from ..metrics.equivariance import ape_pcdp, nearest_neighbour_transfer
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ def evaluate_equivariance(
         per_object[obj.name] = {**ape_pcdp(errors, min(views[0].rgb.shape[:2])), "pairs": len(pairs)}
     keys = [k for k in next(iter(per_object.values())) if k.startswith(("APE", "PCDP"))] if per_object else []
     mean = {k: float(np.nanmean([v[k] for v in per_object.values()])) for k in keys}
-    return {"per_object": per_object, "mean": mean, "objects": len(per_object), "config": config.__dict__, "features": features.describe()}
+    return {"benchmark": "equivariance", "data": "renders", "per_object": per_object, "mean": mean, "objects": len(per_object), "config": config.__dict__, "features": features.describe()}
 
 
 def format_table(result: dict) -> str:
@@ -96,3 +98,72 @@ def format_table(result: dict) -> str:
         lines.append(f"{name:<{name_w}}  " + "  ".join(f"{row[k]:8.2f}" for k in keys))
     lines.append(f"{'mean':<{name_w}}  " + "  ".join(f"{result['mean'][k]:8.2f}" for k in keys))
     return "\n".join(lines)
+
+
+def find_colmap_objects(root: str | Path) -> list[Path]:
+    """Object folders below ``root`` that hold ``images/`` and a COLMAP model (``sparse/0`` or ``sparse``)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: MVImgNet folder not found")
+    found = []
+    for images in sorted(root.rglob("images")):
+        folder = images.parent
+        if images.is_dir() and any((folder / s / f"cameras.{e}").is_file() for s in ("sparse/0", "sparse") for e in ("bin", "txt")):
+            found.append(folder)
+    if not found:
+        raise MveqError(f"{root}: no object folders with images/ and sparse/0 (COLMAP) inside")
+    return found
+
+
+@torch.no_grad()
+def evaluate_colmap_object(features: DenseFeatures, folder: Path, config: EquivarianceConfig, rng: np.random.Generator, min_shared: int = 20) -> dict:
+    """APE/PCDP of one object from its COLMAP model: every shared 3D point is a ground-truth
+    correspondence; view A's pixel is transferred to the most similar pixel of all of view B."""
+    from .colmap import read_model, shared_observations
+
+    model_dir = folder / "sparse" / "0" if (folder / "sparse" / "0").is_dir() else folder / "sparse"
+    _, images, _ = read_model(model_dir)
+    ids = sorted(images)
+    pairs = [(a, b) for a, b in itertools.permutations(ids, 2)]
+    rng.shuffle(pairs)
+    errors, used = [], 0
+    cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+
+    def image_and_grid(i):
+        if i not in cache:
+            rgb = read_image_rgb(folder / "images" / images[i].name)
+            cache[i] = (rgb, features(image_to_tensor(rgb, features.device)))
+        return cache[i]
+
+    for a, b in pairs:
+        if config.max_pairs_per_object is not None and used >= config.max_pairs_per_object:
+            break
+        xy_a, xy_b = shared_observations(images[a], images[b])
+        if len(xy_a) < min_shared:
+            continue
+        used += 1
+        rgb_a, grid_a = image_and_grid(a)
+        rgb_b, grid_b = image_and_grid(b)
+        pick = rng.choice(len(xy_a), min(config.queries_per_pair, len(xy_a)), replace=False)
+        device = features.device
+        query = DenseFeatures.sample(grid_a, torch.from_numpy(xy_a[pick]).float().to(device), rgb_a.shape[:2])
+        hb, wb = rgb_b.shape[:2]
+        cy, cx = np.mgrid[0:hb : config.candidate_stride, 0:wb : config.candidate_stride]
+        cand_xy = torch.from_numpy(np.stack([cx.ravel(), cy.ravel()], 1)).float().to(device)
+        candidates = DenseFeatures.sample(grid_b, cand_xy, (hb, wb))
+        predicted = nearest_neighbour_transfer(query, candidates, cand_xy).cpu().numpy()
+        errors.append(np.linalg.norm(predicted - xy_b[pick], axis=1) / min(hb, wb))
+    errors = np.concatenate(errors) if errors else np.zeros(0)
+    return {**ape_pcdp(errors, 1.0), "pairs": used}
+
+
+def evaluate_mvimgnet(features: DenseFeatures, root: str | Path, config: EquivarianceConfig = EquivarianceConfig(), max_objects: int | None = None, progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(config.seed)
+    per_object = {}
+    for folder in tqdm(find_colmap_objects(root)[:max_objects], desc="mvimgnet", disable=not progress):
+        per_object[str(folder.relative_to(Path(root)))] = evaluate_colmap_object(features, folder, config, rng)
+    keys = [k for k in next(iter(per_object.values())) if k.startswith(("APE", "PCDP"))]
+    mean = {k: float(np.nanmean([v[k] for v in per_object.values()])) for k in keys}
+    return {"benchmark": "equivariance", "data": "mvimgnet", "per_object": per_object, "mean": mean, "objects": len(per_object), "config": config.__dict__, "features": features.describe()}

@@ -97,7 +97,7 @@ def run_rendered_pose(
         rows, _ = evaluate_queries(estimator, name, render_queries(mesh, QueryConfig(**{**query_config.__dict__, "seed": query_config.seed + k}), backgrounds))
         per_object[name] = summarise(rows)
         all_rows += rows
-    return {"per_object": per_object, "overall": summarise(all_rows), "features": features.describe()}
+    return {"benchmark": "rendered-pose", "per_object": per_object, "overall": summarise(all_rows), "features": features.describe()}
 
 
 def format_rows(rows: Sequence[dict]) -> str:

@@ -33,7 +33,7 @@ def test_launch_files_describe_the_nodes(name, executables):
 def test_pip_install_puts_launch_config_and_ament_marker_under_share(tmp_path):
     prefix = tmp_path / "prefix"
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile", "--quiet", "--prefix", str(prefix), str(ROOT)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile", "--ignore-installed", "--quiet", "--prefix", str(prefix), str(ROOT)],
         capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr[-2000:]
