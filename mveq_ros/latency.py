@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
     from geometry_msgs.msg import PoseStamped
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
     from visualization_msgs.msg import MarkerArray
@@ -77,11 +77,14 @@ def main(argv=None) -> int:
     probe.create_subscription(PoseStamped, f"/pose_estimator/{topic_name(db.name)}/pose", lambda m: received["pose"].setdefault(stamp_ns(m.header), time.time_ns()), 100)
     image_pub = probe.create_publisher(Image, "/image", 10)
     info_pub = probe.create_publisher(CameraInfo, "/camera_info", 10)
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    executor.add_node(probe)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    # One single-threaded executor per node, as `ros2 run` would give each node its own process:
+    # rclpy's MultiThreadedExecutor costs so much GIL time that it slows the node's worker down.
+    executors = []
+    for n in (node, probe):
+        executor = SingleThreadedExecutor()
+        executor.add_node(n)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        executors.append(executor)
     deadline = time.time() + 30
     while image_pub.get_subscription_count() == 0 and time.time() < deadline:
         time.sleep(0.05)
@@ -110,7 +113,8 @@ def main(argv=None) -> int:
     while time.time() < idle_deadline and (node._pending is not None or node.frames_processed + node.frames_dropped < node.frames_received - 1):
         time.sleep(0.1)
     time.sleep(1.0)
-    executor.shutdown(timeout_sec=2.0)
+    for executor in executors:
+        executor.shutdown(timeout_sec=2.0)
     node.shutdown_worker()
 
     def stats(kind):
