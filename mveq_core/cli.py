@@ -91,6 +91,18 @@ def _csv_strs(text: str) -> tuple[str, ...]:
 # subcommands
 
 
+def write_result(out_dir: str | Path, stem: str, result: dict, table: str) -> Path:
+    """``OUT/<stem>.json`` + ``OUT/<stem>.txt`` (the table, also printed): every benchmark's report."""
+    from .io import write_json_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / f"{stem}.json", result)
+    (out / f"{stem}.txt").write_text(table + "\n")
+    print(table)
+    return out
+
+
 def cmd_backbones(args: argparse.Namespace) -> int:
     from .backbones import BACKBONES
 
@@ -198,7 +210,6 @@ def cmd_eval_equivariance(args: argparse.Namespace) -> int:
 
     from .benchmarks.equivariance import EquivarianceConfig, evaluate_equivariance, format_table, view_feature_grids
     from .data import open_render_folders
-    from .io import write_json_atomic
     from .viz import save_pca_figure
 
     features = features_from_args(args)
@@ -206,15 +217,10 @@ def cmd_eval_equivariance(args: argparse.Namespace) -> int:
     config = EquivarianceConfig(max_pairs_per_object=args.max_pairs, queries_per_pair=args.queries, candidate_stride=args.candidate_stride, seed=args.seed)
     with torch.no_grad():
         result = evaluate_equivariance(features, objects, config)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "equivariance.json", result)
-        table = format_table(result)
-        (out / "equivariance.txt").write_text(table + "\n")
+        out = write_result(args.out, "equivariance", result, format_table(result))
         obj = objects[0]
         views = [obj.view(i) for i in range(min(args.pca_views, obj.num_views()))]
         save_pca_figure(out / "pca.png", [v.rgb for v in views], view_feature_grids(features, views), [v.mask for v in views])
-    print(table)
     print(f"wrote {out / 'equivariance.json'}, {out / 'pca.png'}")
     return 0
 
@@ -442,16 +448,10 @@ def cmd_pose(args: argparse.Namespace) -> int:
 
 def cmd_bench_onepose(args: argparse.Namespace) -> int:
     from .benchmarks.onepose import format_table, run_onepose
-    from .io import write_json_atomic
 
     features = features_from_args(args)
     result = run_onepose(features, args.data, args.sfm, pose_config_from_args(args), max_objects=args.max_objects, frame_step=args.frame_step)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "onepose.json", result)
-    table = format_table(result)
-    (out / "onepose.txt").write_text(table + "\n")
-    print(table)
+    write_result(args.out, "onepose", result, format_table(result))
     return 0
 
 
@@ -536,7 +536,7 @@ def cmd_bench_davis(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .benchmarks.davis import format_table, load_tapvid_pickle, run_davis, track_strip
-    from .io import write_image_atomic, write_json_atomic
+    from .io import write_image_atomic
     from .tracking import Tracker, TrackerConfig
 
     features = features_from_args(args)
@@ -544,43 +544,29 @@ def cmd_bench_davis(args: argparse.Namespace) -> int:
     tracker = Tracker(features, config)
     result = run_davis(tracker, args.pkl, args.mode, args.max_videos, args.max_queries)
     predictions = result.pop("_predictions")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "davis.json", result)
-    table = format_table(result)
-    (out / "davis.txt").write_text(table + "\n")
+    out = write_result(args.out, "davis", result, format_table(result))
     data = load_tapvid_pickle(args.pkl)
     for name in list(predictions)[: args.pictures]:
         p = predictions[name]
         write_image_atomic(out / f"tracks_{name}.png", track_strip(np.asarray(data[name]["video"]), p["tracks"][:64], p["occluded"][:64]))
-    print(table)
     return 0
 
 
 def cmd_bench_pfpascal(args: argparse.Namespace) -> int:
-    from .adapter import ResolutionRule
     from .benchmarks.pfpascal import format_table, run_pfpascal
-    from .io import write_json_atomic
 
     if args.grid_divisor is None and args.long_side is None:
         # the paper's semantic-transfer evaluation: images at 840 px, one token per 14 px patch
         args.grid_divisor, args.long_side = 14.0, 840
     features = features_from_args(args)
-    assert features.resolution == ResolutionRule(args.grid_divisor, args.long_side)
     result = run_pfpascal(features, args.root, args.pairs, args.pck_ref, args.soft_argmax, args.max_pairs)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "pfpascal.json", result)
-    table = format_table(result)
-    (out / "pfpascal.txt").write_text(table + "\n")
-    print(table)
+    write_result(args.out, "pfpascal", result, format_table(result))
     return 0
 
 
 def cmd_bench_equivariance(args: argparse.Namespace) -> int:
     from .benchmarks.equivariance import EquivarianceConfig, evaluate_equivariance, evaluate_mvimgnet, format_table
     from .data import open_render_folders
-    from .io import write_json_atomic
 
     if bool(args.renders) == bool(args.mvimgnet):
         raise MveqError("give exactly one of --renders DIR or --mvimgnet DIR")
@@ -590,12 +576,7 @@ def cmd_bench_equivariance(args: argparse.Namespace) -> int:
         result = evaluate_equivariance(features, open_render_folders(args.renders)[: args.max_objects], config)
     else:
         result = evaluate_mvimgnet(features, args.mvimgnet, config, args.max_objects)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "equivariance.json", result)
-    table = format_table(result)
-    (out / "equivariance.txt").write_text(table + "\n")
-    print(table)
+    write_result(args.out, "equivariance", result, format_table(result))
     return 0
 
 

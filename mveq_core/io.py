@@ -82,27 +82,27 @@ def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
     write_bytes_atomic(path, buf.tobytes())
 
 
-def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB."""
+def _imread(path: str | os.PathLike, flags: int) -> np.ndarray:
     import cv2
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(path), flags)
     if image is None:
         raise MveqError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB."""
+    import cv2
+
+    return cv2.cvtColor(_imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def read_image_raw(path: str | os.PathLike) -> np.ndarray:
     """Read an image file unchanged (16-bit depth, 8-bit masks)."""
     import cv2
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise MveqError(f"{path}: not a readable image")
-    return image
+    return _imread(path, cv2.IMREAD_UNCHANGED)

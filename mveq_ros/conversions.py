@@ -59,6 +59,8 @@ def image_to_array(msg) -> np.ndarray:
     big = bool(msg.is_bigendian)
     typed = np.dtype(dtype).newbyteorder(">" if big else "<") if np.dtype(dtype).itemsize > 1 else np.dtype(dtype)
     array = np.ascontiguousarray(rows).view(typed).astype(dtype, copy=False)
+    if not array.flags.writeable:  # a view of the message's buffer: give the caller its own pixels
+        array = array.copy()
     return array.reshape(height, width, channels) if channels > 1 else array.reshape(height, width)
 
 

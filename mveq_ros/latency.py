@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         next_time += period
         time.sleep(max(0.0, next_time - time.time()))
     idle_deadline = time.time() + 60.0  # let the frame in flight finish
-    while time.time() < idle_deadline and (node._pending is not None or node.frames_processed + node.frames_dropped < node.frames_received - 1):
+    while time.time() < idle_deadline and (node._worker.pending is not None or node.frames_processed + node.frames_dropped < node.frames_received - 1):
         time.sleep(0.1)
     time.sleep(1.0)
     for executor in executors:

@@ -11,13 +11,11 @@ as drops.
 from __future__ import annotations
 
 import re
-import signal
 import threading
 import time
 from dataclasses import replace
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
@@ -31,6 +29,7 @@ from mveq_core.pnp import PnPConfig
 from mveq_core.pose import PoseConfig, PoseEstimator
 
 from . import conversions as conv
+from .worker import NewestFrameWorker, run_node
 
 try:
     from tf2_ros import TransformBroadcaster  # type: ignore
@@ -92,14 +91,10 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("publish_debug_image", True, _descriptor("publish ~/debug_image overlays", P.PARAMETER_BOOL))
         self.declare_parameter("use_mask", False, _descriptor("use the latest message on 'mask' to restrict queries", P.PARAMETER_BOOL))
 
-        self._lock = threading.Condition()
-        self._pending: Image | None = None
+        self._lock = threading.Lock()
         self._camera_info: CameraInfo | None = None
         self._mask_msg: Image | None = None
-        self._stop = False
-        self.frames_received = 0
         self.frames_processed = 0
-        self.frames_dropped = 0
         self._last_diagnostics = 0.0
 
         self.estimator = estimator if estimator is not None else self._build_estimator()
@@ -118,8 +113,7 @@ class PoseEstimatorNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data)
         if self.get_parameter("use_mask").value:
             self.create_subscription(Image, "mask", self._on_mask, qos_profile_sensor_data)
-        self._worker = threading.Thread(target=self._work, name="pose_worker", daemon=True)
-        self._worker.start()
+        self._worker = NewestFrameWorker(self._process_latest, self._on_worker_error, "pose_worker")
         self.get_logger().info(f"ready: {len(self.estimator.databases)} object(s) {sorted(self.estimator.databases)}; features {self.estimator.features.describe()}")
 
     # ------------------------------------------------------------------------------------- setup
@@ -176,32 +170,26 @@ class PoseEstimatorNode(Node):
             self._mask_msg = msg
 
     def _on_image(self, msg: Image) -> None:
-        with self._lock:
-            self.frames_received += 1
-            if self._pending is not None:
-                self.frames_dropped += 1
-            self._pending = msg
-            self._lock.notify()
+        self._worker.offer(msg)
 
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                while self._pending is None and not self._stop:
-                    self._lock.wait(timeout=0.5)
-                if self._stop:
-                    return
-                msg, info, mask_msg = self._pending, self._camera_info, self._mask_msg
-                self._pending = None
-            try:
-                self.process(msg, info, mask_msg)
-            except Exception as exc:  # one bad frame (or a GPU error) must not stop the node
-                self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+    @property
+    def frames_received(self) -> int:
+        return self._worker.received
+
+    @property
+    def frames_dropped(self) -> int:
+        return self._worker.dropped
+
+    def _process_latest(self, msg: Image) -> None:
+        with self._lock:
+            info, mask_msg = self._camera_info, self._mask_msg
+        self.process(msg, info, mask_msg)
+
+    def _on_worker_error(self, exc: Exception) -> None:
+        self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
     def shutdown_worker(self) -> None:
-        with self._lock:
-            self._stop = True
-            self._lock.notify_all()
-        self._worker.join(timeout=5.0)
+        self._worker.stop()
 
     # -------------------------------------------------------------------------------- processing
     def process(self, msg: Image, info: CameraInfo | None, mask_msg: Image | None) -> None:
@@ -316,23 +304,7 @@ class PoseEstimatorNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PoseEstimatorNode()
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    except Exception as exc:  # startup failures: one readable line, non-zero exit
-        print(f"pose_estimator: error: {exc}")
-        raise SystemExit(1)
-    finally:
-        # launch forwards SIGINT again while we clean up: finish the shutdown undisturbed
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if node is not None:
-            node.shutdown_worker()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(PoseEstimatorNode, "pose_estimator", args)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,10 @@ Publishes ``~/tracks`` (sensor_msgs/PointCloud2: u, v, visible, id, score) and `
 
 from __future__ import annotations
 
-import signal
 import threading
 from dataclasses import replace
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PolygonStamped
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
@@ -23,6 +21,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from mveq_core.tracking import Tracker, TrackerConfig, grid_points_in_mask
 
 from . import conversions as conv
+from .worker import NewestFrameWorker, run_node
 
 
 class PointTrackerNode(Node):
@@ -45,8 +44,7 @@ class PointTrackerNode(Node):
         self.declare_parameter("publish_overlay", True, d("publish ~/overlay", P.PARAMETER_BOOL))
 
         self.tracker = tracker if tracker is not None else self._build_tracker()
-        self._lock = threading.Condition()
-        self._pending: Image | None = None
+        self._lock = threading.Lock()
         self._mask: np.ndarray | None = None
         self._new_queries: np.ndarray | None = None
         points = np.asarray(self.get_parameter("query_points").value, dtype=np.float32)
@@ -54,15 +52,12 @@ class PointTrackerNode(Node):
             self._new_queries = points.reshape(-1, 2)
         elif points.size > 1:
             self.get_logger().error(f"query_points has {points.size} values: expected x, y pairs; ignored")
-        self._stop = False
-        self.frames_dropped = 0
         self.tracks_publisher = self.create_publisher(PointCloud2, "~/tracks", 10)
         self.overlay_publisher = self.create_publisher(Image, "~/overlay", QoSProfile(depth=2))
         self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
         self.create_subscription(PolygonStamped, "~/queries", self._on_queries, 10)
         self.create_subscription(Image, "mask", self._on_mask, qos_profile_sensor_data)
-        self._worker = threading.Thread(target=self._work, name="tracker_worker", daemon=True)
-        self._worker.start()
+        self._worker = NewestFrameWorker(self._process_latest, self._on_worker_error, "tracker_worker")
 
     def _build_tracker(self) -> Tracker:
         from mveq_core.cli import resolve_device_name
@@ -100,26 +95,19 @@ class PointTrackerNode(Node):
                     self._new_queries = points
 
     def _on_image(self, msg: Image) -> None:
-        with self._lock:
-            if self._pending is not None:
-                self.frames_dropped += 1
-            self._pending = msg
-            self._lock.notify()
+        self._worker.offer(msg)
 
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                while self._pending is None and not self._stop:
-                    self._lock.wait(timeout=0.5)
-                if self._stop:
-                    return
-                msg, queries = self._pending, self._new_queries
-                self._pending = None
-                self._new_queries = None
-            try:
-                self.process(msg, queries)
-            except Exception as exc:
-                self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+    @property
+    def frames_dropped(self) -> int:
+        return self._worker.dropped
+
+    def _process_latest(self, msg: Image) -> None:
+        with self._lock:
+            queries, self._new_queries = self._new_queries, None
+        self.process(msg, queries)
+
+    def _on_worker_error(self, exc: Exception) -> None:
+        self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
     def process(self, msg: Image, queries: np.ndarray | None) -> None:
         try:
@@ -144,30 +132,11 @@ class PointTrackerNode(Node):
             self.overlay_publisher.publish(conv.rgb8_to_image(overlay, msg.header))
 
     def shutdown_worker(self) -> None:
-        with self._lock:
-            self._stop = True
-            self._lock.notify_all()
-        self._worker.join(timeout=5.0)
+        self._worker.stop()
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PointTrackerNode()
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    except Exception as exc:
-        print(f"point_tracker: error: {exc}")
-        raise SystemExit(1)
-    finally:
-        # launch forwards SIGINT again while we clean up: finish the shutdown undisturbed
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if node is not None:
-            node.shutdown_worker()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(PointTrackerNode, "point_tracker", args)
 
 
 if __name__ == "__main__":
