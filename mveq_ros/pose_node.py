@@ -113,7 +113,7 @@ class PoseEstimatorNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data)
         if self.get_parameter("use_mask").value:
             self.create_subscription(Image, "mask", self._on_mask, qos_profile_sensor_data)
-        self._worker = NewestFrameWorker(self._process_latest, self._on_worker_error, "pose_worker")
+        self._worker = NewestFrameWorker(self._process_latest, self.get_logger(), "pose_worker")
         self.get_logger().info(f"ready: {len(self.estimator.databases)} object(s) {sorted(self.estimator.databases)}; features {self.estimator.features.describe()}")
 
     # ------------------------------------------------------------------------------------- setup
@@ -184,9 +184,6 @@ class PoseEstimatorNode(Node):
         with self._lock:
             info, mask_msg = self._camera_info, self._mask_msg
         self.process(msg, info, mask_msg)
-
-    def _on_worker_error(self, exc: Exception) -> None:
-        self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
     def shutdown_worker(self) -> None:
         self._worker.stop()

@@ -57,7 +57,7 @@ class PointTrackerNode(Node):
         self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
         self.create_subscription(PolygonStamped, "~/queries", self._on_queries, 10)
         self.create_subscription(Image, "mask", self._on_mask, qos_profile_sensor_data)
-        self._worker = NewestFrameWorker(self._process_latest, self._on_worker_error, "tracker_worker")
+        self._worker = NewestFrameWorker(self._process_latest, self.get_logger(), "tracker_worker")
 
     def _build_tracker(self) -> Tracker:
         from mveq_core.cli import resolve_device_name
@@ -105,9 +105,6 @@ class PointTrackerNode(Node):
         with self._lock:
             queries, self._new_queries = self._new_queries, None
         self.process(msg, queries)
-
-    def _on_worker_error(self, exc: Exception) -> None:
-        self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
     def process(self, msg: Image, queries: np.ndarray | None) -> None:
         try:

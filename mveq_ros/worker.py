@@ -11,13 +11,13 @@ class NewestFrameWorker:
     """Keeps only the latest offered item and hands it to ``process`` in a worker thread.
 
     Items offered while the worker is busy replace the waiting one (counted in ``dropped``), so no
-    backlog builds up and latency stays at one processing time. ``process`` exceptions are passed
-    to ``on_error`` and the worker carries on.
+    backlog builds up and latency stays at one processing time. An exception in ``process`` (a bad
+    frame, a GPU error) is logged, throttled, on ``logger`` and the worker carries on.
     """
 
-    def __init__(self, process: Callable, on_error: Callable[[Exception], None], name: str):
+    def __init__(self, process: Callable, logger, name: str):
         self._process = process
-        self._on_error = on_error
+        self._logger = logger
         self._cond = threading.Condition()
         self._pending = None
         self._stop = False
@@ -52,7 +52,7 @@ class NewestFrameWorker:
             try:
                 self._process(item)
             except Exception as exc:  # one bad item (or a GPU error) must not stop the node
-                self._on_error(exc)
+                self._logger.error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
     def stop(self) -> None:
         with self._cond:
