@@ -13,9 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros is not installed (ROS 2 launch is not on PyPI)")
 @pytest.mark.parametrize("name, executables", [("pose.launch.py", {"pose_estimator", "point_tracker"}), ("tracking.launch.py", {"point_tracker"})])
 def test_launch_files_describe_the_nodes(name, executables):
-    from launch.actions import DeclareLaunchArgument
-
     from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument
 
     spec = importlib.util.spec_from_file_location(name.replace(".", "_"), ROOT / "launch" / name)
     module = importlib.util.module_from_spec(spec)
