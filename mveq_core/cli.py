@@ -45,13 +45,10 @@ def add_feature_args(parser: argparse.ArgumentParser, adapter: bool = True) -> N
 
 
 def resolve_device_name(name: str) -> str:
-    import torch
+    """The --device option as a device string (see :func:`mveq_core.features.resolve_device`)."""
+    from .features import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MveqError(f"--device {name}: CUDA is not available on this machine")
-    return name
+    return str(resolve_device(name))
 
 
 def features_from_args(args: argparse.Namespace):

@@ -355,9 +355,3 @@ def build_database_from_frames(
         meta.diameter = float(np.linalg.norm(box[1] - box[0]))
     return ObjectDatabase(desc, xyz, ids, px, meta)
 
-
-def box_corners(bbox: Sequence[Sequence[float]]) -> np.ndarray:
-    """The 8 corners (8, 3) of an axis-aligned box given as [[min], [max]]."""
-    lo, hi = np.asarray(bbox[0], float), np.asarray(bbox[1], float)
-    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-

@@ -203,6 +203,18 @@ class DenseFeatures(nn.Module):
         return self.sample(self(images), xy, images.shape[-2:])
 
 
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> this process's GPU (``cuda:LOCAL_RANK``) when there is one, else the CPU; asking for
+    CUDA on a machine without it is an error naming the device."""
+    from .io import MveqError
+
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MveqError(f"device {name!r} requested but CUDA is not available on this machine")
+    return torch.device(f"cuda:{local_rank}") if name == "cuda" else torch.device(name)
+
+
 BUNDLED_ADAPTERS = Path(__file__).resolve().parent / "assets" / "adapters"
 
 

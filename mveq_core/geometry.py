@@ -112,6 +112,12 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     )
 
 
+def box_corners(bbox) -> np.ndarray:
+    """The 8 corners (8, 3) of an axis-aligned box given as [[min_x, min_y, min_z], [max_x, max_y, max_z]]."""
+    lo, hi = np.asarray(bbox[0], dtype=np.float64), np.asarray(bbox[1], dtype=np.float64)
+    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+
+
 def look_at(eye: np.ndarray, target: np.ndarray = np.zeros(3), up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
     """``T_cam_obj`` (4, 4) of an OpenCV camera at ``eye`` (object frame) looking at ``target``.
 

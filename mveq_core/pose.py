@@ -193,13 +193,11 @@ class PoseEstimator:
 
     def _projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int]) -> list[float] | None:
         """The image box of the object's 3D bounding box at a pose, when it is in front and visible."""
-        from .geometry import project_points, transform_points
+        from .geometry import box_corners, project_points, transform_points
 
         if not result.success:
             return None
-        lo, hi = (np.asarray(b, float) for b in self.databases[name].meta.bbox)
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-        cam = transform_points(result.T_cam_obj, corners)
+        cam = transform_points(result.T_cam_obj, box_corners(self.databases[name].meta.bbox))
         if (cam[:, 2] <= 1e-3).any():
             return None
         px = project_points(cam, K)

@@ -27,7 +27,7 @@ from .data import (
     open_render_folders,
     procedural_objects,
 )
-from .features import DenseFeatures
+from .features import DenseFeatures, resolve_device
 from .io import MveqError, atomic_path, write_json_atomic
 from .losses import LossConfig, equivariance_loss
 
@@ -110,16 +110,6 @@ def _distributed() -> tuple[int, int, int]:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     return world, rank, local
-
-
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    if device == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise MveqError(f"device {device!r} requested but CUDA is not available")
-    if device == "cuda":
-        return torch.device(f"cuda:{local_rank}")
-    return torch.device(device)
 
 
 def build_features(config: TrainConfig, device: torch.device) -> DenseFeatures:

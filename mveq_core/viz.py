@@ -76,14 +76,13 @@ def draw_pose(
     metres) projected with ``K`` at ``T_cam_obj``. Returns a new (H, W, 3) uint8 RGB image."""
     import cv2
 
-    from .geometry import project_points, transform_points
+    from .geometry import box_corners, project_points, transform_points
 
     out = np.ascontiguousarray(image.copy())
     scale = max(1, round(max(out.shape[:2]) / 640))
     if bbox is not None:
         lo, hi = np.asarray(bbox[0], float), np.asarray(bbox[1], float)
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-        cam = transform_points(T_cam_obj, corners)
+        cam = transform_points(T_cam_obj, box_corners(bbox))
         if (cam[:, 2] > 1e-4).all():
             px = project_points(cam, K)
             edges = [(0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 3), (2, 6), (3, 7), (4, 5), (4, 6), (5, 7), (6, 7)]

@@ -45,16 +45,15 @@ def main(argv=None) -> int:
     from visualization_msgs.msg import MarkerArray
 
     from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
-    from mveq_core.cli import resolve_device_name
     from mveq_core.database import CadDatabaseConfig, build_database_from_mesh, load_database
-    from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
+    from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig, resolve_device
     from mveq_core.pose import PoseEstimator
     from mveq_core.render import load_mesh
 
     from . import conversions as conv
     from .pose_node import PoseEstimatorNode, topic_name
 
-    device = resolve_device_name(args.device)
+    device = str(resolve_device(args.device))
     config = OFFLINE_DEFAULT if args.model == "offline-default" else FeatureConfig(backbone=args.backbone, weights=args.weights, adapter=args.adapter)
     from dataclasses import replace
 

@@ -118,8 +118,7 @@ class PoseEstimatorNode(Node):
 
     # ------------------------------------------------------------------------------------- setup
     def _build_estimator(self) -> PoseEstimator:
-        from mveq_core.cli import resolve_device_name
-        from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures
+        from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, resolve_device
 
         g = lambda name: self.get_parameter(name).value  # noqa: E731
         databases = []
@@ -133,7 +132,7 @@ class PoseEstimatorNode(Node):
             if name:
                 db.meta.object_name = name
             databases.append((path, db))
-        device = resolve_device_name(g("device"))
+        device = str(resolve_device(g("device")))
         if g("model") == "offline-default":
             config = replace(OFFLINE_DEFAULT, device=device)
         elif databases:

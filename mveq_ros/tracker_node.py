@@ -60,13 +60,12 @@ class PointTrackerNode(Node):
         self._worker = NewestFrameWorker(self._process_latest, self.get_logger(), "tracker_worker")
 
     def _build_tracker(self) -> Tracker:
-        from mveq_core.cli import resolve_device_name
-        from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
+        from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig, resolve_device
 
         g = lambda name: self.get_parameter(name).value  # noqa: E731
         config = replace(OFFLINE_DEFAULT) if g("model") == "offline-default" else FeatureConfig()
         overrides = {k: g(k) for k in ("backbone", "weights", "adapter") if g(k)}
-        config = replace(config, device=resolve_device_name(g("device")), **overrides)
+        config = replace(config, device=str(resolve_device(g("device"))), **overrides)
         features = DenseFeatures.create(config)
         self.get_logger().info(f"features: {features.describe()}")
         video = (g("video_height"), g("video_width")) if g("video_height") > 0 and g("video_width") > 0 else None

@@ -10,7 +10,7 @@ from mveq_core.benchmarks.onepose import run_onepose
 from mveq_core.benchmarks.ycbv import BopDataset, evaluate_bop19, run_ycbv
 from mveq_core.data import MeshObject, ViewConfig, held_out_pose, render_view
 from mveq_core.database import CadDatabaseConfig
-from mveq_core.geometry import depth_to_object_points, intrinsics_from_values, make_transform
+from mveq_core.geometry import box_corners, depth_to_object_points, intrinsics_from_values, make_transform
 from mveq_core.io import write_image_atomic, write_json_atomic
 from mveq_core.metrics.bop import read_bop_csv
 from mveq_core.pose import PoseConfig
@@ -66,8 +66,7 @@ def onepose_root(tmp_path_factory, coloured):
     keypoints3d = []
     _write_sequence(obj / "toy-1", coloured, _poses(coloured, 24, seed=1, scale=1.8), K, (256, 256), anno=True, keypoints3d=keypoints3d, rng=rng)
     _write_sequence(obj / "toy-2", coloured, _poses(coloured, 30, seed=2, scale=1.8), K, (256, 256))
-    lo, hi = coloured.bounds
-    np.savetxt(obj / "box3d_corners.txt", np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]))
+    np.savetxt(obj / "box3d_corners.txt", box_corners(coloured.bounds))
     (sfm / obj.name / "anno").mkdir(parents=True)
     np.savez(sfm / obj.name / "anno" / "anno_3d_average.npz", keypoints3d=np.array(keypoints3d), descriptors3d=np.zeros((1, len(keypoints3d))), scores3d=np.ones((len(keypoints3d), 1)))
     return data, sfm
