@@ -44,19 +44,30 @@ def view_feature_grids(features: DenseFeatures, views: Sequence[View], batch: in
 
 
 @torch.no_grad()
+def transfer_pixels(grid_a: torch.Tensor, xy_a: np.ndarray, hw_a, grid_b: torch.Tensor, hw_b, stride: int = 1, mask_b: np.ndarray | None = None) -> np.ndarray:
+    """Where pixels ``xy_a`` (N, 2) of image A land in image B: the pixel of B (on a ``stride`` grid,
+    inside ``mask_b`` when given) whose descriptor is most similar. Returns (N, 2) pixels of B."""
+    device = grid_a.device
+    query = DenseFeatures.sample(grid_a, torch.from_numpy(np.asarray(xy_a)).float().to(device), tuple(hw_a))
+    hb, wb = hw_b
+    if mask_b is None:
+        rows, cols = np.mgrid[0:hb:stride, 0:wb:stride]
+    else:
+        rows, cols = np.nonzero(mask_b[::stride, ::stride])
+        rows, cols = rows * stride, cols * stride
+    cand_xy = torch.from_numpy(np.stack([cols.ravel(), rows.ravel()], 1)).float().to(device)
+    candidates = DenseFeatures.sample(grid_b, cand_xy, (hb, wb))
+    return nearest_neighbour_transfer(query, candidates, cand_xy).cpu().numpy()
+
+
+@torch.no_grad()
 def pair_errors(features: DenseFeatures, grid_a, grid_b, view_a: View, view_b: View, config: EquivarianceConfig, rng: np.random.Generator) -> np.ndarray:
     """Pixel errors of nearest-neighbour transfer from view A to view B (visible points only)."""
     corr = dense_correspondences(view_a.depth, view_a.K, view_a.T_cam_obj, view_b.depth, view_b.K, view_b.T_cam_obj, view_a.mask)
     if len(corr) == 0:
         return np.zeros(0)
     pick = rng.choice(len(corr), min(config.queries_per_pair, len(corr)), replace=False)
-    hw = view_a.rgb.shape[:2]
-    device = features.device
-    query = DenseFeatures.sample(grid_a, torch.from_numpy(corr.xy_a[pick]).float().to(device), hw)
-    rows, cols = np.nonzero(view_b.mask[:: config.candidate_stride, :: config.candidate_stride])
-    cand_xy = torch.from_numpy(np.stack([cols, rows], 1) * config.candidate_stride).float().to(device)
-    candidates = DenseFeatures.sample(grid_b, cand_xy, view_b.rgb.shape[:2])
-    predicted = nearest_neighbour_transfer(query, candidates, cand_xy).cpu().numpy()
+    predicted = transfer_pixels(grid_a, corr.xy_a[pick], view_a.rgb.shape[:2], grid_b, view_b.rgb.shape[:2], config.candidate_stride, view_b.mask)
     return np.linalg.norm(predicted - corr.xy_b[pick], axis=1)
 
 
@@ -145,14 +156,8 @@ def evaluate_colmap_object(features: DenseFeatures, folder: Path, config: Equiva
         rgb_a, grid_a = image_and_grid(a)
         rgb_b, grid_b = image_and_grid(b)
         pick = rng.choice(len(xy_a), min(config.queries_per_pair, len(xy_a)), replace=False)
-        device = features.device
-        query = DenseFeatures.sample(grid_a, torch.from_numpy(xy_a[pick]).float().to(device), rgb_a.shape[:2])
-        hb, wb = rgb_b.shape[:2]
-        cy, cx = np.mgrid[0:hb : config.candidate_stride, 0:wb : config.candidate_stride]
-        cand_xy = torch.from_numpy(np.stack([cx.ravel(), cy.ravel()], 1)).float().to(device)
-        candidates = DenseFeatures.sample(grid_b, cand_xy, (hb, wb))
-        predicted = nearest_neighbour_transfer(query, candidates, cand_xy).cpu().numpy()
-        errors.append(np.linalg.norm(predicted - xy_b[pick], axis=1) / min(hb, wb))
+        predicted = transfer_pixels(grid_a, xy_a[pick], rgb_a.shape[:2], grid_b, rgb_b.shape[:2], config.candidate_stride)
+        errors.append(np.linalg.norm(predicted - xy_b[pick], axis=1) / min(rgb_b.shape[:2]))
     errors = np.concatenate(errors) if errors else np.zeros(0)
     return {**ape_pcdp(errors, 1.0), "pairs": used}
 

@@ -14,7 +14,7 @@ import torch
 
 from ..features import DenseFeatures, image_to_tensor
 from ..io import MveqError, read_image_rgb
-from ..metrics.equivariance import nearest_neighbour_transfer
+from .equivariance import transfer_pixels
 
 OPENCV_DOC_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 
@@ -84,14 +84,9 @@ def homography_matching_errors(features: DenseFeatures, pair: HomographyPair, st
     xy_b_true = proj[:, :2] / proj[:, 2:3]
     inside = (xy_b_true[:, 0] >= margin) & (xy_b_true[:, 0] < wb - margin) & (xy_b_true[:, 1] >= margin) & (xy_b_true[:, 1] < hb - margin)
     xy_a, xy_b_true = xy_a[inside], xy_b_true[inside]
-    device = features.device
-    grid_a = features(image_to_tensor(pair.image_a, device))
-    grid_b = features(image_to_tensor(pair.image_b, device))
-    query = DenseFeatures.sample(grid_a, torch.from_numpy(xy_a).float().to(device), (ha, wa))
-    cy, cx = np.mgrid[0:hb:candidate_stride, 0:wb:candidate_stride]
-    cand_xy = torch.from_numpy(np.stack([cx.ravel(), cy.ravel()], 1)).float().to(device)
-    candidates = DenseFeatures.sample(grid_b, cand_xy, (hb, wb))
-    predicted = nearest_neighbour_transfer(query, candidates, cand_xy).cpu().numpy()
+    grid_a = features(image_to_tensor(pair.image_a, features.device))
+    grid_b = features(image_to_tensor(pair.image_b, features.device))
+    predicted = transfer_pixels(grid_a, xy_a, (ha, wa), grid_b, (hb, wb), candidate_stride)
     return np.linalg.norm(predicted - xy_b_true, axis=1)
 
 
