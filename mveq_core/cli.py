@@ -88,12 +88,15 @@ def _csv_strs(text: str) -> tuple[str, ...]:
 # subcommands
 
 
-def write_result(out_dir: str | Path, stem: str, result: dict, table: str) -> Path:
+def write_result(out_dir: str | Path, stem: str, result: dict, table: str, device=None) -> Path:
     """``OUT/<stem>.json`` + ``OUT/<stem>.txt`` (the table, also printed): every benchmark's report."""
     from .io import write_json_atomic
 
+    from .provenance import provenance
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    result = {**result, "provenance": result.get("provenance") or provenance(device)}
     write_json_atomic(out / f"{stem}.json", result)
     (out / f"{stem}.txt").write_text(table + "\n")
     print(table)
@@ -346,6 +349,7 @@ def cmd_db_build_from_video(args: argparse.Namespace) -> int:
     db = build_database_from_frames(
         features, frames, name, points=args.points, mesh=mesh, bbox3d=bbox3d, max_features=args.max_features,
         total=len(frame_stems(seq)[:: args.every]), mesh_path=str(Path(args.mesh).resolve()) if args.mesh else None,
+        crop=reference_crop_from_args(args),
     )
     db.save(args.out, "fp32" if args.fp32 else "fp16")
     print(f"wrote {args.out}: {len(db)} features of '{name}' from {db.meta.views} frames ({args.points} points)")
@@ -390,6 +394,8 @@ def add_pnp_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--min-inlier-ratio", type=float, default=0.03)
     group.add_argument("--input-size", type=int, default=512, help="longer side of the (cropped) image fed to the features")
     group.add_argument("--grid-stride", type=int, default=4, help="query pixel spacing in the resized image")
+    group.add_argument("--crop-margin", type=float, default=0.15, help="a box is enlarged by this fraction of its size per side")
+    group.add_argument("--retrieval-views", type=int, default=0, help="match only against the N database views with most nearest-neighbour votes (0: all)")
 
 
 def pose_config_from_args(args: argparse.Namespace):
@@ -399,6 +405,8 @@ def pose_config_from_args(args: argparse.Namespace):
     return PoseConfig(
         input_size=args.input_size,
         grid_stride=args.grid_stride,
+        crop_margin=args.crop_margin,
+        retrieval_views=args.retrieval_views,
         pnp=PnPConfig(backend=args.backend, iterations=args.ransac_iters, threshold_px=args.threshold, min_inliers=args.min_inliers, min_inlier_ratio=args.min_inlier_ratio),
     )
 
@@ -465,6 +473,55 @@ def cmd_bench_ycbv(args: argparse.Namespace) -> int:
     (Path(args.out) / "scores_bop19.txt").write_text(table + "\n")
     print(table)
     return 0
+
+
+def _real_bench(args: argparse.Namespace, sets) -> int:
+    from .benchmarks.real_pose import RealBenchConfig, format_table, run_real
+
+    features = features_from_args(args)
+    bench = RealBenchConfig(onboarding=args.onboarding, crops=args.crops, overlays=not args.no_overlays)
+    result = run_real(features, sets, args.out, pose_config_from_args(args), bench, cad_config_from_args(args), reference_crop_from_args(args), args.detections, database_cache=args.db_cache)
+    write_result(args.out, f"real_{args.onboarding}_{args.crops}", result, format_table(result), features.device)
+    return 0
+
+
+def cmd_bench_real(args: argparse.Namespace) -> int:
+    from .benchmarks.realdata import load_realdata
+
+    sets = load_realdata(args.data, list(_csv_strs(args.sets)) if args.sets else None)
+    return _real_bench(args, sets)
+
+
+def cmd_bench_bop(args: argparse.Namespace) -> int:
+    from .benchmarks.realdata import load_bop
+
+    real = load_bop(args.root, list(_csv_ints(args.scenes)) if args.scenes else None, args.split, args.models, args.max_frames, args.frame_step)
+    return _real_bench(args, [real])
+
+
+def add_cad_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("CAD database")
+    group.add_argument("--views", type=int, default=96)
+    group.add_argument("--image-size", type=int, default=512)
+    group.add_argument("--lighting-setups", type=int, default=1, help="lightings per view, descriptors averaged (1: headlight only)")
+    group.add_argument("--camera-effects", action="store_true", help="blur, noise and JPEG on renders before features")
+    group.add_argument("--flat-shading", action="store_true", help="render colours without lighting")
+
+
+def cad_config_from_args(args: argparse.Namespace):
+    from .database import CadDatabaseConfig
+
+    return CadDatabaseConfig(views=args.views, image_size=args.image_size, lighting_setups=args.lighting_setups, camera_effects=args.camera_effects, flat_shading=args.flat_shading)
+
+
+def add_reference_crop_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--whole-frames", action="store_true", help="sample reference frames as given (default: crop each around the object at the estimator's scale)")
+
+
+def reference_crop_from_args(args: argparse.Namespace):
+    from .database import ReferenceCropConfig
+
+    return ReferenceCropConfig(enabled=not args.whole_frames, input_size=args.input_size, margin=args.crop_margin)
 
 
 def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
@@ -826,6 +883,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--every", type=int, default=1, help="use every N-th frame")
     q.add_argument("--name", default=None)
     q.add_argument("--max-features", type=int, default=120_000)
+    add_reference_crop_args(q)
+    q.add_argument("--input-size", type=int, default=512, help="crop size: the estimator's --input-size")
+    q.add_argument("--crop-margin", type=float, default=0.15, help="crop margin: the estimator's --crop-margin")
     q.add_argument("--fp32", action="store_true")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_db_build_from_video)
@@ -941,6 +1001,30 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--max-targets", type=int, default=None)
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_bench_ycbv)
+    for name, help_text in (("real", "pose on real frames with GT poses (../shared/realdata layouts): ADD(-S), cm-deg, match correctness"), ("bop", "pose on BOP dataset scenes (scene_gt.json, scene_camera.json | camera.json, models/ in mm)")):
+        q = bsub.add_parser(name, help=help_text)
+        add_feature_args(q)
+        add_pnp_args(q)
+        add_cad_args(q)
+        add_reference_crop_args(q)
+        if name == "real":
+            q.add_argument("--data", required=True, help="a folder of sets (bop_lm/, ycbv_0000/, ...) or one set")
+            q.add_argument("--sets", default=None, help="comma-separated set folder names (default: all found)")
+            q.set_defaults(func=cmd_bench_real)
+        else:
+            q.add_argument("--root", required=True, help="a BOP dataset folder (models/, SPLIT/SCENE/) or one scene folder")
+            q.add_argument("--scenes", default=None, help="comma-separated scene ids (default: all)")
+            q.add_argument("--split", default="test")
+            q.add_argument("--models", default=None, help="BOP models/ folder (default: found above the scenes)")
+            q.add_argument("--max-frames", type=int, default=None)
+            q.add_argument("--frame-step", type=int, default=1)
+            q.set_defaults(func=cmd_bench_bop)
+        q.add_argument("--onboarding", default="cad", choices=["cad", "video"], help="cad: mesh renders; video: the object's other posed frames (alternate reference/query)")
+        q.add_argument("--crops", default="gt", choices=["gt", "detections", "none"], help="gt: GT visible boxes; detections: --detections file; none: whole image")
+        q.add_argument("--detections", default=None, help="detections JSON (BOP default detections or {frame, object, bbox, score})")
+        q.add_argument("--no-overlays", action="store_true")
+        q.add_argument("--db-cache", default=None, help="folder for CAD databases reused across runs (default: OUT/databases)")
+        q.add_argument("--out", required=True)
     q = bsub.add_parser("homography", help="NN-matching error on a real image pair with a known homography (default: opencv-doc graffiti)")
     add_feature_args(q)
     q.add_argument("--images", nargs=2, default=None, metavar=("A", "B"))

@@ -15,6 +15,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from .crop import Crop, mask_box
 from .database import ObjectDatabase, load_database
 from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics
@@ -43,6 +44,9 @@ class PoseConfig:
     refine_with_crop: bool = True
     min_matches: int = 12
     max_elements: int = 50_000_000
+    # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
+    # query descriptors pick as their nearest neighbour's view (this many views).
+    retrieval_views: int = 0
     pnp: PnPConfig = PnPConfig()
 
 
@@ -69,6 +73,17 @@ class PoseResult:
     matches_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     matches_xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    @classmethod
+    def failure(cls, name: str, reason: str, timings: dict | None = None, xy: np.ndarray | None = None, xyz: np.ndarray | None = None) -> "PoseResult":
+        """No pose for ``name``, with the reason and whatever matches there were."""
+        xy = np.zeros((0, 2)) if xy is None else xy
+        xyz = np.zeros((0, 3)) if xyz is None else xyz
+        return cls(
+            object_name=name, success=False, T_cam_obj=None, num_matches=len(xy), num_inliers=0, inlier_ratio=0.0,
+            reprojection_error=float("nan"), score=0.0, timings_ms=dict(timings or {}), reason=reason,
+            matches_xy=xy, matches_xyz=xyz, inliers=np.zeros(len(xy), bool),
+        )
 
     def to_json(self) -> dict:
         return {
@@ -103,24 +118,6 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.dtype != np.uint8:
         raise ValueError(f"{name}: expected uint8 pixels, got {image.dtype}")
     return np.ascontiguousarray(image[..., :3])
-
-
-def _region(shape: tuple[int, int], box, mask, margin: float) -> tuple[int, int, int, int]:
-    h, w = shape
-    if box is None and mask is not None:
-        ys, xs = np.nonzero(mask)
-        if len(xs) == 0:
-            return 0, 0, 0, 0
-        box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    if box is None:
-        return 0, 0, w, h
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if not (x1 > x0 and y1 > y0):
-        raise ValueError(f"box: expected [x0, y0, x1, y1] with x1 > x0 and y1 > y0, got {list(box)}")
-    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
-    x0, y0 = max(0, int(math.floor(x0 - mx))), max(0, int(math.floor(y0 - my)))
-    x1, y1 = min(w, int(math.ceil(x1 + mx))), min(h, int(math.ceil(y1 + my)))
-    return x0, y0, x1, y1
 
 
 class PoseEstimator:
@@ -208,9 +205,23 @@ class PoseEstimator:
             return None
         return [float(x0), float(y0), float(x1), float(y1)]
 
-    def _estimate_once(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
-        import cv2
+    def _retrieved_entries(self, query: torch.Tensor, db: ObjectDatabase) -> torch.Tensor | None:
+        """Indices of the database entries of the ``retrieval_views`` views that collect the most
+        nearest-neighbour votes from the query descriptors (None when the database has fewer views)."""
+        view_ids = torch.as_tensor(db.view_ids, device=db.descriptors.device, dtype=torch.long)
+        views = torch.unique(view_ids)
+        if len(views) <= self.config.retrieval_views:
+            return None
+        nearest = torch.empty(len(query), dtype=torch.long, device=db.descriptors.device)
+        q = query.to(db.descriptors.dtype)
+        rows = max(1, self.config.max_elements // len(db))
+        for start in range(0, len(q), rows):
+            nearest[start : start + rows] = (q[start : start + rows] @ db.descriptors.T).argmax(1)
+        votes = torch.bincount(view_ids[nearest], minlength=int(view_ids.max()) + 1)
+        chosen = torch.topk(votes, self.config.retrieval_views).indices
+        return torch.nonzero(torch.isin(view_ids, chosen), as_tuple=False)[:, 0]
 
+    def _estimate_once(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
         t_start = time.perf_counter()
         image = check_image(image)
         K = check_intrinsics(K)
@@ -224,18 +235,18 @@ class PoseEstimator:
         if unknown:
             raise ValueError(f"unknown objects {unknown}; databases: {sorted(self.databases)}")
         cfg = self.config
-        x0, y0, x1, y1 = _region((h, w), box, mask, cfg.crop_margin)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return {n: self._no_pose(n, "empty region (mask without pixels or box outside the image)", {}) for n in names}
-        crop = image[y0:y1, x0:x1]
-        scale = 1.0 if cfg.input_size is None else cfg.input_size / max(crop.shape[:2])
-        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-        resized = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        sx, sy = crop.shape[1] / size[0], crop.shape[0] / size[1]
+        if box is None and mask is not None:
+            box = mask_box(mask)
+            if box is None:
+                return {n: PoseResult.failure(n, "empty region (mask without pixels)", {}) for n in names}
+        crop = Crop.around((h, w), box, cfg.crop_margin, cfg.input_size)
+        if crop.empty:
+            return {n: PoseResult.failure(n, "empty region (box outside the image)", {}) for n in names}
+        resized = crop.apply(image)
+        size = crop.size
         ys, xs = np.mgrid[0 : size[1] : cfg.grid_stride, 0 : size[0] : cfg.grid_stride]
         xy_r = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-        # back to original pixels (pixel centres at integers on both sides)
-        xy_o = np.stack([(xy_r[:, 0] + 0.5) * sx - 0.5 + x0, (xy_r[:, 1] + 0.5) * sy - 0.5 + y0], 1)
+        xy_o = crop.to_original(xy_r)
         if mask is not None:
             keep = mask[np.clip(np.round(xy_o[:, 1]).astype(int), 0, h - 1), np.clip(np.round(xy_o[:, 0]).astype(int), 0, w - 1)]
             xy_r, xy_o = xy_r[keep], xy_o[keep]
@@ -250,15 +261,20 @@ class PoseEstimator:
         for name in names:
             db = self.databases[name]
             t0 = time.perf_counter()
-            matches = mutual_nearest_neighbours(query, db.descriptors, cfg.max_elements)
+            candidates = self._retrieved_entries(query, db) if cfg.retrieval_views > 0 else None
+            if candidates is None:
+                matches = mutual_nearest_neighbours(query, db.descriptors, cfg.max_elements)
+                d_idx = matches.database_index.cpu().numpy()
+            else:
+                matches = mutual_nearest_neighbours(query, db.descriptors[candidates], cfg.max_elements)
+                d_idx = candidates.cpu().numpy()[matches.database_index.cpu().numpy()]
             q_idx = matches.query_index.cpu().numpy()
-            d_idx = matches.database_index.cpu().numpy()
             self._sync()
             t1 = time.perf_counter()
             xy_m, xyz_m = xy_o[q_idx], db.xyz[d_idx].astype(np.float64)
             timings = {**shared, "matching": (t1 - t0) * 1e3}
             if len(q_idx) < cfg.min_matches:
-                results[name] = self._no_pose(name, f"{len(q_idx)} matches < min_matches {cfg.min_matches}", timings, xy_m, xyz_m)
+                results[name] = PoseResult.failure(name, f"{len(q_idx)} matches < min_matches {cfg.min_matches}", timings, xy_m, xyz_m)
                 continue
             pnp = solve_pnp(xyz_m, xy_m, K, cfg.pnp, dist_coeffs)
             timings["pnp"] = (time.perf_counter() - t1) * 1e3
@@ -279,20 +295,3 @@ class PoseEstimator:
                 pnp.inliers,
             )
         return results
-
-    def _no_pose(self, name: str, reason: str, timings: dict, xy=None, xyz=None) -> PoseResult:
-        return PoseResult(
-            name,
-            False,
-            None,
-            0 if xy is None else len(xy),
-            0,
-            0.0,
-            float("nan"),
-            0.0,
-            timings,
-            reason,
-            np.zeros((0, 2)) if xy is None else xy,
-            np.zeros((0, 3)) if xyz is None else xyz,
-            np.zeros(0 if xy is None else len(xy), bool),
-        )

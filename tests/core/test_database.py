@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mveq_core.data import MeshObject, ViewConfig, held_out_pose, render_view
-from mveq_core.database import DatabaseError, ReferenceFrame, build_database_from_frames
+from mveq_core.database import DatabaseError, ReferenceCropConfig, ReferenceFrame, build_database_from_frames
 from mveq_core.geometry import intrinsics_from_values
 from mveq_core.metrics.pose import query_pose_error
 from mveq_core.pose import PoseConfig, PoseEstimator
@@ -33,8 +33,8 @@ def _accuracy(features, db, views):
     return max(e[0] for e in errors), max(e[1] for e in errors)
 
 
-@pytest.mark.parametrize("points", ["depth_mask", "depth_box", "mesh", "sfm"])
-def test_video_databases_localise_held_out_frames(scene, points):
+@pytest.mark.parametrize("points,cropped", [("depth_mask", True), ("depth_box", True), ("mesh", True), ("sfm", True), ("depth_mask", False), ("mesh", False)])
+def test_video_databases_localise_held_out_frames(scene, points, cropped):
     mesh, views = scene
     features = CoordinateFeatures()
     reference, held_out = views[:24], views[24:27]
@@ -52,8 +52,8 @@ def test_video_databases_localise_held_out_frames(scene, points):
             frame.xy, frame.xyz = xy[::3], xyz[::3]  # sparse, like SfM keypoints
         frames.append(frame)
     kind = "depth" if points.startswith("depth") else points
-    db = build_database_from_frames(features, frames, "toy", points=kind, mesh=mesh if kind == "mesh" else None, bbox3d=np.asarray(mesh.bounds) if points == "depth_box" else None, progress=False)
-    assert db.meta.source == f"video:{kind}" and db.meta.views == 24
+    db = build_database_from_frames(features, frames, "toy", points=kind, mesh=mesh if kind == "mesh" else None, bbox3d=np.asarray(mesh.bounds) if points == "depth_box" else None, progress=False, crop=ReferenceCropConfig(enabled=cropped, input_size=256))
+    assert db.meta.source == f"video:{kind}:{'crop' if cropped else 'whole'}" and db.meta.views == 24
     assert np.all(db.xyz >= mesh.bounds[0] - 1e-3) and np.all(db.xyz <= mesh.bounds[1] + 1e-3)  # no background points
     rot, trans_cm = _accuracy(features, db, held_out)
     assert rot < 2.0 and trans_cm < 0.5, (points, rot, trans_cm)  # 60 px object, 24 frames of points

@@ -1,0 +1,110 @@
+"""Object crops at the estimator's scale: one geometry for query images and reference frames.
+
+A crop is the object's box enlarged by ``margin`` of its size on each side (clipped to the image),
+scaled so its longer side is ``input_size`` pixels. Pixel centres sit at integers on both sides:
+original ``x = (x' + 0.5) * sx - 0.5 + x0`` for crop pixel ``x'``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+def enlarged_box(shape: tuple[int, int], box: Sequence[float] | None, margin: float) -> tuple[int, int, int, int]:
+    """Integer [x0, y0, x1, y1] of ``box`` grown by ``margin`` x its size per side, clipped to
+    ``shape`` (H, W); the whole image without a box. Raises ValueError for an inverted box."""
+    h, w = shape
+    if box is None:
+        return 0, 0, w, h
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"box: expected [x0, y0, x1, y1] with x1 > x0 and y1 > y0, got {list(box)}")
+    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
+    x0, y0 = max(0, int(math.floor(x0 - mx))), max(0, int(math.floor(y0 - my)))
+    x1, y1 = min(w, int(math.ceil(x1 + mx))), min(h, int(math.ceil(y1 + my)))
+    return x0, y0, x1, y1
+
+
+def mask_box(mask: np.ndarray) -> list[float] | None:
+    """[x0, y0, x1, y1] around a (H, W) mask's pixels (exclusive max), or None when empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Integer crop ``x0, y0, x1, y1`` of the original image resized to ``size`` (W, H)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    size: tuple[int, int]
+
+    @classmethod
+    def around(cls, shape: tuple[int, int], box: Sequence[float] | None, margin: float, input_size: int | None) -> "Crop":
+        x0, y0, x1, y1 = enlarged_box(shape, box, margin)
+        cw, ch = x1 - x0, y1 - y0
+        scale = 1.0 if input_size is None or max(cw, ch) == 0 else input_size / max(cw, ch)
+        return cls(x0, y0, x1, y1, (max(1, round(cw * scale)), max(1, round(ch * scale))))
+
+    @property
+    def empty(self) -> bool:
+        return self.x1 - self.x0 < 2 or self.y1 - self.y0 < 2
+
+    @property
+    def scale_xy(self) -> tuple[float, float]:
+        """Original pixels per crop pixel (sx, sy)."""
+        return (self.x1 - self.x0) / self.size[0], (self.y1 - self.y0) / self.size[1]
+
+    def to_original(self, xy: np.ndarray) -> np.ndarray:
+        """Crop pixels (N, 2) -> original pixels."""
+        sx, sy = self.scale_xy
+        return np.stack([(xy[:, 0] + 0.5) * sx - 0.5 + self.x0, (xy[:, 1] + 0.5) * sy - 0.5 + self.y0], 1)
+
+    def to_crop(self, xy: np.ndarray) -> np.ndarray:
+        """Original pixels (N, 2) -> crop pixels."""
+        sx, sy = self.scale_xy
+        return np.stack([(xy[:, 0] - self.x0 + 0.5) / sx - 0.5, (xy[:, 1] - self.y0 + 0.5) / sy - 0.5], 1)
+
+    def intrinsics(self, K: np.ndarray) -> np.ndarray:
+        """K of the crop: a camera that sees crop pixel x' where ``K`` sees ``to_original(x')``."""
+        sx, sy = self.scale_xy
+        out = np.array(K, dtype=np.float64, copy=True)
+        out[0, 0], out[0, 1], out[1, 1] = K[0, 0] / sx, K[0, 1] / sx, K[1, 1] / sy
+        out[0, 2] = (K[0, 2] - self.x0 + 0.5) / sx - 0.5
+        out[1, 2] = (K[1, 2] - self.y0 + 0.5) / sy - 0.5
+        return out
+
+    def pixel_grid(self, shape: tuple[int, int], stride: int) -> np.ndarray:
+        """(H, W) bool: the original pixels nearest to the crop's stride-``stride`` grid."""
+        xy = np.stack(np.meshgrid(np.arange(0, self.size[0], stride), np.arange(0, self.size[1], stride)), -1).reshape(-1, 2)
+        px = np.round(self.to_original(xy.astype(np.float64))).astype(int)
+        h, w = shape
+        px = px[(px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)]
+        grid = np.zeros((h, w), bool)
+        grid[px[:, 1], px[:, 0]] = True
+        return grid
+
+    def apply(self, image: np.ndarray, nearest: bool = False) -> np.ndarray:
+        """The crop of ``image`` (H, W[, C]) at ``size``: area/linear for colours, nearest for depth
+        and masks (``nearest``; bool arrays are handled)."""
+        import cv2
+
+        part = np.ascontiguousarray(image[self.y0 : self.y1, self.x0 : self.x1])
+        if (part.shape[1], part.shape[0]) == self.size:
+            return part
+        if nearest or part.dtype == bool:
+            # centre-aligned nearest neighbour (cv2's INTER_NEAREST rounds down, a half-pixel shift)
+            sx, sy = self.scale_xy
+            cols = np.clip(np.floor((np.arange(self.size[0]) + 0.5) * sx).astype(int), 0, part.shape[1] - 1)
+            rows = np.clip(np.floor((np.arange(self.size[1]) + 0.5) * sy).astype(int), 0, part.shape[0] - 1)
+            return np.ascontiguousarray(part[rows[:, None], cols[None, :]])
+        interp = cv2.INTER_AREA if self.size[0] < part.shape[1] else cv2.INTER_LINEAR
+        return cv2.resize(part, self.size, interpolation=interp)

@@ -1,0 +1,52 @@
+"""Where a result came from: git commit (and whether the tree was dirty), date, device, versions, argv."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+PACKAGES = ("torch", "timm", "peft", "poselib", "numpy", "opencv-python-headless", "pyrender-maintained", "mveq_ros")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str | None:
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_description(device: str | torch.device | None = None) -> str:
+    """'NVIDIA H100 80GB HBM3 (cuda:0)' or the CPU model and core count."""
+    device = torch.device(device) if device is not None else None
+    if device is not None and device.type == "cuda" and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(device)} ({device})"
+    import os
+
+    return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()}"
+
+
+def provenance(device: str | torch.device | None = None, argv: list[str] | None = None) -> dict:
+    """The record every result writer puts under ``"provenance"``."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": None if status is None else bool(status),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": device_description(device),
+        "python": platform.python_version(),
+        "versions": versions,
+        "argv": list(sys.argv if argv is None else argv),
+    }

