@@ -122,6 +122,9 @@ def _train_data(args: argparse.Namespace):
         procedural_seed=args.procedural_seed,
         photos=args.photos,
         units=args.units,
+        real_dirs=tuple(args.real or ()),
+        real_sets=_csv_strs(args.real_sets) if args.real_sets else (),
+        real_repeat=args.real_repeat,
     )
 
 
@@ -134,6 +137,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--procedural-seed", type=int, default=0)
     group.add_argument("--photos", default=None, help="texture procedural objects with crops of these photos: a folder, or opencv:train")
     group.add_argument("--units", default="m", choices=["m", "cm", "mm"], help="units of --mesh/--meshes files")
+    group.add_argument("--real", action="append", help="real frames with GT poses and meshes (../shared/realdata layouts): render-vs-photo pairs")
+    group.add_argument("--real-sets", default=None, help="comma-separated sets of --real to train on (split by object: evaluate on the others)")
+    group.add_argument("--real-repeat", type=int, default=1, help="weight of each real photo among the training objects")
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -395,6 +401,7 @@ def add_pnp_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--input-size", type=int, default=512, help="longer side of the (cropped) image fed to the features")
     group.add_argument("--grid-stride", type=int, default=4, help="query pixel spacing in the resized image")
     group.add_argument("--crop-margin", type=float, default=0.15, help="a box is enlarged by this fraction of its size per side")
+    group.add_argument("--grayscale-query", action="store_true", help="grey query crops (for databases of meshes without colours)")
     group.add_argument("--retrieval-views", type=int, default=0, help="match only against the N database views with most nearest-neighbour votes (0: all)")
 
 
@@ -407,6 +414,7 @@ def pose_config_from_args(args: argparse.Namespace):
         grid_stride=args.grid_stride,
         crop_margin=args.crop_margin,
         retrieval_views=args.retrieval_views,
+        grayscale_query=args.grayscale_query,
         pnp=PnPConfig(backend=args.backend, iterations=args.ransac_iters, threshold_px=args.threshold, min_inliers=args.min_inliers, min_inlier_ratio=args.min_inlier_ratio),
     )
 

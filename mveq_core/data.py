@@ -71,6 +71,7 @@ class View:
     mask: np.ndarray
     K: np.ndarray
     T_cam_obj: np.ndarray
+    photo: bool = False  # a real photo: keep its background (the mask marks the object's pixels)
 
 
 class ObjectViews(Protocol):
@@ -320,7 +321,8 @@ class PairSampler:
 
     def _pick_views(self, obj: ObjectViews, rng: np.random.Generator) -> tuple[int, int]:
         n = obj.num_views()
-        a = int(rng.integers(n))
+        # objects built around one real photo pair it (view 0) with one of their renders
+        a = 0 if getattr(obj, "pair_with_first", False) else int(rng.integers(n))
         for _ in range(100):
             b = int(rng.integers(n))
             if b != a and view_angle_deg(obj.pose(a), obj.pose(b)) < self.config.max_view_angle_deg:
@@ -370,7 +372,7 @@ class PairSampler:
             return view.rgb, np.zeros((P, 2), np.float32), np.zeros((P, 3), np.float32), np.zeros(P, bool)
         xyz = xyz / extent
         rgb, mask = view.rgb, view.mask
-        if cfg.background != "black":
+        if cfg.background != "black" and not view.photo:
             from .render import composite, random_background
 
             rgb = composite(rgb, mask, random_background(rgb.shape[0], rgb.shape[1], rng, self._backgrounds))

@@ -47,6 +47,8 @@ class PoseConfig:
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
     # query descriptors pick as their nearest neighbour's view (this many views).
     retrieval_views: int = 0
+    # Grey query crops: for databases rendered from meshes without colours (the renders are grey).
+    grayscale_query: bool = False
     pnp: PnPConfig = PnPConfig()
 
 
@@ -243,6 +245,8 @@ class PoseEstimator:
         if crop.empty:
             return {n: PoseResult.failure(n, "empty region (box outside the image)", {}) for n in names}
         resized = crop.apply(image)
+        if cfg.grayscale_query:
+            resized = np.repeat((resized.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)[..., None], 3, axis=2)
         size = crop.size
         ys, xs = np.mgrid[0 : size[1] : cfg.grid_stride, 0 : size[0] : cfg.grid_stride]
         xy_r = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)

@@ -49,6 +49,12 @@ class TrainData:
     # (the training split of Debian opencv-doc's sample photos).
     photos: str | None = None
     units: str = "m"
+    # Render-vs-photo pairs (mveq_core.realpairs): real-data folders in a layout of
+    # mveq_core.benchmarks.realdata, restricted to these sets (e.g. "handal"), each annotated photo
+    # counted ``real_repeat`` times among the objects.
+    real_dirs: tuple[str, ...] = ()
+    real_sets: tuple[str, ...] = ()
+    real_repeat: int = 1
 
     def objects(self, view: ViewConfig):
         objects = []
@@ -59,8 +65,14 @@ class TrainData:
             objects += mesh_objects(paths, view, self.units)
         if self.procedural:
             objects += procedural_objects(self.procedural, self.procedural_seed, view, photos=load_photos(self.photos))
+        if self.real_dirs:
+            from .benchmarks.realdata import load_realdata
+            from .realpairs import photo_objects
+
+            sets = [s for d in self.real_dirs for s in load_realdata(d, list(self.real_sets) or None)]
+            objects += photo_objects(sets, view.image_size) * max(1, self.real_repeat)
         if not objects:
-            raise MveqError("no training data: give --data DIR, --mesh FILE, --meshes DIR or --procedural N")
+            raise MveqError("no training data: give --data DIR, --mesh FILE, --meshes DIR, --procedural N or --real DIR")
         return objects
 
 

