@@ -394,7 +394,7 @@ def features_for_databases(args: argparse.Namespace, databases):
 
 def add_pnp_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pose")
-    group.add_argument("--backend", default="poselib", choices=["poselib", "opencv"], help="PnP back-end (default: %(default)s; opencv = the paper's EPnP)")
+    group.add_argument("--backend", default="poselib", choices=["poselib", "opencv", "gpu"], help="PnP back-end (default: %(default)s; opencv = the paper's EPnP; gpu = batched P3P RANSAC in torch)")
     group.add_argument("--ransac-iters", type=int, default=10_000)
     group.add_argument("--threshold", type=float, default=8.0, help="RANSAC inlier threshold, pixels")
     group.add_argument("--min-inliers", type=int, default=12)
@@ -531,6 +531,17 @@ def reference_crop_from_args(args: argparse.Namespace):
     from .database import ReferenceCropConfig
 
     return ReferenceCropConfig(enabled=not args.whole_frames, input_size=args.input_size, margin=args.crop_margin)
+
+
+def cmd_bench_pnp(args: argparse.Namespace) -> int:
+    from .benchmarks.pnp_accuracy import format_table, run_pnp_accuracy
+    from .pnp import PnPConfig
+
+    device = resolve_device_name(args.device)
+    config = PnPConfig(iterations=args.ransac_iters, threshold_px=args.threshold)
+    result = run_pnp_accuracy(_csv_strs(args.pnp), _csv_ints(args.sizes), tuple(float(v) for v in _csv_strs(args.outliers)), tuple(float(v) for v in _csv_strs(args.noise)), args.trials, config, device)
+    write_result(args.out, "pnp_accuracy", result, format_table(result), device)
+    return 0
 
 
 def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
@@ -1034,6 +1045,17 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--no-overlays", action="store_true")
         q.add_argument("--db-cache", default=None, help="folder for CAD databases reused across runs (default: OUT/databases)")
         q.add_argument("--out", required=True)
+    q = bsub.add_parser("pnp", help="robust-PnP accuracy and speed on synthetic correspondences with a known pose")
+    q.add_argument("--pnp", default="opencv,poselib,gpu", help="back-ends to compare")
+    q.add_argument("--sizes", default="100,1000,10000", help="correspondences per set")
+    q.add_argument("--outliers", default="0.1,0.5,0.8,0.9,0.95", help="outlier ratios")
+    q.add_argument("--noise", default="0.5,1,2", help="inlier pixel noise (sigma, px)")
+    q.add_argument("--trials", type=int, default=5)
+    q.add_argument("--ransac-iters", type=int, default=10_000)
+    q.add_argument("--threshold", type=float, default=8.0)
+    q.add_argument("--device", default="auto", help="where the gpu back-end runs")
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_pnp)
     q = bsub.add_parser("homography", help="NN-matching error on a real image pair with a known homography (default: opencv-doc graffiti)")
     add_feature_args(q)
     q.add_argument("--images", nargs=2, default=None, metavar=("A", "B"))

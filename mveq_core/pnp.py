@@ -1,4 +1,5 @@
-"""Robust PnP behind one function: OpenCV EPnP RANSAC (the paper's) or poselib LO-RANSAC (default)."""
+"""Robust PnP behind one function: OpenCV EPnP RANSAC (the paper's), poselib LO-RANSAC (default) or
+batched P3P RANSAC in torch (``gpu``: CUDA or CPU, :mod:`mveq_core.pnp_gpu`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from .geometry import check_intrinsics, make_transform, project_points, transform_points
 
-BACKENDS = ("poselib", "opencv")
+BACKENDS = ("poselib", "opencv", "gpu")
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,13 @@ def undistort_pixels(xy: np.ndarray, K: np.ndarray, dist_coeffs: np.ndarray | No
     return cv2.undistortPoints(xy.reshape(-1, 1, 2).astype(np.float64), K, np.asarray(dist_coeffs, np.float64), P=K).reshape(-1, 2)
 
 
-def solve_pnp(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig = PnPConfig(), dist_coeffs: np.ndarray | None = None) -> PnPResult:
+def solve_pnp(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig = PnPConfig(), dist_coeffs: np.ndarray | None = None, device=None) -> PnPResult:
     """Pose from 2D-3D correspondences with outliers.
 
     Args:
         xyz: (M, 3) object points, metres. xy: (M, 2) pixels. K: (3, 3).
         dist_coeffs: OpenCV distortion coefficients of the image the pixels come from, or None.
+        device: where the ``gpu`` back-end runs (default: CUDA when available, else the CPU).
 
     Returns a :class:`PnPResult`; ``success`` is False (not an exception) when there are fewer than
     4 correspondences, fewer than ``config.min_inliers`` inliers, or an inlier ratio under
@@ -79,6 +81,8 @@ def solve_pnp(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig 
     xy = undistort_pixels(xy, K, dist_coeffs)
     if config.backend == "poselib":
         T = _poselib(xyz, xy, K, config)
+    elif config.backend == "gpu":
+        T = _torch(xyz, xy, K, config, device)
     else:
         T = _opencv(xyz, xy, K, config)
     if T is None:
@@ -117,6 +121,16 @@ def _poselib(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig) 
     return make_transform(np.asarray(pose.R), np.asarray(pose.t))
 
 
+def _torch(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig, device) -> np.ndarray | None:
+    import torch
+
+    from .pnp_gpu import ransac_pnp_torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return ransac_pnp_torch(xyz, xy, K, config.iterations, config.threshold_px, config.seed, device).T_cam_obj
+
+
 def _opencv(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig) -> np.ndarray | None:
     import cv2
 
@@ -128,7 +142,7 @@ def _opencv(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig) -
         None,
         iterationsCount=int(config.iterations),
         reprojectionError=float(config.threshold_px),
-        confidence=0.99,
+        confidence=float(config.confidence),
         flags=cv2.SOLVEPNP_EPNP,
     )
     if not ok or inliers is None:

@@ -280,7 +280,7 @@ class PoseEstimator:
             if len(q_idx) < cfg.min_matches:
                 results[name] = PoseResult.failure(name, f"{len(q_idx)} matches < min_matches {cfg.min_matches}", timings, xy_m, xyz_m)
                 continue
-            pnp = solve_pnp(xyz_m, xy_m, K, cfg.pnp, dist_coeffs)
+            pnp = solve_pnp(xyz_m, xy_m, K, cfg.pnp, dist_coeffs, device=self.features.device)
             timings["pnp"] = (time.perf_counter() - t1) * 1e3
             timings["total"] = (time.perf_counter() - t_start) * 1e3
             results[name] = PoseResult(
