@@ -175,8 +175,10 @@ def ransac_pnp_torch(
     seed: int = 0,
     device: str | torch.device = "cpu",
     refine_steps: int = 10,
+    local_optimisations: int = 4,
 ) -> TorchPnPResult:
-    """RANSAC PnP with ``iterations`` P3P samples drawn at once (deterministic for a seed and device).
+    """RANSAC PnP with ``iterations`` P3P samples drawn at once (deterministic for a seed and device);
+    the ``local_optimisations`` best hypotheses are refined and the best refined pose is kept.
 
     Args:
         xyz: (N, 3) object points, metres; xy: (N, 2) undistorted pixels; K: (3, 3).
@@ -201,14 +203,16 @@ def ransac_pnp_torch(
         return TorchPnPResult(None, np.zeros(n, bool), int(iterations))
     threshold_sq = float(threshold_px) ** 2
     P32, p32, K32 = P.float(), p.float(), Kt.float()
-    best_score, best_index = float("inf"), -1
-    for start in range(0, len(R), _HYPOTHESIS_CHUNK):
-        err = _errors_sq(R[start : start + _HYPOTHESIS_CHUNK].float(), t[start : start + _HYPOTHESIS_CHUNK].float(), P32, p32, K32)
-        score = err.clamp(max=threshold_sq).sum(1)  # MSAC
-        value, index = score.min(0)
-        if float(value) < best_score:
-            best_score, best_index = float(value), start + int(index)
-    R_best, t_best = refine_pose(R[best_index], t[best_index], P, p, Kt, threshold_sq, refine_steps)
+    scores = torch.cat([
+        _errors_sq(R[start : start + _HYPOTHESIS_CHUNK].float(), t[start : start + _HYPOTHESIS_CHUNK].float(), P32, p32, K32).clamp(max=threshold_sq).sum(1)
+        for start in range(0, len(R), _HYPOTHESIS_CHUNK)
+    ])  # MSAC: truncated squared errors; no host sync until the best few are chosen
+    best_score, R_best, t_best = float("inf"), None, None
+    for index in torch.topk(scores, min(local_optimisations, len(scores)), largest=False).indices.tolist():
+        R_ref, t_ref = refine_pose(R[index], t[index], P, p, Kt, threshold_sq, refine_steps)
+        score = float(_errors_sq(R_ref[None], t_ref[None], P, p, Kt)[0].clamp(max=threshold_sq).sum())
+        if score < best_score:
+            best_score, R_best, t_best = score, R_ref, t_ref
     inliers = _errors_sq(R_best[None], t_best[None], P, p, Kt)[0] < threshold_sq
     T = np.eye(4)
     T[:3, :3], T[:3, 3] = R_best.cpu().numpy(), t_best.cpu().numpy()
