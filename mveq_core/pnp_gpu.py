@@ -175,7 +175,7 @@ def ransac_pnp_torch(
     seed: int = 0,
     device: str | torch.device = "cpu",
     refine_steps: int = 10,
-    local_optimisations: int = 4,
+    local_optimisations: int = 1,
 ) -> TorchPnPResult:
     """RANSAC PnP with ``iterations`` P3P samples drawn at once (deterministic for a seed and device);
     the ``local_optimisations`` best hypotheses are refined and the best refined pose is kept.
