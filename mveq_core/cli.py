@@ -92,7 +92,6 @@ def _csv_strs(text: str) -> tuple[str, ...]:
 def write_result(out_dir: str | Path, stem: str, result: dict, table: str, device=None) -> Path:
     """``OUT/<stem>.json`` + ``OUT/<stem>.txt`` (the table, also printed): every benchmark's report."""
     from .io import write_json_atomic
-
     from .provenance import provenance
 
     out = Path(out_dir)
@@ -773,22 +772,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ros_setup(args: argparse.Namespace) -> int:
-    """Link the node executables where `ros2 run`/`ros2 launch` look for them (pip installs)."""
-    import os
-    import shutil
+    """The ROS 2 layout (ament index, share/, lib/mveq_ros) under a pip or editable install's prefix."""
+    from .packaging import install_ros_layout
 
     prefix = Path(args.prefix or sys.prefix)
-    target = prefix / "lib" / "mveq_ros"
-    target.mkdir(parents=True, exist_ok=True)
-    for exe in ("pose_estimator", "point_tracker", "mveq"):
-        source = shutil.which(exe, path=str(prefix / "bin")) or shutil.which(exe)
-        if source is None:
-            raise MveqError(f"{exe}: console script not found in {prefix / 'bin'} (is mveq installed in this prefix?)")
-        link = target / exe
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        os.symlink(source, link)
-        print(f"{link} -> {source}")
+    for path in install_ros_layout(prefix):
+        print(path)
     print(f"for ros2 launch/run: export AMENT_PREFIX_PATH={prefix}:$AMENT_PREFIX_PATH")
     return 0
 
@@ -1072,7 +1061,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="mveq_demo")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("ros-setup", help="pip installs: link the node executables into PREFIX/lib/mveq_ros for ros2 run/launch")
+    p = sub.add_parser("ros-setup", help="pip/editable installs: the ament index entry, share/ launch+config files and lib/mveq_ros executables under PREFIX")
     p.add_argument("--prefix", default=None, help="install prefix (default: this Python's)")
     p.set_defaults(func=cmd_ros_setup)
 

@@ -193,3 +193,18 @@ def viewpoint_poses(directions: np.ndarray, distance: float, inplane_deg: np.nda
 def view_angle_deg(T_a: np.ndarray, T_b: np.ndarray) -> float:
     """Angle between the relative rotation of two camera poses of the same object, degrees."""
     return rotation_error_deg(T_a[:3, :3], T_b[:3, :3])
+
+
+def points_diameter(points: np.ndarray) -> float:
+    """Largest distance between two of the points (N, 3): over their convex hull, so O(h^2) in
+    the hull's vertex count rather than O(N^2)."""
+    from scipy.spatial import ConvexHull
+    from scipy.spatial.distance import pdist
+
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) > 4:
+        try:
+            points = points[ConvexHull(points).vertices]
+        except Exception:  # flat or degenerate point sets: all of them
+            pass
+    return float(pdist(points).max()) if len(points) > 1 else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -54,8 +55,24 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (inf, NaN) as None: JSON has no Infinity or NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    if isinstance(obj, np.floating):
+        return _finite(float(obj))
+    return obj
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
-    write_bytes_atomic(path, json.dumps(obj, indent=indent, default=_json_default).encode())
+    """Strict JSON (non-finite numbers become null), written atomically."""
+    write_bytes_atomic(path, json.dumps(_finite(obj), indent=indent, default=_json_default, allow_nan=False).encode())
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -284,18 +284,18 @@ class PoseEstimator:
             timings["pnp"] = (time.perf_counter() - t1) * 1e3
             timings["total"] = (time.perf_counter() - t_start) * 1e3
             results[name] = PoseResult(
-                name,
-                pnp.success,
-                pnp.T_cam_obj,
-                len(q_idx),
-                pnp.num_inliers,
-                pnp.inlier_ratio,
-                pnp.reprojection_error,
-                pose_score(pnp.num_inliers, pnp.inlier_ratio) if pnp.success else 0.0,
-                timings,
-                pnp.reason,
-                xy_m,
-                xyz_m,
-                pnp.inliers,
+                object_name=name,
+                success=pnp.success,
+                T_cam_obj=pnp.T_cam_obj,
+                num_matches=len(q_idx),
+                num_inliers=pnp.num_inliers,
+                inlier_ratio=pnp.inlier_ratio,
+                reprojection_error=pnp.reprojection_error,
+                score=pose_score(pnp.num_inliers, pnp.inlier_ratio) if pnp.success else 0.0,
+                timings_ms=timings,
+                reason=pnp.reason,
+                matches_xy=xy_m,
+                matches_xyz=xyz_m,
+                inliers=pnp.inliers,
             )
         return results

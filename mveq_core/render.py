@@ -91,22 +91,14 @@ def mesh_bounds(mesh) -> np.ndarray:
     return np.asarray(mesh.bounds, dtype=np.float64)
 
 
-def mesh_diameter(mesh, count: int = 4000) -> float:
-    """Largest distance between two surface points (BOP's definition uses vertices; close enough)."""
+def mesh_diameter(mesh) -> float:
+    """Largest distance between two vertices (BOP's definition), over the convex hull."""
     import trimesh
-    from scipy.spatial import ConvexHull
+
+    from .geometry import points_diameter
 
     geom = mesh.dump(concatenate=True) if isinstance(mesh, trimesh.Scene) else mesh
-    vertices = np.asarray(geom.vertices)
-    if len(vertices) > 4:
-        try:
-            vertices = vertices[ConvexHull(vertices).vertices]
-        except Exception:
-            pass
-    if len(vertices) > count:
-        vertices = vertices[np.random.default_rng(0).choice(len(vertices), count, replace=False)]
-    diff = vertices[:, None] - vertices[None]
-    return float(np.sqrt((diff**2).sum(-1)).max())
+    return points_diameter(np.asarray(geom.vertices))
 
 
 _CONTEXTS: dict[tuple[int, int, int], object] = {}

@@ -18,4 +18,7 @@ if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements.txt -r requirements-ros.txt -r requirements-test.txt
 .venv/bin/python -m pip install -q --no-deps -e .
+# An editable install writes no share/ files: link the ROS 2 layout (ament index entry, launch and
+# config files, lib/mveq_ros executables) into .venv so `ros2 launch mveq_ros ...` finds the package.
+.venv/bin/mveq ros-setup --prefix "$PWD/.venv" > /dev/null
 echo "mveq environment ready: . .venv/bin/activate"

@@ -17,9 +17,18 @@ from typing import Sequence
 
 import numpy as np
 
-from ..database import CadDatabaseConfig, DatabaseError, ObjectDatabase, ReferenceCropConfig, ReferenceFrame, build_database_from_frames, build_database_from_mesh, load_database
+from ..database import (
+    CadDatabaseConfig,
+    DatabaseError,
+    ObjectDatabase,
+    ReferenceCropConfig,
+    ReferenceFrame,
+    build_database_from_frames,
+    build_database_from_mesh,
+    load_database,
+)
 from ..features import DenseFeatures
-from ..geometry import box_corners, project_points, transform_points
+from ..geometry import project_points, transform_points
 from ..io import MveqError, read_json, write_image_atomic
 from ..metrics.pose import add_error, adds_error, query_pose_error
 from ..pose import PoseConfig, PoseEstimator, PoseResult

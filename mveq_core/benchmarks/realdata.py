@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import check_intrinsics, intrinsics_from_values, make_transform
+from ..crop import mask_box
+from ..geometry import check_intrinsics, intrinsics_from_values, make_transform, points_diameter
 from ..io import MveqError, read_image_raw, read_image_rgb, read_json
 
 log = logging.getLogger(__name__)
@@ -111,18 +112,6 @@ class RealSet:
     objects: dict[str, RealObject] = field(default_factory=dict)
 
 
-def _diameter(points: np.ndarray) -> float:
-    from scipy.spatial import ConvexHull
-    from scipy.spatial.distance import pdist
-
-    if len(points) > 4:
-        try:
-            points = points[ConvexHull(points).vertices]
-        except Exception:  # flat or degenerate point sets
-            pass
-    return float(pdist(points).max()) if len(points) > 1 else 0.0
-
-
 def _symmetric_names(folder: Path, set_name: str, models_info: dict | None) -> set[str]:
     if models_info is not None:
         return {f"obj_{int(k):06d}" for k, v in models_info.items() if v.get("symmetries_discrete") or v.get("symmetries_continuous")}
@@ -139,7 +128,7 @@ def _mesh_object(name: str, path: Path, symmetric: bool, diameter_mm: float | No
     points = np.asarray(mesh.vertices, dtype=np.float64) * MM
     if len(points) == 0:
         raise MveqError(f"{path}: mesh has no vertices")
-    diameter = diameter_mm * MM if diameter_mm else _diameter(points)
+    diameter = diameter_mm * MM if diameter_mm else points_diameter(points)
     return RealObject(name, points, diameter, symmetric, path, "mm")
 
 
@@ -249,20 +238,13 @@ def load_ycbv_frames(folder: str | Path, set_name: str | None = None) -> RealSet
                 if not points_path.is_file():
                     raise FileNotFoundError(f"{points_path}: model points of {name} not found")
                 points = np.loadtxt(points_path, dtype=np.float64).reshape(-1, 3)
-                objects[name] = RealObject(name, points, _diameter(points), name in symmetric)
+                objects[name] = RealObject(name, points, points_diameter(points), name in symmetric)
             mask = (label == c) if label is not None else None
-            box = _mask_box(mask) if mask is not None else None
+            box = mask_box(mask) if mask is not None else None
             T = make_transform(poses[:, :3, k], poses[:, 3, k])
             annotations.append(Annotation(name, T, box, mask))
         frames.append(RealFrame(set_name, stem, rgb, K, annotations, depth))
     return RealSet(set_name, frames, objects)
-
-
-def _mask_box(mask: np.ndarray) -> list[float] | None:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -431,6 +413,6 @@ def fill_visible_boxes(frame: RealFrame, objects: dict[str, RealObject]) -> None
         if ann.mask is None:
             ann.mask = mask
         if ann.box is None:
-            ann.box = _mask_box(mask)
+            ann.box = mask_box(mask)
             if ann.box is None:
                 ann.visib_fract = 0.0

@@ -64,3 +64,32 @@ def test_depth_without_mask_or_box_is_refused(scene):
     frame = ReferenceFrame(views[0].rgb, K, views[0].T_cam_obj, depth=views[0].depth)
     with pytest.raises(DatabaseError, match="bbox3d"):
         build_database_from_frames(CoordinateFeatures(), [frame], "toy", points="depth", progress=False)
+
+
+def test_mesh_points_keep_only_visible_pixels(scene, tiny_features):
+    """A mesh-built reference frame drops pixels hidden by another posed object, and pixels whose
+    measured depth disagrees with the rendered one."""
+    import trimesh
+
+    mesh, views = scene
+    view = views[0]
+    lo, hi = mesh.bounds
+    occluder = trimesh.creation.box(extents=((hi - lo)[0] * 0.6, (hi - lo)[1] * 2, 0.01))
+    centre_cam = view.T_cam_obj[:3, :3] @ ((lo + hi) / 2) + view.T_cam_obj[:3, 3]
+    T_occ = np.eye(4)
+    T_occ[:3, 3] = centre_cam - [0.0, 0.0, 0.1]  # a plate between camera and object, covering its middle
+    plate = render_view(occluder, K, T_occ, (256, 256), None, False)
+    hidden = plate.mask & view.mask & (plate.depth < view.depth)  # the object's parts behind the plate
+    assert hidden.sum() > 200
+    crop = ReferenceCropConfig(enabled=False)
+    plain = build_database_from_frames(tiny_features, [ReferenceFrame(view.rgb, K, view.T_cam_obj)], "toy", points="mesh", mesh=mesh, progress=False, crop=crop)
+    occluded = build_database_from_frames(tiny_features, [ReferenceFrame(view.rgb, K, view.T_cam_obj, occluders=[(occluder, T_occ)])], "toy", points="mesh", mesh=mesh, progress=False, crop=crop)
+    px = lambda db: np.round(db.pixels).astype(int)  # noqa: E731
+    assert hidden[px(plain)[:, 1], px(plain)[:, 0]].sum() > 10
+    assert hidden[px(occluded)[:, 1], px(occluded)[:, 0]].sum() == 0
+    assert len(occluded) < len(plain)
+    # a measured depth map that sees something 5 cm nearer over the left half hides that half
+    depth = np.where(view.mask, view.depth, 0).astype(np.float32)
+    depth[:, :128] -= 0.05
+    measured = build_database_from_frames(tiny_features, [ReferenceFrame(view.rgb, K, view.T_cam_obj, depth=depth)], "toy", points="mesh", mesh=mesh, progress=False, crop=crop)
+    assert (px(measured)[:, 0] < 128).sum() == 0 and (px(measured)[:, 0] >= 128).sum() > 10

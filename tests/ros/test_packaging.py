@@ -1,6 +1,7 @@
 """ROS packaging: launch descriptions and the installed share/ layout."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,32 @@ def test_pip_install_puts_launch_config_and_ament_marker_under_share(tmp_path):
     assert {"mveq", "pose_estimator", "point_tracker"} <= {p.name for p in (prefix / "bin").iterdir()}
     site = next(prefix.glob("lib/python3*/site-packages"))
     assert (site / "mveq_core" / "assets" / "databases" / "mveq_toy_drill.mvdb").is_file()  # the sample ships
+
+
+def _check_ros_layout(prefix: Path) -> None:
+    share = prefix / "share"
+    assert (share / "ament_index" / "resource_index" / "packages" / "mveq_ros").is_file()
+    for relative in ("package.xml", "launch/pose.launch.py", "launch/tracking.launch.py", "config/pose.yaml", "config/tracking.yaml"):
+        path = share / "mveq_ros" / relative
+        assert path.is_file() and path.read_bytes() == (ROOT / relative).read_bytes(), relative
+    for exe in ("pose_estimator", "point_tracker", "mveq"):
+        assert os.access(prefix / "lib" / "mveq_ros" / exe, os.X_OK), exe
+
+
+def test_readme_setup_gives_the_ros_layout():
+    """After `bash scripts/setup_env.sh` (an editable install) the venv is a ROS 2 package prefix."""
+    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.fail(f"run the tests with the README's environment ({ROOT / '.venv'}), not {sys.prefix}")
+    _check_ros_layout(Path(sys.prefix))
+
+
+def test_ros_setup_writes_the_layout_into_a_prefix(tmp_path):
+    from mveq_core.cli import main
+
+    (tmp_path / "bin").mkdir()
+    for exe in ("pose_estimator", "point_tracker", "mveq"):
+        (tmp_path / "bin" / exe).symlink_to(Path(sys.prefix) / "bin" / exe)
+    assert main(["-q", "ros-setup", "--prefix", str(tmp_path)]) == 0
+    _check_ros_layout(tmp_path)
+    assert main(["-q", "ros-setup", "--prefix", str(tmp_path)]) == 0  # idempotent
+    assert main(["-q", "ros-setup", "--prefix", str(tmp_path / "empty")]) == 2  # no console scripts there
