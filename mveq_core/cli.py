@@ -293,8 +293,8 @@ def cmd_db_build(args: argparse.Namespace) -> int:
     from .database import CadDatabaseConfig, build_database_from_mesh
     from .render import load_mesh
 
+    mesh = load_mesh(args.mesh, args.units)  # input files first: a bad path must not wait for a model
     features = features_from_args(args)
-    mesh = load_mesh(args.mesh, args.units)
     name = args.name or Path(args.mesh).stem
     config = CadDatabaseConfig(views=args.views, image_size=args.image_size, max_features=args.max_features, pixel_stride=args.pixel_stride)
     db = build_database_from_mesh(features, mesh, name, config, mesh_path=str(Path(args.mesh).resolve()))

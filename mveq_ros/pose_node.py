@@ -95,6 +95,7 @@ class PoseEstimatorNode(Node):
         self._camera_info: CameraInfo | None = None
         self._mask_msg: Image | None = None
         self.frames_processed = 0
+        self.frames_without_objects = 0  # frames that arrived while no database was loaded
         self._last_diagnostics = 0.0
 
         self.estimator = estimator if estimator is not None else self._build_estimator()
@@ -217,6 +218,8 @@ class PoseEstimatorNode(Node):
             except ValueError as exc:
                 log.warning(f"mask ignored: {exc}", throttle_duration_sec=5.0)
         if not self.estimator.databases:
+            self.frames_without_objects += 1
+            log.warning("frame skipped: no object database is loaded (see the 'objects' parameter)", throttle_duration_sec=5.0)
             return
         results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist)
         self.frames_processed += 1

@@ -35,6 +35,9 @@ def test_render_finetune_and_eval_equivariance_end_to_end(tmp_path, capsys):
         (["eval-equivariance", "--backbone", "tiny_vit14", "--weights", "random", "--data", "/nonexistent", "--out", "x"], "/nonexistent"),
         (["finetune", "--backbone", "tiny_vit14", "--weights", "random", "--out", "x", "--device", "cpu"], "no training data"),
         (["adapter", "import-official", "/no/such.ckpt", "--out", "x"], "/no/such.ckpt"),
+        # the missing mesh is named before any model (here: unreachable pretrained weights) loads
+        (["db", "build", "--mesh", "/no/missing.obj", "--out", "x.mvdb"], "/no/missing.obj"),
+        (["bench", "real", "--data", "/no/realdata", "--out", "x"], "/no/realdata"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_readable_line(argv, needle, capsys, tmp_path, monkeypatch):

@@ -78,5 +78,7 @@ def test_pose_and_tracks_messages():
     cloud = conv.tracks_cloud(Header(frame_id="cam"), xy, np.array([True, False]), np.array([0.9, 0.2], np.float32))
     assert [f.name for f in cloud.fields] == ["u", "v", "visible", "id", "score"]
     back = conv.cloud_to_tracks(cloud)
-    np.testing.assert_allclose(back["u"], xy[:, 0]) and np.testing.assert_allclose(back["score"], [0.9, 0.2], rtol=1e-6)
+    np.testing.assert_allclose(back["u"], xy[:, 0])
+    np.testing.assert_allclose(back["v"], xy[:, 1])
+    np.testing.assert_allclose(back["score"], [0.9, 0.2], rtol=1e-6)
     assert back["visible"].tolist() == [True, False] and back["id"].tolist() == [0, 1]

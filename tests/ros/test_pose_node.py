@@ -107,10 +107,11 @@ def test_poses_match_renders_and_bad_input_keeps_the_node_alive(ros, setup, spin
     bad.append((m, _camera_info()))  # zero size
     bad.append((conv.rgb8_to_image(view.rgb, Header()), _camera_info(np.zeros((3, 3)))))  # zero intrinsics
     bad.append((conv.rgb8_to_image(view.rgb, Header()), _camera_info(np.full((3, 3), np.nan))))  # NaN intrinsics
-    processed = node.frames_processed
+    processed, received = node.frames_processed, node.frames_received
     for i, (msg_bad, info) in enumerate(bad):
         probe.send(msg_bad, info, 200 + i)
         time.sleep(0.3)
+    assert spinner.wait_for(lambda: node.frames_received == received + len(bad), 20)  # they all arrived
     time.sleep(1.0)
     assert len(probe.poses) == 1 and node.frames_processed == processed
 
@@ -126,8 +127,9 @@ def test_poses_match_renders_and_bad_input_keeps_the_node_alive(ros, setup, spin
 
     node.estimator.estimate = flaky
     probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 300)
-    time.sleep(1.0)
-    assert len(probe.poses) == 1
+    assert spinner.wait_for(lambda: calls["n"] == 1, 20)  # the frame reached the estimator, which raised
+    time.sleep(0.5)
+    assert len(probe.poses) == 1 and node._worker.is_alive()
 
     # Later good frames still get poses.
     view2, T2 = frames[1]
@@ -169,11 +171,15 @@ def test_missing_database_file_keeps_the_node_alive(ros, tmp_path, setup, spinne
     pub_node = rclpy.create_node("probe_missing")
     spinner.executor.add_node(pub_node)
     pub = pub_node.create_publisher(Image, "/image", 10)
+    info_pub = pub_node.create_publisher(CameraInfo, "/camera_info", 10)
     view, _ = setup[2][0]
-    assert spinner.wait_for(lambda: pub.get_subscription_count() > 0, 20)
+    assert spinner.wait_for(lambda: pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0, 20)
+    info_pub.publish(_camera_info())
+    time.sleep(0.3)
     pub.publish(conv.rgb8_to_image(view.rgb, Header()))
-    assert spinner.wait_for(lambda: node.frames_received == 1, 20)
-    assert node._worker.is_alive()
+    # the frame got through conversion and intrinsics to the point where no database is loaded
+    assert spinner.wait_for(lambda: node.frames_without_objects == 1, 20)
+    assert node.frames_received == 1 and node.frames_processed == 0 and node._worker.is_alive()
     node.shutdown_worker()
     node.destroy_node()
 
