@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 from .io import MveqError
+from .provenance import write_result_json
 
 log = logging.getLogger("mveq")
 
 USER_ERRORS = (MveqError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
-_ARGV: list[str] = []  # this invocation's command line, for result provenance
 
 
 # ------------------------------------------------------------------------------------------------
@@ -91,13 +91,9 @@ def _csv_strs(text: str) -> tuple[str, ...]:
 
 def write_result(out_dir: str | Path, stem: str, result: dict, table: str, device=None) -> Path:
     """``OUT/<stem>.json`` + ``OUT/<stem>.txt`` (the table, also printed): every benchmark's report."""
-    from .io import write_json_atomic
-    from .provenance import provenance
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result = {**result, "provenance": result.get("provenance") or provenance(device, _ARGV or None)}
-    write_json_atomic(out / f"{stem}.json", result)
+    write_result_json(out / f"{stem}.json", result, device)
     (out / f"{stem}.txt").write_text(table + "\n")
     print(table)
     return out
@@ -240,7 +236,7 @@ def cmd_bench_homography(args: argparse.Namespace) -> int:
         resize_pair,
         summarise_errors,
     )
-    from .io import read_image_rgb, write_json_atomic
+    from .io import read_image_rgb
 
     features = features_from_args(args)
     if args.images:
@@ -251,7 +247,7 @@ def cmd_bench_homography(args: argparse.Namespace) -> int:
         pair = graffiti_pair(long_side=args.image_long_side)
     result = {"pair": pair.name, "image_size": list(pair.image_a.shape[:2]), **summarise_errors(homography_matching_errors(features, pair)), "features": features.describe()}
     if args.out:
-        write_json_atomic(args.out, result)
+        write_result_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -423,7 +419,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .database import load_database
-    from .io import read_image_raw, read_image_rgb, write_image_atomic, write_json_atomic
+    from .io import read_image_raw, read_image_rgb, write_image_atomic
     from .pose import PoseEstimator
     from .viz import draw_matches, draw_pose
 
@@ -441,7 +437,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
     results = estimator.estimate(image, K, mask=mask, box=box, dist_coeffs=dist)
     report = {"image": str(args.image), "K": K.tolist(), "features": features.describe(), "objects": [r.to_json() for r in results.values()]}
     out = Path(args.out)
-    write_json_atomic(out, report)
+    write_result_json(out, report)
     overlay = image
     for name, r in results.items():
         overlay = draw_matches(overlay, r.matches_xy, r.inliers)
@@ -547,7 +543,6 @@ def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
     from .benchmarks.rendered_pose import QueryConfig, run_rendered_pose
     from .data import load_photos
     from .database import CadDatabaseConfig
-    from .io import write_json_atomic
     from .procedural import procedural_object
     from .render import load_mesh
 
@@ -564,7 +559,7 @@ def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "rendered_pose.json", result)
+    write_result_json(out / "rendered_pose.json", result)
     print(json.dumps(result["overall"], indent=2))
     return 0
 
@@ -576,7 +571,6 @@ def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
 
     from .benchmarks.rendered_pose import QueryConfig, render_queries, speed_benchmark
     from .database import CadDatabaseConfig, build_database_from_mesh, load_database
-    from .io import write_json_atomic
     from .render import load_mesh
 
     features = features_from_args(args)
@@ -601,7 +595,7 @@ def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
             medians = report["runs"][key]["median_ms"]
             print(f"{key:16s} " + "  ".join(f"{k} {v:7.1f}" for k, v in medians.items()) + " ms")
     if args.out:
-        write_json_atomic(args.out, report)
+        write_result_json(args.out, report)
     return 0
 
 
@@ -667,7 +661,6 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from .io import write_json_atomic
 
     features = features_from_args(args)
     rng = np.random.default_rng(0)
@@ -713,7 +706,7 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
         report.update(pairs=args.pairs, keypoints_per_pair=12, image="500x400", seconds=seconds, pairs_per_second=args.pairs / seconds)
     print(json.dumps(report, indent=2))
     if args.out:
-        write_json_atomic(args.out, report)
+        write_result_json(args.out, report)
     return 0
 
 
@@ -733,7 +726,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     from .database import load_database
     from .features import DenseFeatures
-    from .io import write_image_atomic, write_json_atomic
+    from .io import write_image_atomic
     from .pose import PoseConfig, PoseEstimator
     from .render import load_mesh
     from .viz import draw_matches, draw_pose, image_grid
@@ -761,7 +754,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         write_image_atomic(out / f"query_{row['query']:02d}.png", image)
         overlays.append(image[::2, ::2])
     write_image_atomic(out / "overview.png", image_grid(overlays, columns=3))
-    write_json_atomic(out / "demo.json", {"features": features.describe(), "object": db.name, "rows": rows, "summary": summary})
+    write_result_json(out / "demo.json", {"features": features.describe(), "object": db.name, "rows": rows, "summary": summary})
     print(format_rows(rows))
     print(
         f"median error: {summary['median_rotation_error_deg']:.2f} deg, {summary['median_translation_error_mm']:.1f} mm; "
@@ -1081,7 +1074,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _ARGV[:] = ["mveq", *argv] if argv is not None else sys.argv
+    from .provenance import set_invocation
+
+    set_invocation(["mveq", *argv] if argv is not None else sys.argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
 PACKAGES = ("torch", "timm", "peft", "poselib", "numpy", "opencv-python-headless", "pyrender-maintained", "mveq_ros")
 REPO = Path(__file__).resolve().parent.parent
+_INVOCATION: list[str] = []  # the command line of this run (set by the CLI), else sys.argv
+
+
+def set_invocation(argv: list[str]) -> None:
+    _INVOCATION[:] = list(argv)
 
 
 def _git(*args: str) -> str | None:
@@ -34,8 +37,10 @@ def source_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def device_description(device: str | torch.device | None = None) -> str:
+def device_description(device=None) -> str:
     """'NVIDIA H100 80GB HBM3 (cuda:0)' or the CPU model and core count."""
+    import torch
+
     device = torch.device(device) if device is not None else None
     if device is not None and device.type == "cuda" and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(device)} ({device})"
@@ -44,7 +49,7 @@ def device_description(device: str | torch.device | None = None) -> str:
     return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()}"
 
 
-def provenance(device: str | torch.device | None = None, argv: list[str] | None = None) -> dict:
+def provenance(device=None, argv: list[str] | None = None) -> dict:
     """The record every result writer puts under ``"provenance"``."""
     versions = {}
     for name in PACKAGES:
@@ -61,5 +66,12 @@ def provenance(device: str | torch.device | None = None, argv: list[str] | None 
         "device": device_description(device),
         "python": platform.python_version(),
         "versions": versions,
-        "argv": list(sys.argv if argv is None else argv),
+        "argv": list(argv if argv is not None else (_INVOCATION or sys.argv)),
     }
+
+
+def write_result_json(path, result: dict, device=None) -> None:
+    """Write a result record (strict JSON, atomically) with its ``provenance``."""
+    from .io import write_json_atomic
+
+    write_json_atomic(path, {**result, "provenance": result.get("provenance") or provenance(device)})

@@ -29,9 +29,10 @@ import numpy as np
 from ..database import CadDatabaseConfig, DatabaseError, ObjectDatabase, build_database_from_mesh, load_database
 from ..features import DenseFeatures
 from ..geometry import make_transform
-from ..io import MveqError, read_image_raw, read_image_rgb, read_json, write_json_atomic
+from ..io import MveqError, read_image_raw, read_image_rgb, read_json
 from ..metrics import bop
 from ..pose import PoseConfig, PoseEstimator
+from ..provenance import write_result_json
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ def run_ycbv(
     bop.write_bop_csv(csv_path, estimates)
     scores = evaluate_bop19(dataset, targets, raw, dataset_name, progress)
     result = {"benchmark": f"bop19-{dataset_name}", "targets": len(targets), "estimates": len(estimates), "csv": str(csv_path), **scores, "features": features.describe()}
-    write_json_atomic(out_dir / "scores_bop19.json", result)
+    write_result_json(out_dir / "scores_bop19.json", result, features.device)
     return result
 
 

@@ -239,11 +239,16 @@ def test_cli_tracking_semantic_equivariance_and_throughput(tapvid_pkl, pfpascal_
     tiny = ["--backbone", "tiny_vit14", "--weights", "random", "--device", "cpu"]
     assert main(["-q", "bench", "davis", *tiny, "--pkl", str(tapvid_pkl), "--mode", "first", "--max-queries", "20", "--out", str(tmp_path / "d")]) == 0
     davis = json.loads((tmp_path / "d" / "davis.json").read_text())
-    assert 0 <= davis["mean"]["average_jaccard"] <= 1 and (tmp_path / "d" / "tracks_toy.png").is_file()
+    # the mean is over the pickle's videos, and the picture is written
+    assert list(davis["per_video"]) == ["toy"]
+    assert davis["mean"]["average_jaccard"] == pytest.approx(davis["per_video"]["toy"]["average_jaccard"])
+    assert (tmp_path / "d" / "tracks_toy.png").is_file()
     assert main(["-q", "bench", "pfpascal", *tiny, "--root", str(pfpascal_root), "--pairs", str(pfpascal_root / "test_pairs_pf_different_views.csv"), "--out", str(tmp_path / "p")]) == 0
     assert main(["-q", "bench", "equivariance", *tiny, "--mvimgnet", str(mvimgnet_root), "--queries", "50", "--out", str(tmp_path / "e")]) == 0
     assert main(["-q", "bench", "report", str(tmp_path / "e" / "equivariance.json"), str(tmp_path / "d" / "davis.json"), "--out", str(tmp_path / "r.png")]) == 0
     capsys.readouterr()
     assert main(["-q", "bench", "throughput", *tiny, "--task", "tracking", "--frames", "6", "--points", "16", "--out", str(tmp_path / "t.json")]) == 0
-    assert json.loads((tmp_path / "t.json").read_text())["frames_per_second"] > 0
+    throughput = json.loads((tmp_path / "t.json").read_text())
+    assert throughput["frames"] == 6 and throughput["points"] == 16
+    assert throughput["frames_per_second"] == pytest.approx(6 / throughput["seconds"])
     assert main(["-q", "bench", "throughput", *tiny, "--task", "semantic", "--pairs", "2"]) == 0
