@@ -34,4 +34,10 @@ def rng():
 
 # CI's skip rule (tests/skip_policy.py): skips are listed; a ROS test skipped for any reason but the
 # absence of launch_ros fails the run.
-from tests.skip_policy import pytest_collectreport, pytest_runtest_logreport, pytest_sessionfinish, pytest_sessionstart, pytest_terminal_summary  # noqa: E402, F401
+from tests.skip_policy import (  # noqa: E402, F401
+    pytest_collectreport,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_sessionstart,
+    pytest_terminal_summary,
+)
