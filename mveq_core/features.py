@@ -32,6 +32,38 @@ log = logging.getLogger(__name__)
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+@dataclass
+class FeatureGrid:
+    """A feature grid with the pixel positions (in the original image) of its cells' centres.
+
+    ``grid`` (B, C, gh, gw); ``centres_x`` (gw,), ``centres_y`` (gh,); ``image_hw`` (H, W).
+    """
+
+    grid: torch.Tensor
+    centres_x: torch.Tensor
+    centres_y: torch.Tensor
+    image_hw: tuple[int, int]
+
+    def sample(self, xy: torch.Tensor, batch_index: torch.Tensor | int = 0) -> torch.Tensor:
+        """L2-normalised descriptors (N, C) at pixels ``xy`` (N, 2) of frame(s) ``batch_index``."""
+        gx = (xy[:, 0] - self.centres_x[0]) / (self.centres_x[1] - self.centres_x[0]) if len(self.centres_x) > 1 else xy[:, 0] * 0
+        gy = (xy[:, 1] - self.centres_y[0]) / (self.centres_y[1] - self.centres_y[0]) if len(self.centres_y) > 1 else xy[:, 1] * 0
+        gw, gh = len(self.centres_x), len(self.centres_y)
+        norm = torch.stack([2 * gx / max(gw - 1, 1) - 1, 2 * gy / max(gh - 1, 1) - 1], dim=-1)
+        if isinstance(batch_index, int):
+            sampled = F.grid_sample(self.grid[batch_index : batch_index + 1], norm[None, :, None].float(), align_corners=True, padding_mode="border")
+            return F.normalize(sampled[0, :, :, 0].T, dim=-1)
+        out = []
+        for b in torch.unique(batch_index):
+            sel = batch_index == b
+            sampled = F.grid_sample(self.grid[int(b) : int(b) + 1], norm[sel][None, :, None].float(), align_corners=True, padding_mode="border")
+            out.append((sel, F.normalize(sampled[0, :, :, 0].T, dim=-1)))
+        result = torch.empty(len(xy), self.grid.shape[1], device=self.grid.device)
+        for sel, desc in out:
+            result[sel] = desc
+        return result
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """What :meth:`DenseFeatures.create` builds.
@@ -166,6 +198,34 @@ class DenseFeatures(nn.Module):
             tokens = self.backbone(x, layer=self.layer)
             grid = self.refine(tokens)
         return grid.float()
+
+    @torch.no_grad()
+    def feature_grid(self, images: torch.Tensor, patch_stride: int | None = None, size: tuple[int, int] | None = None) -> FeatureGrid:
+        """The feature grid of images (B, 3, H, W) in [0, 1] with its cells' centres in image pixels.
+
+        Without ``patch_stride``: the resolution rule (grid = image / 8 by default). With it: the
+        images are resized to ``size`` (H, W; default their own) rounded down to whole patches and
+        the ViT runs with overlapping patches ``patch_stride`` pixels apart.
+        """
+        H, W = images.shape[-2:]
+        device = self.device
+        if patch_stride is None:
+            grid = self(images)
+            gh, gw = grid.shape[-2:]
+            cx = (torch.arange(gw, device=device) + 0.5) * W / gw - 0.5
+            cy = (torch.arange(gh, device=device) + 0.5) * H / gh - 0.5
+            return FeatureGrid(grid, cx, cy, (H, W))
+        p, s = self.backbone.patch_size, patch_stride
+        vh, vw = size or (H, W)
+        vh, vw = max(p, vh // p * p), max(p, vw // p * p)
+        resized = F.interpolate(images, size=(vh, vw), mode="bilinear", align_corners=False, antialias=True)
+        with self._autocast():
+            grid = self.refine(self.backbone(resized, layer=self.layer, patch_stride=s)).float()
+        gh, gw = grid.shape[-2:]
+        # cell j covers resized pixels j*s .. j*s+p-1: its centre, then back to image pixels
+        cx = ((torch.arange(gw, device=device) * s + (p - 1) / 2 + 0.5) * W / vw - 0.5).float()
+        cy = ((torch.arange(gh, device=device) * s + (p - 1) / 2 + 0.5) * H / vh - 0.5).float()
+        return FeatureGrid(grid, cx, cy, (H, W))
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised feature grid (B, C, gh, gw)."""

@@ -256,8 +256,7 @@ class PoseEstimator:
             xy_r, xy_o = xy_r[keep], xy_o[keep]
         t_pre = time.perf_counter()
         device = self.features.device
-        grid = self.features(image_to_tensor(resized, device))
-        query = DenseFeatures.sample(grid, torch.from_numpy(xy_r).float().to(device), (size[1], size[0]))
+        query = self.features.feature_grid(image_to_tensor(resized, device)).sample(torch.from_numpy(xy_r).float().to(device))
         self._sync()
         t_feat = time.perf_counter()
         shared = {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}

@@ -25,13 +25,13 @@ def transfer_keypoints(
     Images are (H, W, 3) uint8 RGB; returns (N, 2) pixels of B.
     """
     device = features.device
-    grid_a = features(image_to_tensor(image_a, device))
-    grid_b = features(image_to_tensor(image_b, device))
+    grid_a = features.feature_grid(image_to_tensor(image_a, device))
+    grid_b = features.feature_grid(image_to_tensor(image_b, device))
     hb, wb = image_b.shape[:2]
-    query = DenseFeatures.sample(grid_a, torch.as_tensor(np.asarray(keypoints_a, np.float32), device=device), image_a.shape[:2])
+    query = grid_a.sample(torch.as_tensor(np.asarray(keypoints_a, np.float32), device=device))
     ys, xs = torch.meshgrid(torch.arange(0, hb, candidate_stride, device=device), torch.arange(0, wb, candidate_stride, device=device), indexing="ij")
     cand_xy = torch.stack([xs.reshape(-1), ys.reshape(-1)], 1).float()
-    cand = DenseFeatures.sample(grid_b, cand_xy, (hb, wb))
+    cand = grid_b.sample(cand_xy)
     sim = query @ cand.T  # (N, M)
     best = sim.argmax(dim=1)
     xy = cand_xy[best]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .features import DenseFeatures
+from .features import DenseFeatures, FeatureGrid
 
 
 @dataclass(frozen=True)
@@ -33,65 +33,12 @@ class TrackerConfig:
     chunk_frames: int = 8
 
 
-@dataclass
-class FeatureGrid:
-    """A feature grid with the pixel positions (in the original image) of its cells' centres.
-
-    ``grid`` (B, C, gh, gw); ``centres_x`` (gw,), ``centres_y`` (gh,); ``image_hw`` (H, W).
-    """
-
-    grid: torch.Tensor
-    centres_x: torch.Tensor
-    centres_y: torch.Tensor
-    image_hw: tuple[int, int]
-
-    def sample(self, xy: torch.Tensor, batch_index: torch.Tensor | int = 0) -> torch.Tensor:
-        """L2-normalised descriptors (N, C) at pixels ``xy`` (N, 2) of frame(s) ``batch_index``."""
-        gx = (xy[:, 0] - self.centres_x[0]) / (self.centres_x[1] - self.centres_x[0]) if len(self.centres_x) > 1 else xy[:, 0] * 0
-        gy = (xy[:, 1] - self.centres_y[0]) / (self.centres_y[1] - self.centres_y[0]) if len(self.centres_y) > 1 else xy[:, 1] * 0
-        gw, gh = len(self.centres_x), len(self.centres_y)
-        norm = torch.stack([2 * gx / max(gw - 1, 1) - 1, 2 * gy / max(gh - 1, 1) - 1], dim=-1)
-        if isinstance(batch_index, int):
-            sampled = F.grid_sample(self.grid[batch_index : batch_index + 1], norm[None, :, None].float(), align_corners=True, padding_mode="border")
-            return F.normalize(sampled[0, :, :, 0].T, dim=-1)
-        out = []
-        for b in torch.unique(batch_index):
-            sel = batch_index == b
-            sampled = F.grid_sample(self.grid[int(b) : int(b) + 1], norm[sel][None, :, None].float(), align_corners=True, padding_mode="border")
-            out.append((sel, F.normalize(sampled[0, :, :, 0].T, dim=-1)))
-        result = torch.empty(len(xy), self.grid.shape[1], device=self.grid.device)
-        for sel, desc in out:
-            result[sel] = desc
-        return result
-
-
 @torch.no_grad()
 def extract_grid(features: DenseFeatures, images: torch.Tensor, config: TrackerConfig) -> FeatureGrid:
-    """Feature grids of frames (B, 3, H, W) in [0, 1] with their cell centres in frame pixels.
-
-    With ``patch_stride`` the frames are resized to ``video_size`` rounded to whole patches and the
-    ViT runs with overlapping patches; otherwise the features' resolution rule applies.
-    """
-    H, W = images.shape[-2:]
-    device = features.device
-    if config.patch_stride is None:
-        grid = features(images)
-        gh, gw = grid.shape[-2:]
-        cx = (torch.arange(gw, device=device) + 0.5) * W / gw - 0.5
-        cy = (torch.arange(gh, device=device) + 0.5) * H / gh - 0.5
-        return FeatureGrid(grid, cx, cy, (H, W))
-    p, s = features.backbone.patch_size, config.patch_stride
-    vh, vw = config.video_size or (H, W)
-    vh, vw = max(p, vh // p * p), max(p, vw // p * p)
-    resized = F.interpolate(images, size=(vh, vw), mode="bilinear", align_corners=False, antialias=True)
-    with features._autocast():
-        tokens = features.backbone(resized, layer=features.layer, patch_stride=s)
-        grid = features.refine(tokens).float()
-    gh, gw = grid.shape[-2:]
-    # cell j covers resized pixels j*s .. j*s+p-1: its centre, then back to frame pixels
-    cx = ((torch.arange(gw, device=device) * s + (p - 1) / 2 + 0.5) * W / vw - 0.5).float()
-    cy = ((torch.arange(gh, device=device) * s + (p - 1) / 2 + 0.5) * H / vh - 0.5).float()
-    return FeatureGrid(grid, cx, cy, (H, W))
+    """Feature grids of frames (B, 3, H, W) in [0, 1] with their cell centres in frame pixels:
+    overlapping patches (``config.patch_stride``) at ``config.video_size``, or the features' own
+    resolution rule when ``patch_stride`` is None (see :meth:`DenseFeatures.feature_grid`)."""
+    return features.feature_grid(images, config.patch_stride, config.video_size if config.patch_stride is not None else None)
 
 
 def locate(query: torch.Tensor, grid: FeatureGrid, frame: int, config: TrackerConfig) -> tuple[torch.Tensor, torch.Tensor]:

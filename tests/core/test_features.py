@@ -65,3 +65,19 @@ def test_bf16_autocast_close_to_fp32(device):
     assert low.dtype == torch.float32
     cosine = (reference * low).sum(1)
     assert cosine.min() > 0.98
+
+
+def test_feature_grid_api_matches_pixel_sampling(tiny_features):
+    """One public grid API: its cell centres and sampling agree with DenseFeatures.sample, and the
+    overlapping-patch grid puts its centres at the patches' centres."""
+    images = torch.rand(1, 3, 60, 84)
+    grid = tiny_features.feature_grid(images)
+    gh, gw = grid.grid.shape[-2:]
+    assert grid.image_hw == (60, 84) and torch.allclose(grid.centres_x, (torch.arange(gw) + 0.5) * 84 / gw - 0.5)
+    xy = torch.tensor([[0.0, 0.0], [10.3, 20.7], [83.0, 59.0], [41.5, 29.5]])
+    direct = DenseFeatures.sample(tiny_features(images), xy, (60, 84))
+    assert torch.allclose(grid.sample(xy), direct, atol=1e-5)
+    strided = tiny_features.feature_grid(images, patch_stride=7, size=(56, 84))
+    p = tiny_features.backbone.patch_size
+    assert strided.grid.shape[-1] == (84 - p) // 7 + 1
+    assert strided.centres_x[0] == pytest.approx((p - 1) / 2) and strided.centres_x[1] - strided.centres_x[0] == pytest.approx(7.0)
