@@ -286,10 +286,11 @@ def parse_camera(K_text: str | None, camera_file: str | None):
 
 
 def cmd_db_build(args: argparse.Namespace) -> int:
+    from .bundled import resolve
     from .database import CadDatabaseConfig, build_database_from_mesh
     from .render import load_mesh
 
-    mesh = load_mesh(args.mesh, args.units)  # input files first: a bad path must not wait for a model
+    mesh = load_mesh(resolve(args.mesh, "objects"), args.units)  # input files first: a bad path must not wait for a model
     features = features_from_args(args)
     name = args.name or Path(args.mesh).stem
     config = CadDatabaseConfig(views=args.views, image_size=args.image_size, max_features=args.max_features, pixel_stride=args.pixel_stride)
@@ -429,7 +430,9 @@ def cmd_pose(args: argparse.Namespace) -> int:
     if mask is not None and mask.ndim == 3:
         mask = mask.any(axis=2)
     box = [float(v) for v in args.box.split(",")] if args.box else None
-    databases = [load_database(p) for p in args.db]
+    from .bundled import resolve
+
+    databases = [load_database(resolve(p, "databases")) for p in args.db]
     features = features_for_databases(args, databases)
     estimator = PoseEstimator(features, (), pose_config_from_args(args))
     for path, db in zip(args.db, databases):
@@ -716,14 +719,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .benchmarks.rendered_pose import (
-        SAMPLE_DATABASE,
-        SAMPLE_OBJECT,
         QueryConfig,
         evaluate_queries,
         format_rows,
         render_queries,
         summarise,
     )
+    from .bundled import SAMPLE_DATABASE, SAMPLE_OBJECT
     from .database import load_database
     from .features import DenseFeatures
     from .io import write_image_atomic
@@ -898,7 +900,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pose", help="estimate object poses in an image")
     add_feature_args(p)
     add_pnp_args(p)
-    p.add_argument("--db", action="append", required=True, help="object database(s) (.mvdb)")
+    p.add_argument("--db", action="append", required=True, help="object database(s): .mvdb files or bundled:NAME")
     p.add_argument("--image", required=True)
     p.add_argument("--K", default=None, help="fx,fy,cx,cy")
     p.add_argument("--camera", default=None, help="camera JSON: K (3x3) or fx/fy/cx/cy, optional dist")

@@ -275,19 +275,11 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(f"cuda:{local_rank}") if name == "cuda" else torch.device(name)
 
 
-BUNDLED_ADAPTERS = Path(__file__).resolve().parent / "assets" / "adapters"
-
-
 def resolve_adapter(spec: str | os.PathLike) -> Path:
     """An adapter directory from a path or ``bundled:NAME`` (adapters shipped in the package)."""
-    spec = str(spec)
-    if spec.startswith("bundled:"):
-        path = BUNDLED_ADAPTERS / spec.split(":", 1)[1]
-        if not path.is_dir():
-            known = sorted(p.name for p in BUNDLED_ADAPTERS.iterdir()) if BUNDLED_ADAPTERS.is_dir() else []
-            raise FileNotFoundError(f"{spec}: no such bundled adapter (bundled: {', '.join(known) or 'none'})")
-        return path
-    return Path(spec)
+    from .bundled import resolve
+
+    return resolve(spec, "adapters")
 
 
 def image_to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:

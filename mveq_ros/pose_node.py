@@ -40,17 +40,12 @@ try:
 except Exception:  # pragma: no cover
     Detection3DArray = None
 
-BUNDLED_PREFIX = "bundled:"
-
-
 def resolve_database_path(spec: str) -> tuple[str | None, str]:
     """("name" or None, path) from "path", "name=path" or "bundled:NAME"."""
-    name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
-    if path.startswith(BUNDLED_PREFIX):
-        from mveq_core.benchmarks.rendered_pose import ASSETS
+    from mveq_core.bundled import resolve
 
-        path = str(ASSETS / "databases" / f"{path[len(BUNDLED_PREFIX):]}.mvdb")
-    return (name or None), path
+    name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
+    return (name or None), str(resolve(path, "databases"))
 
 
 def topic_name(name: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -109,9 +108,6 @@ def format_rows(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-SAMPLE_OBJECT = ASSETS / "objects" / "mveq_toy_drill.glb"
-SAMPLE_DATABASE = ASSETS / "databases" / "mveq_toy_drill.mvdb"
 
 
 def speed_benchmark(estimator: PoseEstimator, name: str, queries: Sequence[Query], warmup: int = 2) -> dict:
