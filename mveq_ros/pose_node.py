@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -58,6 +58,10 @@ def _descriptor(text: str, kind: int) -> ParameterDescriptor:
     return ParameterDescriptor(description=text, type=kind)
 
 
+RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "use_mask"}
+POSE_PARAMETERS = {"input_size", "grid_stride", "refine_with_crop", "pnp_backend", "ransac_iterations", "ransac_threshold", "min_inliers", "min_inlier_ratio"}
+
+
 class PoseEstimatorNode(Node):
     """See the module docstring. ``estimator`` may be injected (tests); else it is built from the
     parameters: features from ``model``/``backbone``... or from the first database's header."""
@@ -87,6 +91,7 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("use_mask", False, _descriptor("use the latest message on 'mask' to restrict queries", P.PARAMETER_BOOL))
 
         self._lock = threading.Lock()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._camera_info: CameraInfo | None = None
         self._mask_msg: Image | None = None
         self.frames_processed = 0
@@ -139,13 +144,7 @@ class PoseEstimatorNode(Node):
         config = replace(config, precision=g("precision"), **overrides)
         features = DenseFeatures.create(config)
         self.get_logger().info(f"features: {features.describe()}")
-        pose_config = PoseConfig(
-            input_size=g("input_size"),
-            grid_stride=g("grid_stride"),
-            refine_with_crop=g("refine_with_crop"),
-            pnp=PnPConfig(backend=g("pnp_backend"), iterations=g("ransac_iterations"), threshold_px=g("ransac_threshold"), min_inliers=g("min_inliers"), min_inlier_ratio=g("min_inlier_ratio")),
-        )
-        estimator = PoseEstimator(features, (), pose_config)
+        estimator = PoseEstimator(features, (), self._pose_config({}))
         for path, db in databases:
             try:
                 estimator.add_database(db, path)
@@ -154,6 +153,40 @@ class PoseEstimatorNode(Node):
         if not estimator.databases:
             self.get_logger().error("no object databases loaded: the node runs but publishes no poses (check the 'objects' parameter)")
         return estimator
+
+    def _pose_config(self, changes: dict) -> PoseConfig:
+        """The estimator settings from the parameters, with ``changes`` (name -> value) applied;
+        raises ValueError for a value the settings refuse."""
+        g = lambda name: changes[name] if name in changes else self.get_parameter(name).value  # noqa: E731
+        for name in ("input_size", "grid_stride", "ransac_iterations", "min_inliers"):
+            if g(name) <= 0:
+                raise ValueError(f"{name} must be positive, got {g(name)}")
+        if g("ransac_threshold") <= 0 or not 0 <= g("min_inlier_ratio") <= 1:
+            raise ValueError("ransac_threshold must be positive and min_inlier_ratio in [0, 1]")
+        return PoseConfig(
+            input_size=g("input_size"),
+            grid_stride=g("grid_stride"),
+            refine_with_crop=g("refine_with_crop"),
+            pnp=PnPConfig(backend=g("pnp_backend"), iterations=g("ransac_iterations"), threshold_px=g("ransac_threshold"), min_inliers=g("min_inliers"), min_inlier_ratio=g("min_inlier_ratio")),
+        )
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        """Runtime changes: settings that rebuild the features, databases or subscriptions are
+        refused with the reason; estimator settings are checked and applied to the next frame; the
+        publishing switches are read per frame anyway."""
+        restart = sorted(p.name for p in parameters if p.name in RESTART_PARAMETERS)
+        if restart:
+            return SetParametersResult(successful=False, reason=f"{', '.join(restart)}: needs a restart (rebuilds the features, databases or subscriptions)")
+        changes = {p.name: p.value for p in parameters if p.name in POSE_PARAMETERS}
+        if changes and hasattr(self, "estimator"):
+            try:
+                config = self._pose_config(changes)
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            with self._lock:
+                self.estimator.config = config
+            self.get_logger().info(f"applied {sorted(changes)}")
+        return SetParametersResult(successful=True)
 
     # --------------------------------------------------------------------------------- callbacks
     def _on_camera_info(self, msg: CameraInfo) -> None:

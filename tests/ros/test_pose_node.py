@@ -205,3 +205,25 @@ def test_console_script_starts_with_defaults_and_stops_on_sigint():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_runtime_parameters_apply_or_are_refused_with_a_reason(ros, setup):
+    from rclpy.parameter import Parameter
+
+    features, db, _ = setup
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)))
+    try:
+        refused = node.set_parameters([Parameter("backbone", Parameter.Type.STRING, "dinov2_vits14")])[0]
+        assert not refused.successful and "backbone" in refused.reason and "restart" in refused.reason
+        assert node.get_parameter("backbone").value == ""  # unchanged
+        applied = node.set_parameters([Parameter("input_size", Parameter.Type.INTEGER, 320), Parameter("ransac_threshold", Parameter.Type.DOUBLE, 4.0)])
+        assert all(r.successful for r in applied)
+        assert node.estimator.config.input_size == 320 and node.estimator.config.pnp.threshold_px == 4.0
+        bad = node.set_parameters([Parameter("pnp_backend", Parameter.Type.STRING, "nope")])[0]
+        assert not bad.successful and "nope" in bad.reason and node.estimator.config.pnp.backend == "poselib"
+        bad = node.set_parameters([Parameter("grid_stride", Parameter.Type.INTEGER, 0)])[0]
+        assert not bad.successful and "grid_stride" in bad.reason and node.estimator.config.grid_stride == 4
+        assert node.set_parameters([Parameter("publish_debug_image", Parameter.Type.BOOL, False)])[0].successful  # read per frame
+    finally:
+        node.shutdown_worker()
+        node.destroy_node()
