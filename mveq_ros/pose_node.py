@@ -26,9 +26,10 @@ from visualization_msgs.msg import MarkerArray
 
 from mveq_core.database import load_database
 from mveq_core.pnp import PnPConfig
-from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.pose import PoseConfig, PoseEstimator, PoseResult
 
 from . import conversions as conv
+from .sync import StampCache, detection_boxes
 from .worker import NewestFrameWorker, run_node
 
 try:
@@ -36,9 +37,10 @@ try:
 except Exception:  # pragma: no cover - tf2_ros is not on PyPI
     TransformBroadcaster = None
 try:
-    from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose  # type: ignore
-except Exception:  # pragma: no cover
-    Detection3DArray = None
+    from vision_msgs.msg import Detection2DArray, Detection3D, Detection3DArray, ObjectHypothesisWithPose  # type: ignore
+except Exception:  # pragma: no cover - vision_msgs is not on PyPI
+    Detection2DArray = Detection3DArray = None
+
 
 def resolve_database_path(spec: str) -> tuple[str | None, str]:
     """("name" or None, path) from "path", "name=path" or "bundled:NAME"."""
@@ -58,7 +60,7 @@ def _descriptor(text: str, kind: int) -> ParameterDescriptor:
     return ParameterDescriptor(description=text, type=kind)
 
 
-RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "use_mask"}
+RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "use_mask", "use_detections"}
 POSE_PARAMETERS = {"input_size", "grid_stride", "refine_with_crop", "pnp_backend", "ransac_iterations", "ransac_threshold", "min_inliers", "min_inlier_ratio"}
 
 
@@ -88,12 +90,14 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("camera_frame", "", _descriptor("'' = the image header's frame_id", P.PARAMETER_STRING))
         self.declare_parameter("object_frame_prefix", "", _descriptor("TF child frame = prefix + object name", P.PARAMETER_STRING))
         self.declare_parameter("publish_debug_image", True, _descriptor("publish ~/debug_image overlays", P.PARAMETER_BOOL))
-        self.declare_parameter("use_mask", False, _descriptor("use the latest message on 'mask' to restrict queries", P.PARAMETER_BOOL))
+        self.declare_parameter("use_mask", False, _descriptor("restrict queries to the 'mask' image with the frame's stamp", P.PARAMETER_BOOL))
+        self.declare_parameter("use_detections", False, _descriptor("crop to the boxes of the 'detections' Detection2DArray with the frame's stamp (class id = object name; needs vision_msgs)", P.PARAMETER_BOOL))
+        self.declare_parameter("sync_tolerance", 0.05, _descriptor("largest stamp difference, s, pairing camera_info, mask and detections with an image", P.PARAMETER_DOUBLE))
 
         self._lock = threading.Lock()
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._camera_info: CameraInfo | None = None
-        self._mask_msg: Image | None = None
+        # side messages paired with each image by stamp (message_filters is not on PyPI)
+        self._infos, self._masks, self._detections = StampCache(), StampCache(), StampCache()
         self.frames_processed = 0
         self.frames_without_objects = 0  # frames that arrived while no database was loaded
         self._last_diagnostics = 0.0
@@ -113,7 +117,12 @@ class PoseEstimatorNode(Node):
         self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data)
         if self.get_parameter("use_mask").value:
-            self.create_subscription(Image, "mask", self._on_mask, qos_profile_sensor_data)
+            self.create_subscription(Image, "mask", self._masks.add, qos_profile_sensor_data)
+        if self.get_parameter("use_detections").value:
+            if Detection2DArray is None:
+                self.get_logger().error("use_detections: vision_msgs is not importable; the node localises objects itself")
+            else:
+                self.create_subscription(Detection2DArray, "detections", self._detections.add, 10)
         self._worker = NewestFrameWorker(self._process_latest, self.get_logger(), "pose_worker")
         self.get_logger().info(f"ready: {len(self.estimator.databases)} object(s) {sorted(self.estimator.databases)}; features {self.estimator.features.describe()}")
 
@@ -190,12 +199,7 @@ class PoseEstimatorNode(Node):
 
     # --------------------------------------------------------------------------------- callbacks
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        with self._lock:
-            self._camera_info = msg
-
-    def _on_mask(self, msg: Image) -> None:
-        with self._lock:
-            self._mask_msg = msg
+        self._infos.add(msg)
 
     def _on_image(self, msg: Image) -> None:
         self._worker.offer(msg)
@@ -209,15 +213,22 @@ class PoseEstimatorNode(Node):
         return self._worker.dropped
 
     def _process_latest(self, msg: Image) -> None:
-        with self._lock:
-            info, mask_msg = self._camera_info, self._mask_msg
-        self.process(msg, info, mask_msg)
+        tolerance = self.get_parameter("sync_tolerance").value
+        # camera_info rarely changes: its nearest stamp, else the latest one
+        info = self._infos.match(msg.header, tolerance) or self._infos.latest()
+        mask_msg = self._masks.match(msg.header, tolerance) if self.get_parameter("use_mask").value else None
+        detections = self._detections.match(msg.header, tolerance) if self.get_parameter("use_detections").value else None
+        if self.get_parameter("use_mask").value and mask_msg is None and len(self._masks):
+            self.get_logger().warning("no mask within sync_tolerance of the frame: using the whole image", throttle_duration_sec=5.0)
+        self.process(msg, info, mask_msg, None if detections is None else detection_boxes(detections))
 
     def shutdown_worker(self) -> None:
         self._worker.stop()
 
     # -------------------------------------------------------------------------------- processing
-    def process(self, msg: Image, info: CameraInfo | None, mask_msg: Image | None) -> None:
+    def process(self, msg: Image, info: CameraInfo | None, mask_msg: Image | None, boxes: dict[str, list[float]] | None = None) -> None:
+        """One frame: ``boxes`` (object name -> [x0, y0, x1, y1]) from a detector restrict each object
+        to its box (objects without one get no pose); without boxes the estimator localises."""
         t0 = time.perf_counter()
         log = self.get_logger()
         try:
@@ -249,7 +260,15 @@ class PoseEstimatorNode(Node):
             self.frames_without_objects += 1
             log.warning("frame skipped: no object database is loaded (see the 'objects' parameter)", throttle_duration_sec=5.0)
             return
-        results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist)
+        if boxes is None:
+            results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist)
+        else:
+            results = {}
+            for name in self.estimator.databases:
+                if name in boxes:
+                    results.update(self.estimator.estimate(rgb, K, mask=mask, box=boxes[name], objects=[name], dist_coeffs=dist))
+                else:
+                    results[name] = PoseResult.failure(name, "not in this frame's detections")
         self.frames_processed += 1
         header = msg.header
         if self.get_parameter("camera_frame").value:

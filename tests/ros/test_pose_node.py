@@ -227,3 +227,69 @@ def test_runtime_parameters_apply_or_are_refused_with_a_reason(ros, setup):
     finally:
         node.shutdown_worker()
         node.destroy_node()
+
+
+def test_mask_is_paired_with_its_image_by_stamp(ros, setup, spinner_factory):
+    """Masks for stamps 600 (on the object) and 601 (off it) arrive before the image of stamp 600:
+    the node uses the mask of the image's stamp, not the latest one."""
+    from rclpy.parameter import Parameter
+
+    features, db, frames = setup
+    view, T = frames[0]
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)), parameter_overrides=[Parameter("use_mask", Parameter.Type.BOOL, True)])
+    probe = Probe(None)
+    mask_pub = probe.node.create_publisher(Image, "/mask", 10)
+    spinner = spinner_factory(node, probe.node)
+    _wait_connected(spinner, probe, node)
+    assert spinner.wait_for(lambda: mask_pub.get_subscription_count() > 0, 20)
+    off = np.zeros(view.mask.shape, np.uint8)
+    off[:8, :8] = 255
+    for stamp, pixels in ((600, view.mask.astype(np.uint8) * 255), (601, off)):
+        m = conv.rgb8_to_image(np.repeat(pixels[..., None], 3, axis=2), Header())
+        m.header.stamp.sec = stamp
+        mask_pub.publish(m)
+    assert spinner.wait_for(lambda: len(node._masks) == 2, 20)
+    probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 600)
+    assert spinner.wait_for(lambda: len(probe.poses) == 1, 60), "the mask of stamp 600 should give a pose"
+    rot, trans_cm = query_pose_error(conv.pose_msg_to_matrix(probe.poses[-1].pose), T)
+    assert rot < 1.0 and trans_cm < 0.5
+    probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 601)  # its mask misses the object
+    assert spinner.wait_for(lambda: node.frames_processed == 2, 60)
+    time.sleep(0.5)
+    assert len(probe.poses) == 1
+    node.shutdown_worker()
+    node.destroy_node()
+
+
+def test_detection_boxes_restrict_each_object(ros, setup):
+    """Detections (class id = object name) crop each object to its box; an object without a box
+    gets no pose. The Detection2DArray layout is duck-typed (vision_msgs is not on PyPI)."""
+    from types import SimpleNamespace as NS
+
+    from mveq_core.crop import mask_box
+    from mveq_ros.sync import detection_boxes
+
+    features, db, frames = setup
+    view, T = frames[1]
+    box = mask_box(view.mask)
+    det = lambda name, score, b: NS(  # noqa: E731
+        results=[NS(hypothesis=NS(class_id=name, score=score))],
+        bbox=NS(center=NS(position=NS(x=(b[0] + b[2]) / 2, y=(b[1] + b[3]) / 2)), size_x=b[2] - b[0], size_y=b[3] - b[1]),
+    )
+    msg = NS(detections=[det("toy", 0.4, [0, 0, 20, 20]), det("toy", 0.9, box), det("other", 0.8, box), NS(results=[], bbox=None)])
+    boxes = detection_boxes(msg)
+    assert set(boxes) == {"toy", "other"} and np.allclose(boxes["toy"], box)
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)))
+    try:
+        seen = []
+        node._publish = lambda results, *a: seen.append(results)
+        image = conv.rgb8_to_image(view.rgb, Header())
+        node.process(image, _camera_info(), None, boxes)
+        node.process(image, _camera_info(), None, {"other": box})
+        first, second = seen
+        rot, trans_cm = query_pose_error(first["toy"].T_cam_obj, T)
+        assert first["toy"].success and rot < 1.0 and trans_cm < 0.5
+        assert not second["toy"].success and "detections" in second["toy"].reason
+    finally:
+        node.shutdown_worker()
+        node.destroy_node()
