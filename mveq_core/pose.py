@@ -180,7 +180,7 @@ class PoseEstimator:
         image = check_image(image)
         refined = {}
         for name, first in results.items():
-            crop = self._projected_box(name, first, K, image.shape[:2])
+            crop = self._projected_box(name, first, K, image.shape[:2], dist_coeffs)
             if crop is None:
                 refined[name] = first
                 continue
@@ -190,8 +190,9 @@ class PoseEstimator:
             refined[name] = best
         return refined
 
-    def _projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int]) -> list[float] | None:
-        """The image box of the object's 3D bounding box at a pose, when it is in front and visible."""
+    def _projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int], dist_coeffs: np.ndarray | None = None) -> list[float] | None:
+        """The image box of the object's 3D bounding box at a pose (through the lens distortion when
+        given), when it is in front and visible."""
         from .geometry import box_corners, project_points, transform_points
 
         if not result.success:
@@ -199,7 +200,12 @@ class PoseEstimator:
         cam = transform_points(result.T_cam_obj, box_corners(self.databases[name].meta.bbox))
         if (cam[:, 2] <= 1e-3).any():
             return None
-        px = project_points(cam, K)
+        if dist_coeffs is not None and np.any(dist_coeffs):
+            import cv2
+
+            px = cv2.projectPoints(cam.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), np.asarray(K, np.float64), np.asarray(dist_coeffs, np.float64))[0].reshape(-1, 2)
+        else:
+            px = project_points(cam, K)
         h, w = shape
         x0, y0 = np.clip(px.min(0), 0, [w, h])
         x1, y1 = np.clip(px.max(0), 0, [w, h])

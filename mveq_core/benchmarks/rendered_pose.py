@@ -111,18 +111,21 @@ def format_rows(rows: Sequence[dict]) -> str:
 
 
 def speed_benchmark(estimator: PoseEstimator, name: str, queries: Sequence[Query], warmup: int = 2) -> dict:
-    """Median and 90th-percentile milliseconds per stage over ``queries`` (after ``warmup`` runs)."""
+    """Median and 90th-percentile milliseconds per stage over ``queries`` after the first
+    ``warmup`` of them, which run untimed (kernels, allocator, caches)."""
+    if len(queries) <= warmup:
+        raise ValueError(f"speed_benchmark needs more than {warmup} queries (the first {warmup} only warm up), got {len(queries)}")
     for q in queries[:warmup]:
         estimator.estimate(q.rgb, q.K, objects=[name])
     stages: dict[str, list[float]] = {}
     inliers = []
-    for q in queries:
+    for q in queries[warmup:]:
         result = estimator.estimate(q.rgb, q.K, objects=[name])[name]
         inliers.append(result.inlier_ratio)
         for stage, ms in result.timings_ms.items():
             stages.setdefault(stage, []).append(ms)
     return {
-        "frames": len(queries),
+        "frames": len(queries) - warmup,
         "median_ms": {k: float(np.median(v)) for k, v in stages.items()},
         "p90_ms": {k: float(np.percentile(v, 90)) for k, v in stages.items()},
         "median_inlier_ratio": float(np.median(inliers)),

@@ -167,3 +167,24 @@ def test_cli_bench_commands_run_on_the_layouts(onepose_root, bop_root, tmp_path,
     assert main(["-q", "db", "build-from-video", *tiny[:6], "--sequence", str(data / "0700-toy-others" / "toy-1"), "--points", "sfm",
                  "--sfm-anno3d", str(sfm / "0700-toy-others" / "anno" / "anno_3d_average.npz"), "--out", str(tmp_path / "v.mvdb")]) == 0
     assert "24 frames" in capsys.readouterr().out
+
+
+def test_speed_benchmark_does_not_time_its_warm_up_frames():
+    from types import SimpleNamespace as NS
+
+    from mveq_core.benchmarks.rendered_pose import speed_benchmark
+
+    class Fake:
+        calls = 0
+
+        def estimate(self, rgb, K, objects):
+            Fake.calls += 1
+            ms = 1000.0 if Fake.calls <= 2 else 10.0  # slow first calls, as a cold GPU
+            return {objects[0]: NS(inlier_ratio=0.5, timings_ms={"total": ms})}
+
+    queries = [NS(rgb=None, K=None) for _ in range(5)]
+    result = speed_benchmark(Fake(), "x", queries, warmup=2)
+    assert Fake.calls == 5 and result["frames"] == 3
+    assert result["median_ms"]["total"] == 10.0 and result["p90_ms"]["total"] == 10.0
+    with pytest.raises(ValueError, match="more than 2 queries"):
+        speed_benchmark(Fake(), "x", queries[:2], warmup=2)
