@@ -34,6 +34,22 @@ class ColmapCamera:
             fx, fy, cx, cy = p[:4]
         return np.array([[fx, 0, cx - 0.5], [0, fy, cy - 0.5], [0, 0, 1.0]])
 
+    def dist_coeffs(self) -> np.ndarray:
+        """OpenCV distortion coefficients (k1, k2, p1, p2[, k3, k4, k5, k6]) of the camera model; a
+        fisheye or FOV model, which OpenCV's pinhole model cannot express, raises ValueError."""
+        p = np.asarray(self.params, dtype=np.float64)
+        if self.model in ("SIMPLE_PINHOLE", "PINHOLE"):
+            return np.zeros(4)
+        if self.model == "SIMPLE_RADIAL":
+            return np.array([p[3], 0.0, 0.0, 0.0])
+        if self.model == "RADIAL":
+            return np.array([p[3], p[4], 0.0, 0.0])
+        if self.model == "OPENCV":
+            return p[4:8].copy()
+        if self.model == "FULL_OPENCV":
+            return np.concatenate([p[4:8], p[8:12]])
+        raise ValueError(f"COLMAP camera model {self.model} has no OpenCV pinhole distortion equivalent")
+
 
 @dataclass
 class ColmapImage:

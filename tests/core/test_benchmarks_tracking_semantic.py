@@ -198,6 +198,13 @@ def test_colmap_binary_and_text_readers_agree(mvimgnet_root):
     ct, it, pt = read_model(mvimgnet_root / "chair/obj_txt/sparse/0")
     assert cb[1].model == ct[1].model == "PINHOLE" and np.allclose(cb[1].K(), ct[1].K())
     assert cb[1].K()[0, 2] == 95.5  # COLMAP's pixel centres at +0.5 become integers
+    assert np.array_equal(cb[1].dist_coeffs(), np.zeros(4))
+    from mveq_core.benchmarks.colmap import ColmapCamera
+
+    opencv = ColmapCamera("OPENCV", 640, 480, np.array([500.0, 501.0, 320.0, 240.0, -0.1, 0.02, 0.001, -0.002]))
+    assert np.allclose(opencv.dist_coeffs(), [-0.1, 0.02, 0.001, -0.002]) and np.allclose(ColmapCamera("SIMPLE_RADIAL", 64, 48, np.array([50.0, 32, 24, 0.05])).dist_coeffs(), [0.05, 0, 0, 0])
+    with pytest.raises(ValueError, match="FOV"):
+        ColmapCamera("FOV", 64, 48, np.array([50.0, 50, 32, 24, 0.1])).dist_coeffs()
     assert set(ib) == set(it) == {1, 2, 3} and ib[2].name == "001.png"
     np.testing.assert_allclose(ib[2].xys, it[2].xys)
     assert len(pb) == len(pt) == 300
