@@ -389,17 +389,22 @@ def features_for_databases(args: argparse.Namespace, databases):
 
 
 def add_pnp_args(parser: argparse.ArgumentParser) -> None:
+    """Pose options; every default is the config dataclasses' (one source of defaults)."""
+    from .pnp import BACKENDS, PnPConfig
+    from .pose import PoseConfig
+
+    pose, pnp = PoseConfig(), PnPConfig()
     group = parser.add_argument_group("pose")
-    group.add_argument("--backend", default="poselib", choices=["poselib", "opencv", "gpu"], help="PnP back-end (default: %(default)s; opencv = the paper's EPnP; gpu = batched P3P RANSAC in torch)")
-    group.add_argument("--ransac-iters", type=int, default=10_000)
-    group.add_argument("--threshold", type=float, default=8.0, help="RANSAC inlier threshold, pixels")
-    group.add_argument("--min-inliers", type=int, default=12)
-    group.add_argument("--min-inlier-ratio", type=float, default=0.03)
-    group.add_argument("--input-size", type=int, default=512, help="longer side of the (cropped) image fed to the features")
-    group.add_argument("--grid-stride", type=int, default=4, help="query pixel spacing in the resized image")
-    group.add_argument("--crop-margin", type=float, default=0.15, help="a box is enlarged by this fraction of its size per side")
-    group.add_argument("--grayscale-query", action="store_true", help="grey query crops (for databases of meshes without colours)")
-    group.add_argument("--retrieval-views", type=int, default=0, help="match only against the N database views with most nearest-neighbour votes (0: all)")
+    group.add_argument("--backend", default=pnp.backend, choices=list(BACKENDS), help="PnP back-end (default: %(default)s; opencv = the paper's EPnP; gpu = batched P3P RANSAC in torch)")
+    group.add_argument("--ransac-iters", type=int, default=pnp.iterations)
+    group.add_argument("--threshold", type=float, default=pnp.threshold_px, help="RANSAC inlier threshold, pixels")
+    group.add_argument("--min-inliers", type=int, default=pnp.min_inliers)
+    group.add_argument("--min-inlier-ratio", type=float, default=pnp.min_inlier_ratio)
+    group.add_argument("--input-size", type=int, default=pose.input_size, help="longer side of the (cropped) image fed to the features")
+    group.add_argument("--grid-stride", type=int, default=pose.grid_stride, help="query pixel spacing in the resized image")
+    group.add_argument("--crop-margin", type=float, default=pose.crop_margin, help="a box is enlarged by this fraction of its size per side")
+    group.add_argument("--grayscale-query", action="store_true", default=pose.grayscale_query, help="grey query crops (for databases of meshes without colours)")
+    group.add_argument("--retrieval-views", type=int, default=pose.retrieval_views, help="match only against the N database views with most nearest-neighbour votes (0: all)")
 
 
 def pose_config_from_args(args: argparse.Namespace):
@@ -802,6 +807,9 @@ def cmd_adapter_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .tracking import TrackerConfig
+
+    tracker = TrackerConfig()  # the tracking options' defaults
     parser = argparse.ArgumentParser(prog="mveq", description="Multiview-equivariant ViT features for one-shot 6D pose estimation.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -954,9 +962,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_feature_args(q)
     q.add_argument("--pkl", required=True, help="tapvid_davis.pkl (the official TAP-Vid pickle)")
     q.add_argument("--mode", default="strided", choices=["strided", "first"])
-    q.add_argument("--patch-stride", type=int, default=7, help="overlapping patch stride (0: the features' grid); the paper: 7")
-    q.add_argument("--occlusion-threshold", type=float, default=0.6)
-    q.add_argument("--anchor-threshold", type=float, default=0.7)
+    q.add_argument("--patch-stride", type=int, default=tracker.patch_stride, help="overlapping patch stride (0: the features' grid); the paper: 7")
+    q.add_argument("--occlusion-threshold", type=float, default=tracker.occlusion_threshold)
+    q.add_argument("--anchor-threshold", type=float, default=tracker.anchor_threshold)
     q.add_argument("--max-videos", type=int, default=None)
     q.add_argument("--max-queries", type=int, default=None)
     q.add_argument("--pictures", type=int, default=3, help="track strips to draw")
@@ -992,7 +1000,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--frames", type=int, default=50)
     q.add_argument("--points", type=int, default=256)
     q.add_argument("--pairs", type=int, default=20)
-    q.add_argument("--patch-stride", type=int, default=7)
+    q.add_argument("--patch-stride", type=int, default=tracker.patch_stride)
     q.add_argument("--out", default=None)
     q.set_defaults(func=cmd_bench_throughput)
     q = bsub.add_parser("ycbv", help="YCB-Video (BOP19): CSV + AR_VSD/AR_MSSD/AR_MSPD/AR")

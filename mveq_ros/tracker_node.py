@@ -27,22 +27,7 @@ from .worker import NewestFrameWorker, run_node
 class PointTrackerNode(Node):
     def __init__(self, tracker: Tracker | None = None, **kwargs):
         super().__init__("point_tracker", **kwargs)
-        P = ParameterType
-        d = lambda text, kind: ParameterDescriptor(description=text, type=kind)  # noqa: E731
-        self.declare_parameter("query_points", [0.0], d("initial queries [x0, y0, x1, y1, ...] in pixels ([] or [0.0]: none)", P.PARAMETER_DOUBLE_ARRAY))
-        self.declare_parameter("grid_spacing", 0, d("> 0: query a grid of this spacing inside the latest 'mask'", P.PARAMETER_INTEGER))
-        self.declare_parameter("model", "offline-default", d("features preset", P.PARAMETER_STRING))
-        self.declare_parameter("backbone", "", d("override the backbone", P.PARAMETER_STRING))
-        self.declare_parameter("weights", "", d("override the weights", P.PARAMETER_STRING))
-        self.declare_parameter("adapter", "", d("override the adapter", P.PARAMETER_STRING))
-        self.declare_parameter("device", "auto", d("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
-        self.declare_parameter("patch_stride", 7, d("overlapping patch stride (0: the features' own grid)", P.PARAMETER_INTEGER))
-        self.declare_parameter("video_height", 476, d("frames are resized to this height for the ViT (0: native)", P.PARAMETER_INTEGER))
-        self.declare_parameter("video_width", 854, d("frames are resized to this width for the ViT (0: native)", P.PARAMETER_INTEGER))
-        self.declare_parameter("occlusion_threshold", 0.6, d("similarity under this: occluded", P.PARAMETER_DOUBLE))
-        self.declare_parameter("softmax_radius", 35.0, d("soft-argmax radius around the argmax, px", P.PARAMETER_DOUBLE))
-        self.declare_parameter("publish_overlay", True, d("publish ~/overlay", P.PARAMETER_BOOL))
-
+        self._declare_parameters()
         self.tracker = tracker if tracker is not None else self._build_tracker()
         self._lock = threading.Lock()
         self._mask: np.ndarray | None = None
@@ -70,6 +55,24 @@ class PointTrackerNode(Node):
         self.get_logger().info(f"features: {features.describe()}")
         video = (g("video_height"), g("video_width")) if g("video_height") > 0 and g("video_width") > 0 else None
         return Tracker(features, TrackerConfig(patch_stride=g("patch_stride") or None, video_size=video, occlusion_threshold=g("occlusion_threshold"), softmax_radius_px=g("softmax_radius")))
+
+    def _declare_parameters(self) -> None:
+        P = ParameterType
+        d = lambda text, kind: ParameterDescriptor(description=text, type=kind)  # noqa: E731
+        defaults = TrackerConfig()  # tracking defaults: the dataclass's (one source)
+        self.declare_parameter("query_points", [0.0], d("initial queries [x0, y0, x1, y1, ...] in pixels ([] or [0.0]: none)", P.PARAMETER_DOUBLE_ARRAY))
+        self.declare_parameter("grid_spacing", 0, d("> 0: query a grid of this spacing inside the latest 'mask'", P.PARAMETER_INTEGER))
+        self.declare_parameter("model", "offline-default", d("features preset", P.PARAMETER_STRING))
+        self.declare_parameter("backbone", "", d("override the backbone", P.PARAMETER_STRING))
+        self.declare_parameter("weights", "", d("override the weights", P.PARAMETER_STRING))
+        self.declare_parameter("adapter", "", d("override the adapter", P.PARAMETER_STRING))
+        self.declare_parameter("device", "auto", d("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
+        self.declare_parameter("patch_stride", defaults.patch_stride or 0, d("overlapping patch stride (0: the features' own grid)", P.PARAMETER_INTEGER))
+        self.declare_parameter("video_height", defaults.video_size[0], d("frames are resized to this height for the ViT (0: native)", P.PARAMETER_INTEGER))
+        self.declare_parameter("video_width", defaults.video_size[1], d("frames are resized to this width for the ViT (0: native)", P.PARAMETER_INTEGER))
+        self.declare_parameter("occlusion_threshold", defaults.occlusion_threshold, d("similarity under this: occluded", P.PARAMETER_DOUBLE))
+        self.declare_parameter("softmax_radius", defaults.softmax_radius_px, d("soft-argmax radius around the argmax, px", P.PARAMETER_DOUBLE))
+        self.declare_parameter("publish_overlay", True, d("publish ~/overlay", P.PARAMETER_BOOL))
 
     def _on_queries(self, msg: PolygonStamped) -> None:
         points = np.array([[p.x, p.y] for p in msg.polygon.points], dtype=np.float32).reshape(-1, 2)

@@ -1,0 +1,63 @@
+"""One source of defaults: the CLI's pose/tracking options and the ROS nodes' parameters default to
+the config dataclasses' values, and config/*.yaml hold overrides only."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mveq_core.cli import build_parser
+from mveq_core.pnp import PnPConfig
+from mveq_core.pose import PoseConfig
+from mveq_core.tracking import TrackerConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+POSE, PNP, TRACKER = PoseConfig(), PnPConfig(), TrackerConfig()
+CLI_POSE = {"backend": PNP.backend, "ransac_iters": PNP.iterations, "threshold": PNP.threshold_px, "min_inliers": PNP.min_inliers, "min_inlier_ratio": PNP.min_inlier_ratio,
+            "input_size": POSE.input_size, "grid_stride": POSE.grid_stride, "crop_margin": POSE.crop_margin, "retrieval_views": POSE.retrieval_views, "grayscale_query": POSE.grayscale_query}  # fmt: skip
+NODE_POSE = {"input_size": POSE.input_size, "grid_stride": POSE.grid_stride, "refine_with_crop": POSE.refine_with_crop, "pnp_backend": PNP.backend, "ransac_iterations": PNP.iterations,
+             "ransac_threshold": PNP.threshold_px, "min_inliers": PNP.min_inliers, "min_inlier_ratio": PNP.min_inlier_ratio}  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", [["pose", "--db", "x.mvdb", "--image", "i.png", "--out", "o.json"], ["bench", "real", "--data", "d", "--out", "o"]])
+def test_cli_pose_defaults_are_the_dataclasses(argv):
+    args = build_parser().parse_args(argv)
+    assert {k: getattr(args, k) for k in CLI_POSE} == CLI_POSE
+
+
+def test_cli_tracking_defaults_are_the_dataclasses():
+    args = build_parser().parse_args(["bench", "davis", "--pkl", "x.pkl", "--out", "o"])
+    assert (args.patch_stride, args.occlusion_threshold, args.anchor_threshold) == (TRACKER.patch_stride, TRACKER.occlusion_threshold, TRACKER.anchor_threshold)
+
+
+def test_node_defaults_are_the_dataclasses(ros, procedural_mesh):
+    from mveq_core.backbones import create_backbone
+    from mveq_core.features import DenseFeatures
+    from mveq_core.pose import PoseEstimator
+    from mveq_ros.pose_node import PoseEstimatorNode
+    from mveq_ros.tracker_node import PointTrackerNode
+
+    node = PoseEstimatorNode(estimator=PoseEstimator(DenseFeatures(create_backbone("tiny_vit14", "random"))))
+    try:
+        assert {k: node.get_parameter(k).value for k in NODE_POSE} == NODE_POSE
+        assert node._pose_config({}) == PoseConfig(pnp=PnPConfig())  # parameters -> the same dataclasses
+    finally:
+        node.shutdown_worker()
+        node.destroy_node()
+    tracker = PointTrackerNode.__new__(PointTrackerNode)  # declarations only: no model is built
+    import rclpy.node
+
+    rclpy.node.Node.__init__(tracker, "tracker_defaults")
+    try:
+        PointTrackerNode._declare_parameters(tracker)
+        got = {k: tracker.get_parameter(k).value for k in ("patch_stride", "video_height", "video_width", "occlusion_threshold", "softmax_radius")}
+        assert got == {"patch_stride": TRACKER.patch_stride, "video_height": TRACKER.video_size[0], "video_width": TRACKER.video_size[1],
+                       "occlusion_threshold": TRACKER.occlusion_threshold, "softmax_radius": TRACKER.softmax_radius_px}  # fmt: skip
+    finally:
+        tracker.destroy_node()
+
+
+@pytest.mark.parametrize("name,node", [("pose.yaml", "pose_estimator"), ("tracking.yaml", "point_tracker")])
+def test_yaml_configs_hold_overrides_only(name, node):
+    params = yaml.safe_load((ROOT / "config" / name).read_text())[f"/**/{node}"]["ros__parameters"]
+    assert set(params) <= {"use_sim_time"}, f"config/{name} repeats our defaults: {sorted(params)}"
