@@ -180,7 +180,7 @@ class PoseEstimator:
         image = check_image(image)
         refined = {}
         for name, first in results.items():
-            crop = self._projected_box(name, first, K, image.shape[:2], dist_coeffs)
+            crop = self.projected_box(name, first, K, image.shape[:2], dist_coeffs)
             if crop is None:
                 refined[name] = first
                 continue
@@ -190,7 +190,7 @@ class PoseEstimator:
             refined[name] = best
         return refined
 
-    def _projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int], dist_coeffs: np.ndarray | None = None) -> list[float] | None:
+    def projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int], dist_coeffs: np.ndarray | None = None) -> list[float] | None:
         """The image box of the object's 3D bounding box at a pose (through the lens distortion when
         given), when it is in front and visible."""
         from .geometry import box_corners, project_points, transform_points

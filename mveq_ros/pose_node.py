@@ -27,6 +27,7 @@ from visualization_msgs.msg import MarkerArray
 from mveq_core.database import load_database
 from mveq_core.pnp import PnPConfig
 from mveq_core.pose import PoseConfig, PoseEstimator, PoseResult
+from mveq_core.pose_tracking import PoseTracker, TrackingConfig
 
 from . import conversions as conv
 from .sync import StampCache, detection_boxes
@@ -60,7 +61,7 @@ def _descriptor(text: str, kind: int) -> ParameterDescriptor:
     return ParameterDescriptor(description=text, type=kind)
 
 
-RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "use_mask", "use_detections"}
+RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "use_mask", "use_detections", "tracking_mode"}
 POSE_PARAMETERS = {"input_size", "grid_stride", "refine_with_crop", "pnp_backend", "ransac_iterations", "ransac_threshold", "min_inliers", "min_inlier_ratio"}
 
 
@@ -93,6 +94,8 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("publish_debug_image", True, _descriptor("publish ~/debug_image overlays", P.PARAMETER_BOOL))
         self.declare_parameter("use_mask", False, _descriptor("restrict queries to the 'mask' image with the frame's stamp", P.PARAMETER_BOOL))
         self.declare_parameter("use_detections", False, _descriptor("crop to the boxes of the 'detections' Detection2DArray with the frame's stamp (class id = object name; needs vision_msgs)", P.PARAMETER_BOOL))
+        self.declare_parameter("tracking_mode", False, _descriptor("after a confident pose, estimate the next frame in a crop around it (one pass); search the whole image after tracking_max_failures failed frames", P.PARAMETER_BOOL))
+        self.declare_parameter("tracking_max_failures", TrackingConfig().max_failures, _descriptor("failed frames in a row before an object is searched for again", P.PARAMETER_INTEGER))
         self.declare_parameter("sync_tolerance", 0.05, _descriptor("largest stamp difference, s, pairing camera_info, mask and detections with an image", P.PARAMETER_DOUBLE))
 
         self._lock = threading.Lock()
@@ -104,6 +107,8 @@ class PoseEstimatorNode(Node):
         self._last_diagnostics = 0.0
 
         self.estimator = estimator if estimator is not None else self._build_estimator()
+        self.tracker = PoseTracker(self.estimator, TrackingConfig(max_failures=self.get_parameter("tracking_max_failures").value)) if self.get_parameter("tracking_mode").value else None
+        self.object_states: dict[str, str] = {}  # tracking mode: searching | tracking | lost per object
         self.pose_publishers = {}
         for marker_id, name in enumerate(self.estimator.databases):
             self.pose_publishers[name] = (self.create_publisher(PoseStamped, f"~/{topic_name(name)}/pose", 10), marker_id)
@@ -261,7 +266,11 @@ class PoseEstimatorNode(Node):
             self.frames_without_objects += 1
             log.warning("frame skipped: no object database is loaded (see the 'objects' parameter)", throttle_duration_sec=5.0)
             return
-        if boxes is None:
+        if boxes is None and mask is None and self.tracker is not None:
+            tracked = self.tracker.update(rgb, K, dist)
+            results = {name: t.result for name, t in tracked.items()}
+            self.object_states = {name: t.state for name, t in tracked.items()}
+        elif boxes is None:
             results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist)
         else:
             results = {}
@@ -346,6 +355,8 @@ class PoseEstimatorNode(Node):
                 KeyValue(key="frames_processed", value=str(self.frames_processed)),
                 KeyValue(key="frames_dropped", value=str(self.frames_dropped)),
             ]
+            if name in self.object_states:
+                status.values.append(KeyValue(key="state", value=self.object_states[name]))
             array.status.append(status)
         self.diagnostics_publisher.publish(array)
 

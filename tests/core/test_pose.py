@@ -208,8 +208,8 @@ def test_projected_box_follows_lens_distortion(exact_setup):
     T = make_transform(np.eye(3), [0.12, 0.08, 0.6])  # off-centre, where distortion moves pixels most
     result = PoseResult(object_name="toy", success=True, T_cam_obj=T, num_matches=0, num_inliers=0, inlier_ratio=0.0, reprojection_error=0.0, score=1.0, timings_ms={})
     dist = np.array([-0.3, 0.1, 0.0, 0.0, 0.0])
-    plain = estimator._projected_box("toy", result, K, (480, 640))
-    distorted = estimator._projected_box("toy", result, K, (480, 640), dist)
+    plain = estimator.projected_box("toy", result, K, (480, 640))
+    distorted = estimator.projected_box("toy", result, K, (480, 640), dist)
     cam = box_corners(db.meta.bbox) + T[:3, 3]
     px = cv2.projectPoints(cam.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), K, dist)[0].reshape(-1, 2)
     np.testing.assert_allclose(distorted, [*px.min(0), *px.max(0)], atol=1e-6)

@@ -293,3 +293,30 @@ def test_detection_boxes_restrict_each_object(ros, setup):
     finally:
         node.shutdown_worker()
         node.destroy_node()
+
+
+def test_tracking_mode_reports_object_states(ros, setup):
+    """With tracking_mode the node tracks from the previous pose and reports each object's state."""
+    from rclpy.parameter import Parameter
+
+    features, db, frames = setup
+    view, T = frames[0]
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)), parameter_overrides=[Parameter("tracking_mode", Parameter.Type.BOOL, True)])
+    try:
+        seen = []
+        node._publish = lambda results, *a: seen.append(results)
+        image = conv.rgb8_to_image(view.rgb, Header())
+        node.process(image, _camera_info(), None)
+        assert node.object_states == {"toy": "tracking"} and "first_pass" in seen[-1]["toy"].timings_ms  # found by a search
+        node.process(image, _camera_info(), None)
+        assert node.object_states == {"toy": "tracking"} and "first_pass" not in seen[-1]["toy"].timings_ms  # one crop pass
+        rot, trans_cm = query_pose_error(seen[-1]["toy"].T_cam_obj, T)
+        assert rot < 1.0 and trans_cm < 0.5
+        blank = conv.rgb8_to_image(np.zeros_like(view.rgb), Header())
+        node.process(blank, _camera_info(), None)
+        assert node.object_states == {"toy": "lost"}
+        refused = node.set_parameters([Parameter("tracking_mode", Parameter.Type.BOOL, False)])[0]
+        assert not refused.successful and "restart" in refused.reason
+    finally:
+        node.shutdown_worker()
+        node.destroy_node()

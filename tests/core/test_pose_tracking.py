@@ -1,0 +1,46 @@
+"""Tracking mode on a rendered sequence: crops around the previous pose while the object is seen,
+lost then searching while it is gone, tracking again after it re-enters."""
+
+import numpy as np
+import pytest
+
+from mveq_core.data import render_view
+from mveq_core.database import CadDatabaseConfig, build_database_from_mesh
+from mveq_core.geometry import intrinsics_from_values, make_transform, rotation_matrix_axis_angle
+from mveq_core.metrics.pose import query_pose_error
+from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.pose_tracking import LOST, SEARCHING, TRACKING, PoseTracker, TrackingConfig
+from tests.helpers import CoordinateFeatures, coordinate_coloured
+
+K = intrinsics_from_values(320.0, 320.0, 159.5, 119.5)
+
+
+@pytest.fixture(scope="module")
+def sequence(procedural_mesh):
+    mesh = coordinate_coloured(procedural_mesh)[0]
+    lo, hi = mesh.bounds
+    frames = []
+    for t in range(12):
+        R = rotation_matrix_axis_angle(np.array([0.3, 1.0, 0.2]) / np.linalg.norm([0.3, 1.0, 0.2]), 0.5 + 0.06 * t)
+        x = -0.06 + 0.01 * t if t < 5 else (3.0 if t < 8 else 0.05 - 0.01 * (t - 8))  # frames 5-7: out of view
+        T = make_transform(R, -R @ ((lo + hi) / 2) + [x, 0.01, 0.75])
+        frames.append((render_view(mesh, K, T, (240, 320), None, False, flat=True).rgb, T))
+    db = build_database_from_mesh(CoordinateFeatures(), mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True), progress=False)
+    return db, frames
+
+
+def test_tracking_recovers_after_the_object_leaves_and_reenters(sequence):
+    db, frames = sequence
+    tracker = PoseTracker(PoseEstimator(CoordinateFeatures(), [db], PoseConfig(input_size=256)), TrackingConfig(max_failures=2))
+    states, errors, passes = [], [], []
+    for rgb, T in frames:
+        tracked = tracker.update(rgb, K)["toy"]
+        states.append(tracked.state)
+        passes.append("first_pass" in tracked.result.timings_ms)  # two passes = a whole-image search
+        if tracked.state == TRACKING:
+            errors.append(query_pose_error(tracked.result.T_cam_obj, T))
+    assert states[:5] == [TRACKING] * 5
+    assert passes[0] and not any(passes[1:5])  # found by a search, then one crop pass per frame
+    assert states[5] == LOST and states[6] == SEARCHING and states[7] == SEARCHING  # gone: kept once, then searched for
+    assert states[8:] == [TRACKING] * 4 and passes[8] and not any(passes[9:])  # found again, tracked again
+    assert max(e[0] for e in errors) < 2.0 and max(e[1] for e in errors) < 0.5  # degrees, cm
