@@ -547,6 +547,25 @@ def cmd_bench_pnp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_tracking_mode(args: argparse.Namespace) -> int:
+    from .benchmarks.tracking_mode import format_table, render_stream, run_tracking_mode
+    from .bundled import SAMPLE_DATABASE, SAMPLE_OBJECT
+    from .database import load_database
+    from .features import DenseFeatures
+    from .pose import PoseEstimator
+    from .pose_tracking import TrackingConfig
+    from .render import load_mesh
+
+    db = load_database(SAMPLE_DATABASE)
+    features = DenseFeatures.create(db.feature_config(resolve_device_name(args.device)))  # the database's own features
+    estimator = PoseEstimator(features, (), pose_config_from_args(args))
+    estimator.add_database(db, SAMPLE_DATABASE)
+    stream = render_stream(load_mesh(SAMPLE_OBJECT), args.frames, seed=args.seed)
+    result = run_tracking_mode(estimator, db.name, stream, TrackingConfig(max_failures=args.max_failures))
+    write_result(args.out, "tracking_mode", result, format_table(result), features.device)
+    return 0
+
+
 def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
     from .benchmarks.rendered_pose import QueryConfig, run_rendered_pose
     from .data import load_photos
@@ -1048,6 +1067,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--device", default="auto", help="where the gpu back-end runs")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_bench_pnp)
+    q = bsub.add_parser("tracking-mode", help="tracking mode vs per-frame detection on a rendered stream of the bundled object")
+    add_pnp_args(q)
+    q.add_argument("--device", default="auto")
+    q.add_argument("--frames", type=int, default=30)
+    q.add_argument("--max-failures", type=int, default=3)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_tracking_mode)
     q = bsub.add_parser("homography", help="NN-matching error on a real image pair with a known homography (default: opencv-doc graffiti)")
     add_feature_args(q)
     q.add_argument("--images", nargs=2, default=None, metavar=("A", "B"))

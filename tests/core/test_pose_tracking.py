@@ -44,3 +44,18 @@ def test_tracking_recovers_after_the_object_leaves_and_reenters(sequence):
     assert states[5] == LOST and states[6] == SEARCHING and states[7] == SEARCHING  # gone: kept once, then searched for
     assert states[8:] == [TRACKING] * 4 and passes[8] and not any(passes[9:])  # found again, tracked again
     assert max(e[0] for e in errors) < 2.0 and max(e[1] for e in errors) < 0.5  # degrees, cm
+
+
+def test_tracking_mode_benchmark_on_a_stream(procedural_mesh):
+    from mveq_core.benchmarks.tracking_mode import format_table, render_stream, run_tracking_mode
+
+    mesh = coordinate_coloured(procedural_mesh)[0]
+    db = build_database_from_mesh(CoordinateFeatures(), mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True), progress=False)
+    stream = render_stream(mesh, frames=8, gap=(3, 5), flat=True)
+    assert [f.visible for f in stream] == [True, True, True, False, False, True, True, True]
+    result = run_tracking_mode(PoseEstimator(CoordinateFeatures(), [db], PoseConfig(input_size=256)), "toy", stream, TrackingConfig(max_failures=1))
+    tracking, detection = result["modes"]["tracking"], result["modes"]["detection"]
+    assert tracking["success_rate"] == 1.0 and detection["success_rate"] == 1.0
+    assert tracking["false_poses_while_out_of_view"] == 0 == detection["false_poses_while_out_of_view"]
+    assert [r["state"] for r in tracking["rows"]] == [TRACKING] * 3 + [SEARCHING] * 2 + [TRACKING] * 3
+    assert "tracking" in format_table(result)
