@@ -18,6 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from .crop import Crop
 from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics, depth_to_object_points, sphere_viewpoints, viewpoint_poses
 from .io import MveqError, atomic_path
@@ -321,6 +322,8 @@ def _view_features(features: DenseFeatures, mesh, K: np.ndarray, views, config: 
     """(B, C, gh, gw) feature grids of rendered views; with several lightings, their mean of
     L2-normalised grids (one descriptor per pixel that no single lighting dominates)."""
     variants = [_lighting_variants(mesh, K, v, config, start + k) for k, v in enumerate(views)]
+    if len(variants[0]) == 1 and not config.camera_effects:  # one plain rendering: the raw grid
+        return features(torch.cat([image_to_tensor(v[0], features.device) for v in variants]))
     rng = np.random.default_rng([config.seed, start, 7])
     total = None
     for j in range(len(variants[0])):
@@ -328,6 +331,31 @@ def _view_features(features: DenseFeatures, mesh, K: np.ndarray, views, config: 
         grid = torch.nn.functional.normalize(features(torch.cat([image_to_tensor(im, features.device) for im in images])), dim=1)
         total = grid if total is None else total + grid
     return total
+
+
+def cached_cad_database(
+    features: DenseFeatures,
+    mesh,
+    name: str,
+    config: CadDatabaseConfig,
+    cache_path: Path | None,
+    symmetries: Sequence[np.ndarray] = (),
+    mesh_path: str | None = None,
+    progress: bool = True,
+) -> ObjectDatabase:
+    """:func:`build_database_from_mesh`, kept at ``cache_path``: a cached file built with these
+    features is reused, any other (or a damaged one) is rebuilt and replaced."""
+    if cache_path is not None and cache_path.is_file():
+        try:
+            db = load_database(cache_path)
+            db.check_compatible(features, cache_path)
+            return db
+        except DatabaseError as exc:
+            log.info("rebuilding %s: %s", cache_path, exc)
+    db = build_database_from_mesh(features, mesh, name, config, symmetries=symmetries, mesh_path=mesh_path, progress=progress)
+    if cache_path is not None:
+        db.save(cache_path)
+    return db
 
 
 @dataclass
@@ -366,20 +394,15 @@ def reference_box(frame: ReferenceFrame, bbox3d: np.ndarray | None) -> list[floa
     """The object's image box in a reference frame: its mask's box, else its 3D box (2|8, 3)
     projected at the frame's pose, else the box of its SfM keypoints."""
     from .crop import mask_box
-    from .geometry import box_corners, project_points, transform_points
+    from .geometry import projected_box
 
     if frame.mask is not None:
         return mask_box(frame.mask)
     if bbox3d is not None:
-        corners = box_corners(np.stack([np.min(bbox3d, 0), np.max(bbox3d, 0)]))
-        cam = transform_points(frame.T_cam_obj, corners)
-        if (cam[:, 2] > 1e-3).all():
-            px = project_points(cam, check_intrinsics(frame.K))
-            h, w = frame.rgb.shape[:2]
-            x0, y0 = np.clip(px.min(0), 0, [w, h])
-            x1, y1 = np.clip(px.max(0), 0, [w, h])
-            if x1 - x0 >= 2 and y1 - y0 >= 2:
-                return [float(x0), float(y0), float(x1), float(y1)]
+        bbox = np.stack([np.min(bbox3d, 0), np.max(bbox3d, 0)])
+        box = projected_box(bbox, frame.T_cam_obj, check_intrinsics(frame.K), frame.rgb.shape[:2], min_side=2.0)
+        if box is not None:
+            return box
     if frame.xy is not None and len(frame.xy):
         lo, hi = np.min(frame.xy, 0), np.max(frame.xy, 0) + 1
         return [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]
@@ -440,8 +463,6 @@ def build_database_from_frames(
         raise ValueError("points='mesh' needs a mesh")
     box = None if bbox3d is None else np.stack([np.min(bbox3d, 0), np.max(bbox3d, 0)])
     descriptors, xyzs, view_ids, pixels = [], [], [], []
-    from .crop import Crop
-
     count = 0
     for index, frame in enumerate(tqdm(frames, desc=f"database {name}", total=total, disable=not progress)):
         count += 1

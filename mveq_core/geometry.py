@@ -208,3 +208,24 @@ def points_diameter(points: np.ndarray) -> float:
         except Exception:  # flat or degenerate point sets: all of them
             pass
     return float(pdist(points).max()) if len(points) > 1 else 0.0
+
+
+def projected_box(bbox, T_cam_obj: np.ndarray, K: np.ndarray, shape: tuple[int, int], min_side: float, dist_coeffs: np.ndarray | None = None) -> list[float] | None:
+    """Image box [x0, y0, x1, y1] of a 3D box ``bbox`` (2, 3) [min, max] (object frame, metres) at
+    ``T_cam_obj``, through the lens distortion when given, clipped to ``shape`` (H, W); None when a
+    corner is behind the camera or the clipped box is under ``min_side`` pixels on a side."""
+    cam = transform_points(T_cam_obj, box_corners(bbox))
+    if (cam[:, 2] <= 1e-3).any():
+        return None
+    if dist_coeffs is not None and np.any(dist_coeffs):
+        import cv2
+
+        px = cv2.projectPoints(cam.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), np.asarray(K, np.float64), np.asarray(dist_coeffs, np.float64))[0].reshape(-1, 2)
+    else:
+        px = project_points(cam, K)
+    h, w = shape
+    x0, y0 = np.clip(px.min(0), 0, [w, h])
+    x1, y1 = np.clip(px.max(0), 0, [w, h])
+    if x1 - x0 < min_side or y1 - y0 < min_side:
+        return None
+    return [float(x0), float(y0), float(x1), float(y1)]

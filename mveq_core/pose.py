@@ -193,25 +193,11 @@ class PoseEstimator:
     def projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int], dist_coeffs: np.ndarray | None = None) -> list[float] | None:
         """The image box of the object's 3D bounding box at a pose (through the lens distortion when
         given), when it is in front and visible."""
-        from .geometry import box_corners, project_points, transform_points
+        from .geometry import projected_box
 
         if not result.success:
             return None
-        cam = transform_points(result.T_cam_obj, box_corners(self.databases[name].meta.bbox))
-        if (cam[:, 2] <= 1e-3).any():
-            return None
-        if dist_coeffs is not None and np.any(dist_coeffs):
-            import cv2
-
-            px = cv2.projectPoints(cam.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), np.asarray(K, np.float64), np.asarray(dist_coeffs, np.float64))[0].reshape(-1, 2)
-        else:
-            px = project_points(cam, K)
-        h, w = shape
-        x0, y0 = np.clip(px.min(0), 0, [w, h])
-        x1, y1 = np.clip(px.max(0), 0, [w, h])
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return None
-        return [float(x0), float(y0), float(x1), float(y1)]
+        return projected_box(self.databases[name].meta.bbox, result.T_cam_obj, K, shape, min_side=8.0, dist_coeffs=dist_coeffs)
 
     def _retrieved_entries(self, query: torch.Tensor, db: ObjectDatabase) -> torch.Tensor | None:
         """Indices of the database entries of the ``retrieval_views`` views that collect the most

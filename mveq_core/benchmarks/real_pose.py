@@ -19,13 +19,11 @@ import numpy as np
 
 from ..database import (
     CadDatabaseConfig,
-    DatabaseError,
     ObjectDatabase,
     ReferenceCropConfig,
     ReferenceFrame,
     build_database_from_frames,
-    build_database_from_mesh,
-    load_database,
+    cached_cad_database,
 )
 from ..features import DenseFeatures
 from ..geometry import project_points, transform_points
@@ -108,18 +106,7 @@ def cad_databases(features: DenseFeatures, real: RealSet, names: Sequence[str], 
             log.info("%s/%s: no mesh, no CAD database", real.name, name)
             continue
         path = None if cache is None else cache / f"{real.name}_{name}_{features.identity()}_{_config_tag(asdict(config))}.mvdb"
-        if path is not None and path.is_file():
-            try:
-                db = load_database(path)
-                db.check_compatible(features, path)
-                out[name] = db
-                continue
-            except DatabaseError as exc:
-                log.info("rebuilding %s: %s", path, exc)
-        db = build_database_from_mesh(features, obj.mesh(), name, config, mesh_path=str(obj.mesh_path), progress=progress)
-        if path is not None:
-            db.save(path)
-        out[name] = db
+        out[name] = cached_cad_database(features, obj.mesh(), name, config, path, mesh_path=str(obj.mesh_path), progress=progress)
     return out
 
 

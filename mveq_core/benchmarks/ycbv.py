@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..database import CadDatabaseConfig, DatabaseError, ObjectDatabase, build_database_from_mesh, load_database
+from ..database import CadDatabaseConfig, ObjectDatabase, cached_cad_database
 from ..features import DenseFeatures
 from ..geometry import make_transform
 from ..io import MveqError, read_image_raw, read_image_rgb, read_json
@@ -136,18 +136,8 @@ def cad_database(features: DenseFeatures, dataset: BopDataset, obj_id: int, cach
     """A 96-view CAD database of one object, cached as ``cache_dir/obj_XXXXXX.mvdb``."""
     name = f"obj_{obj_id:06d}"
     path = cache_dir / f"{name}.mvdb" if cache_dir else None
-    if path is not None and path.is_file():
-        try:
-            db = load_database(path)
-            db.check_compatible(features, path)
-            return db
-        except DatabaseError as exc:
-            log.info("rebuilding %s: %s", path, exc)
     symmetries = [make_transform(s.R, s.t) for s in dataset.symmetries(obj_id)[1:]] if len(dataset.symmetries(obj_id)) < 64 else []
-    db = build_database_from_mesh(features, dataset.mesh(obj_id), name, config, symmetries=symmetries, mesh_path=str(dataset.model_path(obj_id)), progress=progress)
-    if path is not None:
-        db.save(path)
-    return db
+    return cached_cad_database(features, dataset.mesh(obj_id), name, config, path, symmetries, str(dataset.model_path(obj_id)), progress)
 
 
 def run_ycbv(
