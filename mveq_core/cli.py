@@ -405,9 +405,13 @@ def add_pnp_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--crop-margin", type=float, default=pose.crop_margin, help="a box is enlarged by this fraction of its size per side")
     group.add_argument("--grayscale-query", action="store_true", default=pose.grayscale_query, help="grey query crops (for databases of meshes without colours)")
     group.add_argument("--retrieval-views", type=int, default=pose.retrieval_views, help="match only against the N database views with most nearest-neighbour votes (0: all)")
+    group.add_argument("--search", default=pose.search, choices=["localize", "two-pass"], help="without a box or mask: localize (matched-cell clusters verified by pose) or two-pass (whole image, then a crop)")
+    group.add_argument("--tiles", type=int, default=pose.localize.tiles, help="localize: also search tiles x tiles overlapping tiles (0: whole image only)")
+    group.add_argument("--min-score", type=float, default=pose.localize.min_score, help="localize: pose score that makes an object present")
 
 
 def pose_config_from_args(args: argparse.Namespace):
+    from .localize import LocalizeConfig
     from .pnp import PnPConfig
     from .pose import PoseConfig
 
@@ -417,6 +421,8 @@ def pose_config_from_args(args: argparse.Namespace):
         crop_margin=args.crop_margin,
         retrieval_views=args.retrieval_views,
         grayscale_query=args.grayscale_query,
+        search=args.search,
+        localize=LocalizeConfig(tiles=args.tiles, min_score=args.min_score),
         pnp=PnPConfig(backend=args.backend, iterations=args.ransac_iters, threshold_px=args.threshold, min_inliers=args.min_inliers, min_inlier_ratio=args.min_inlier_ratio),
     )
 
@@ -489,10 +495,13 @@ def cmd_bench_ycbv(args: argparse.Namespace) -> int:
 
 def _real_bench(args: argparse.Namespace, sets) -> int:
     from .benchmarks.real_pose import RealBenchConfig, format_table, run_real
+    from .benchmarks.realdata import use_meshes
 
+    meshes = use_meshes(sets, args.meshes, args.mesh_units) if args.meshes else None
     features = features_from_args(args)
     bench = RealBenchConfig(onboarding=args.onboarding, crops=args.crops, overlays=not args.no_overlays)
     result = run_real(features, sets, args.out, pose_config_from_args(args), bench, cad_config_from_args(args), reference_crop_from_args(args), args.detections, database_cache=args.db_cache)
+    result["meshes"] = meshes
     write_result(args.out, f"real_{args.onboarding}_{args.crops}", result, format_table(result), features.device)
     return 0
 
@@ -512,11 +521,13 @@ def cmd_bench_bop(args: argparse.Namespace) -> int:
 
 
 def add_cad_args(parser: argparse.ArgumentParser) -> None:
+    from .database import CadDatabaseConfig
+
     group = parser.add_argument_group("CAD database")
     group.add_argument("--views", type=int, default=96)
     group.add_argument("--image-size", type=int, default=512)
     group.add_argument("--lighting-setups", type=int, default=1, help="lightings per view, descriptors averaged (1: headlight only)")
-    group.add_argument("--camera-effects", action="store_true", help="blur, noise and JPEG on renders before features")
+    group.add_argument("--camera-effects", action=argparse.BooleanOptionalAction, default=CadDatabaseConfig.camera_effects, help="blur, noise and JPEG on renders before features (default: on)")
     group.add_argument("--flat-shading", action="store_true", help="render colours without lighting")
 
 
@@ -1051,10 +1062,12 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--frame-step", type=int, default=1)
             q.set_defaults(func=cmd_bench_bop)
         q.add_argument("--onboarding", default="cad", choices=["cad", "video"], help="cad: mesh renders; video: the object's other posed frames (alternate reference/query)")
-        q.add_argument("--crops", default="gt", choices=["gt", "detections", "none"], help="gt: GT visible boxes; detections: --detections file; none: whole image")
+        q.add_argument("--crops", default="gt", choices=["gt", "detections", "none", "localize"], help="gt: GT visible boxes; detections: --detections file; none: the estimator's whole-image search; localize: the localiser, scored as a detector too")
         q.add_argument("--detections", default=None, help="detections JSON (BOP default detections or {frame, object, bbox, score})")
         q.add_argument("--no-overlays", action="store_true")
         q.add_argument("--db-cache", default=None, help="folder for CAD databases reused across runs (default: OUT/databases)")
+        q.add_argument("--meshes", default=None, help="folder of meshes NAME.glb|.ply|.obj (e.g. textured scans aligned to the set's models) to render instead; ADD keeps the set's models")
+        q.add_argument("--mesh-units", default="mm", choices=["m", "cm", "mm"], help="units of --meshes")
         q.add_argument("--out", required=True)
     q = bsub.add_parser("pnp", help="robust-PnP accuracy and speed on synthetic correspondences with a known pose")
     q.add_argument("--pnp", default="opencv,poselib,gpu", help="back-ends to compare")

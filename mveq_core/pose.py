@@ -19,6 +19,7 @@ from .crop import Crop, mask_box
 from .database import ObjectDatabase, load_database
 from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics
+from .localize import LocalizeConfig
 from .matching import mutual_nearest_neighbours
 from .pnp import PnPConfig, solve_pnp
 
@@ -34,6 +35,9 @@ class PoseConfig:
     ``refine_with_crop``: without a box or mask, estimate on the whole image, then again on a crop
     around the first pose's projected object box (kept when it has more inliers).
     ``max_elements`` bounds the similarity block held in memory at once.
+    ``search``: how an image without a box or mask is searched: ``two-pass`` (a pose on the whole
+    image, then on a crop around it) or ``localize`` (clusters of matched cells over the image and
+    tiles, verified by a pose pass; :mod:`mveq_core.localize`; measured in docs/benchmarks.md).
     """
 
     input_size: int | None = 512
@@ -42,6 +46,7 @@ class PoseConfig:
     # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
     # on a crop around the object's projected box then sees it at the database's scale.
     refine_with_crop: bool = True
+    search: str = "two-pass"
     min_matches: int = 12
     max_elements: int = 50_000_000
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
@@ -50,6 +55,11 @@ class PoseConfig:
     # Grey query crops: for databases rendered from meshes without colours (the renders are grey).
     grayscale_query: bool = False
     pnp: PnPConfig = PnPConfig()
+    localize: LocalizeConfig = LocalizeConfig()
+
+    def __post_init__(self):
+        if self.search not in ("localize", "two-pass"):
+            raise ValueError(f"search must be 'localize' or 'two-pass', got {self.search!r}")
 
 
 @dataclass
@@ -174,6 +184,8 @@ class PoseEstimator:
             box: optional [x0, y0, x1, y1] crop around the object (e.g. a detection).
         """
         t_start = time.perf_counter()
+        if box is None and mask is None and self.config.search == "localize":
+            return {name: det.pose if det.present else PoseResult.failure(name, f"not found (best verified score {det.score:.2f})", det.timings_ms) for name, det in self.localize(image, K, objects, dist_coeffs).items()}
         results = self._estimate_once(image, K, mask, box, objects, dist_coeffs)
         if not self.config.refine_with_crop or box is not None or mask is not None:
             return results
@@ -189,6 +201,16 @@ class PoseEstimator:
             best.timings_ms = {**best.timings_ms, "first_pass": first.timings_ms.get("total", 0.0), "total": (time.perf_counter() - t_start) * 1e3}
             refined[name] = best
         return refined
+
+    def localize(self, image: np.ndarray, K: np.ndarray, objects: Sequence[str] | None = None, dist_coeffs: np.ndarray | None = None, config=None) -> dict:
+        """Find ``objects`` in the whole image without a box: {name: :class:`~mveq_core.localize.Detection`}."""
+        from .localize import Localizer
+
+        names = list(objects) if objects is not None else list(self.databases)
+        unknown = [n for n in names if n not in self.databases]
+        if unknown:
+            raise ValueError(f"unknown objects {unknown}; databases: {sorted(self.databases)}")
+        return Localizer(self, config or self.config.localize).localize(image, K, names, dist_coeffs)
 
     def projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int], dist_coeffs: np.ndarray | None = None) -> list[float] | None:
         """The image box of the object's 3D bounding box at a pose (through the lens distortion when

