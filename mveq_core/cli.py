@@ -329,10 +329,45 @@ def _sequence_frames(seq: Path, points: str, sfm_anno3d: str | None, depth_scale
         yield frame
 
 
+def cmd_db_teach(args: argparse.Namespace) -> int:
+    """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
+    from .io import read_image_rgb, write_json_atomic
+    from .sfm import read_video, teach
+
+    K, _ = parse_camera(args.K, args.camera)
+    if args.video:
+        images = read_video(args.video, args.video_step)
+    else:
+        folder = Path(args.frames)
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if folder.is_dir() else []
+        if not files:
+            raise FileNotFoundError(f"{folder}: no .png/.jpg frames")
+        images = [read_image_rgb(p) for p in files]
+    box = None
+    if args.box:
+        values = args.box.split(",")
+        if len(values) != 5:
+            raise MveqError(f"--box expects FRAME,x0,y0,x1,y1, got {args.box!r}")
+        box = (int(values[0]), [float(v) for v in values[1:]])
+    features = features_from_args(args)
+    name = args.name or Path(args.video or args.frames).stem
+    db, report, _ = teach(features, images, K, name, args.object_size, args.marker_length, box, args.keyframes, reference_crop_from_args(args))
+    db.save(args.out, "fp32" if args.fp32 else "fp16")
+    write_json_atomic(Path(args.out).with_suffix(".report.json"), report.to_json())
+    print(f"wrote {args.out}: {len(db)} features of '{name}'; {len(report.registered)} of {len(report.keyframes)} keyframes registered, reprojection {report.reprojection_error_px:.2f} px, {report.object_points} object points")
+    return 0
+
+
 def cmd_db_build_from_video(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .benchmarks.onepose import frame_stems
+
+    sources = [a for a in (args.sequence, args.video, args.frames) if a]
+    if len(sources) != 1:
+        raise MveqError("give one of --sequence (posed), --video or --frames (unposed)")
+    if args.video or args.frames:
+        return cmd_db_teach(args)
     from .database import build_database_from_frames
     from .render import load_mesh
 
@@ -913,9 +948,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--fp32", action="store_true", help="store descriptors as fp32 (default fp16)")
     q.add_argument("--out", required=True, help="database file (.mvdb)")
     q.set_defaults(func=cmd_db_build)
-    q = dsub.add_parser("build-from-video", help="database from a posed reference sequence (OnePose layout)")
+    q = dsub.add_parser("build-from-video", help="database from a video: unposed (--video | --frames: camera poses by SfM) or a posed sequence (--sequence, OnePose layout)")
     add_feature_args(q)
-    q.add_argument("--sequence", required=True, help="folder with color/, intrin_ba/, poses_ba/ (+ depth/, mask/, anno_loftr/)")
+    q.add_argument("--sequence", default=None, help="posed sequence: folder with color/, intrin_ba/, poses_ba/ (+ depth/, mask/, anno_loftr/)")
+    q.add_argument("--video", default=None, help="unposed video file around the object (poses by structure-from-motion)")
+    q.add_argument("--frames", default=None, help="unposed frames (folder of images, name order) around the object")
+    q.add_argument("--K", default=None, help="intrinsics fx,fy,cx,cy of --video/--frames")
+    q.add_argument("--camera", default=None, help="camera JSON (K or fx, fy, cx, cy) of --video/--frames")
+    q.add_argument("--object-size", type=float, default=None, help="metric scale: the object's longest side, metres")
+    q.add_argument("--marker-length", type=float, default=None, help="metric scale: side of an ArUco marker (DICT_4X4_50) in view, metres")
+    q.add_argument("--box", default=None, help="the object in one frame: FRAME,x0,y0,x1,y1 (default: what the cameras orbit)")
+    q.add_argument("--keyframes", type=int, default=30, help="keyframes for SfM (the sharpest of equal stretches)")
+    q.add_argument("--video-step", type=int, default=1, help="read every N-th video frame")
     q.add_argument("--points", default="depth", choices=["depth", "mesh", "sfm"], help="where 3D points come from")
     q.add_argument("--mesh", default=None, help="object mesh (for --points mesh)")
     q.add_argument("--units", default="m", choices=["m", "cm", "mm"])

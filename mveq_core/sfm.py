@@ -1,0 +1,299 @@
+"""Teach an object from a casual video: keyframes, camera poses by structure-from-motion (pycolmap,
+SIFT), metric scale from the object's size, the object's points, and a database of their features.
+
+Only the intrinsics are needed (no depth, no AR app, no CAD). Camera poses come from COLMAP's
+incremental mapper with the given pinhole intrinsics held fixed; the object is the reconstructed
+points near the centre the cameras look at (or those inside a user's box in one keyframe); the
+scale makes the object's longest side equal the size the user gives.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .geometry import invert_transform, make_transform
+from .io import MveqError
+
+log = logging.getLogger(__name__)
+
+
+class SfMError(MveqError):
+    """The reconstruction failed; the message says what to do."""
+
+
+@dataclass
+class Reconstruction:
+    """Cameras and points of one reconstruction, in one (arbitrary or metric) frame.
+
+    ``T_cam_world`` {keyframe index: (4, 4)}; ``points`` (P, 3); ``observations`` {keyframe index:
+    (pixels (N, 2), point indices (N,))}; ``reprojection_error`` mean pixels.
+    """
+
+    T_cam_world: dict[int, np.ndarray]
+    points: np.ndarray
+    observations: dict[int, tuple[np.ndarray, np.ndarray]]
+    reprojection_error: float
+    num_frames: int
+    scale: float = 1.0
+    object_point_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+    @property
+    def registered_share(self) -> float:
+        return len(self.T_cam_world) / max(self.num_frames, 1)
+
+    def scaled(self, factor: float) -> "Reconstruction":
+        T = {k: make_transform(v[:3, :3], v[:3, 3] * factor) for k, v in self.T_cam_world.items()}
+        return Reconstruction(T, self.points * factor, self.observations, self.reprojection_error, self.num_frames, self.scale * factor, self.object_point_ids)
+
+
+def sharpness(image: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey image (higher = sharper)."""
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def select_keyframes(frames: Sequence[np.ndarray], count: int) -> list[int]:
+    """Indices of up to ``count`` keyframes spread over the sequence: the sharpest of each of
+    ``count`` equal stretches."""
+    n = len(frames)
+    if n <= count:
+        return list(range(n))
+    edges = np.linspace(0, n, count + 1).round().astype(int)
+    return [int(a + np.argmax([sharpness(frames[i]) for i in range(a, b)])) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def read_video(path: str | Path, step: int = 1, max_frames: int | None = None) -> list[np.ndarray]:
+    """RGB frames of a video file (every ``step``-th)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise FileNotFoundError(f"{path}: cannot open the video (missing file or codec)")
+    frames, k = [], 0
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        if k % step == 0:
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            if max_frames and len(frames) >= max_frames:
+                break
+        k += 1
+    capture.release()
+    if not frames:
+        raise SfMError(f"{path}: no frames could be read")
+    return frames
+
+
+def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Path | None = None, max_features: int = 8192) -> Reconstruction:
+    """Camera poses and 3D points of ``images`` (RGB, one camera with intrinsics ``K``, held fixed)
+    by SIFT + exhaustive matching + incremental mapping (pycolmap). The largest model is returned."""
+    import cv2
+    import pycolmap
+
+    if len(images) < 3:
+        raise SfMError(f"{len(images)} frames: structure-from-motion needs at least 3 (better 15-40 around the object)")
+    own = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="mveq_sfm_")) if own else Path(work_dir)
+    try:
+        image_dir = work / "images"
+        image_dir.mkdir(parents=True, exist_ok=True)
+        names = [f"{k:05d}.png" for k in range(len(images))]
+        for name, image in zip(names, images):
+            cv2.imwrite(str(image_dir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        database = work / "database.db"
+        if database.exists():
+            database.unlink()
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = "PINHOLE"
+        reader.camera_params = ",".join(f"{v:.6f}" for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.sift.max_num_features = max_features
+        pycolmap.extract_features(database, image_dir, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+        pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
+        options = pycolmap.IncrementalPipelineOptions()
+        options.ba_refine_focal_length = False
+        options.ba_refine_principal_point = False
+        options.ba_refine_extra_params = False
+        options.random_seed = 0
+        options.num_threads = 2
+        (work / "sparse").mkdir(exist_ok=True)
+        models = pycolmap.incremental_mapping(database, image_dir, work / "sparse", options)
+        if not models:
+            raise SfMError(f"no reconstruction from {len(images)} frames: too little overlap or parallax between frames (move around the object, keep it in view, 10-20° between keyframes)")
+        model = max(models.values(), key=lambda m: m.num_reg_images())
+        index = {name: k for k, name in enumerate(names)}
+        point_ids = sorted(model.points3D)
+        row_of = {pid: r for r, pid in enumerate(point_ids)}
+        points = np.array([model.points3D[pid].xyz for pid in point_ids], dtype=np.float64).reshape(-1, 3)
+        T, obs = {}, {}
+        for image in model.images.values():
+            if not image.has_pose:
+                continue
+            k = index[image.name]
+            T[k] = np.asarray(image.cam_from_world().matrix(), dtype=np.float64)
+            T[k] = np.vstack([T[k], [0, 0, 0, 1]])
+            xy, ids = [], []
+            for p2d in image.points2D:
+                if p2d.has_point3D():
+                    xy.append(p2d.xy)
+                    ids.append(row_of[p2d.point3D_id])
+            obs[k] = (np.asarray(xy, np.float64).reshape(-1, 2), np.asarray(ids, int))
+        return Reconstruction(T, points, obs, float(model.compute_mean_reprojection_error()), len(images))
+    finally:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def orbit_centre(T_cam_world: dict[int, np.ndarray]) -> np.ndarray:
+    """The point closest (least squares) to every camera's optical axis: what an orbit looks at."""
+    A, b = np.zeros((3, 3)), np.zeros(3)
+    for T in T_cam_world.values():
+        T_wc = invert_transform(T)
+        c, d = T_wc[:3, 3], T_wc[:3, 2]
+        P = np.eye(3) - np.outer(d, d)
+        A += P
+        b += P @ c
+    return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+def object_points(rec: Reconstruction, box: tuple[int, Sequence[float]] | None = None, K: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the object's points: inside the user's ``box`` (keyframe index, [x0, y0, x1, y1]),
+    or, without one, the points nearest the orbit centre (within 2x the median distance of the
+    closer half), which keeps the object and drops the background."""
+    if box is not None:
+        k, (x0, y0, x1, y1) = box
+        if k not in rec.T_cam_world:
+            raise SfMError(f"keyframe {k} of the object box was not registered: give the box in another keyframe")
+        xy, ids = rec.observations[k]
+        inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+        seeds = np.unique(ids[inside])
+        if len(seeds) < 10:
+            raise SfMError(f"only {len(seeds)} reconstructed points inside the object box: the object is too small or textureless in keyframe {k}")
+        centre = np.median(rec.points[seeds], axis=0)
+        radius = np.percentile(np.linalg.norm(rec.points[seeds] - centre, axis=1), 90)
+    else:
+        centre = orbit_centre(rec.T_cam_world)
+        dist = np.linalg.norm(rec.points - centre, axis=1)
+        radius = 2.0 * np.median(np.sort(dist)[: max(1, len(dist) // 2)])
+    keep = np.nonzero(np.linalg.norm(rec.points - centre, axis=1) <= radius)[0]
+    if len(keep) < 10:
+        raise SfMError(f"only {len(keep)} reconstructed points on the object: it is too small or textureless; fill more of the frame with it")
+    return keep
+
+
+def longest_side(points: np.ndarray) -> float:
+    """Longest side of the points' principal-axes box (the object's points, already selected)."""
+    centred = points - points.mean(0)
+    _, _, Vt = np.linalg.svd(centred, full_matrices=False)
+    local = centred @ Vt.T
+    return float(np.ptp(local, axis=0).max())
+
+
+def metric(rec: Reconstruction, object_size: float, object_ids: np.ndarray) -> Reconstruction:
+    """``rec`` scaled so that its object's longest side is ``object_size`` metres."""
+    if object_size <= 0:
+        raise ValueError(f"object size must be positive metres, got {object_size}")
+    out = rec.scaled(object_size / longest_side(rec.points[object_ids]))
+    out.object_point_ids = object_ids
+    return out
+
+
+def marker_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarray, marker_length: float, dictionary: str = "DICT_4X4_50") -> float:
+    """Scale factor (metres per reconstruction unit) from an ArUco marker of side ``marker_length``
+    metres seen in the keyframes: its corners are triangulated with the reconstructed cameras and
+    the mean side length compared."""
+    import cv2
+
+    detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
+    seen: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for k, image in enumerate(images):
+        if k not in rec.T_cam_world:
+            continue
+        corners, ids, _ = detector.detectMarkers(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+        for c, i in zip(corners or (), [] if ids is None else ids.ravel()):
+            seen.setdefault(int(i), []).append((k, c.reshape(4, 2)))
+    views = max(seen.values(), key=len) if seen else []
+    if len(views) < 2:
+        raise SfMError(f"ArUco marker ({dictionary}) found in {len(views)} registered keyframes: it must be visible in at least 2")
+    corners3d = []
+    for j in range(4):
+        A = []
+        for k, c in views:
+            P = K @ rec.T_cam_world[k][:3]
+            x, y = c[j]
+            A += [x * P[2] - P[0], y * P[2] - P[1]]
+        X = np.linalg.svd(np.asarray(A))[2][-1]
+        corners3d.append(X[:3] / X[3])
+    corners3d = np.asarray(corners3d)
+    side = np.mean([np.linalg.norm(corners3d[j] - corners3d[(j + 1) % 4]) for j in range(4)])
+    return float(marker_length / side)
+
+
+@dataclass
+class TeachReport:
+    """What `mveq db build-from-video` did: keyframes, registration, reprojection error, scale."""
+
+    frames: int
+    keyframes: list[int]
+    registered: list[int]
+    reprojection_error_px: float
+    object_points: int
+    scale: float
+    database_features: int = 0
+
+    def to_json(self) -> dict:
+        return {**self.__dict__, "registered_share": len(self.registered) / max(len(self.keyframes), 1)}
+
+
+def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, object_size: float | None = None, marker_length: float | None = None,
+          box: tuple[int, Sequence[float]] | None = None, keyframes: int = 30, crop=None, progress: bool = True, work_dir: str | Path | None = None):
+    """A database of ``name`` from an unposed RGB video (frames ``images``, intrinsics ``K``):
+    keyframes, SfM, metric scale (``object_size``: the object's longest side, or ``marker_length``:
+    an ArUco marker's side, metres), object points, crops at the estimator's scale. ``box``:
+    (frame index, [x0, y0, x1, y1]) of the object in one frame (default: the orbit centre).
+    Returns (database, :class:`TeachReport`, metric :class:`Reconstruction` over the keyframes)."""
+    from .database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
+
+    if (object_size is None) == (marker_length is None):
+        raise ValueError("give the scale one way: object_size (the object's longest side) or marker_length (an ArUco marker's side), metres")
+    chosen = select_keyframes(images, keyframes)
+    if box is not None and box[0] not in chosen:
+        chosen = sorted(set(chosen) | {box[0]})
+    frames = [images[i] for i in chosen]
+    rec = reconstruct(frames, K, work_dir)
+    if len(rec.T_cam_world) < 3:
+        raise SfMError(f"only {len(rec.T_cam_world)} of {len(frames)} keyframes registered: too little overlap between views (record more frames, 10-20° apart, with the object large in view)")
+    local_box = None if box is None else (chosen.index(box[0]), box[1])
+    ids = object_points(rec, local_box, K)
+    if object_size is not None:
+        rec = metric(rec, object_size, ids)
+    else:
+        rec = rec.scaled(marker_scale(frames, rec, K, marker_length))
+        rec.object_point_ids = ids
+    # object frame: origin at the object's points' centre, axes of the reconstruction
+    centre = rec.points[ids].mean(0)
+    T_world_obj = make_transform(np.eye(3), centre)
+    keep = np.zeros(len(rec.points), bool)
+    keep[ids] = True
+    refs = []
+    for k, T in sorted(rec.T_cam_world.items()):
+        xy, pids = rec.observations[k]
+        on = keep[pids]
+        if on.sum() < 6:
+            continue
+        refs.append(ReferenceFrame(frames[k], K, T @ T_world_obj, name=f"keyframe {chosen[k]}", xy=xy[on], xyz=rec.points[pids[on]] - centre))
+    if not refs:
+        raise SfMError("no registered keyframe sees the object's points: give the object's box (--box) in one frame")
+    db = build_database_from_frames(features, refs, name, points="sfm", crop=crop or ReferenceCropConfig(), progress=progress)
+    report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db))
+    return db, report, rec

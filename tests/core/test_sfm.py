@@ -1,0 +1,115 @@
+"""Teach from an unposed video: SfM camera poses on a rendered orbit (relative rotations within 1°,
+metric scale within 4 % from the object's size), keyframes, clear errors."""
+
+import numpy as np
+import pytest
+
+from mveq_core.geometry import intrinsics_from_values, invert_transform, make_transform, rotation_matrix_axis_angle
+from mveq_core.sfm import SfMError, longest_side, metric, object_points, reconstruct, select_keyframes, sharpness
+
+K = intrinsics_from_values(520.0, 520.0, 239.5, 179.5)
+
+
+def _look_at(eye, target):
+    z = (target - eye) / np.linalg.norm(target - eye)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    return invert_transform(make_transform(np.stack([x, y, z], 1), eye))
+
+
+@pytest.fixture(scope="module")
+def orbit():
+    """The bundled drill seen from 24 cameras on a ring (10° apart, 25° up)."""
+    import torch._dynamo  # noqa: F401  (before the first GL context)
+    import trimesh
+
+    from mveq_core.bundled import SAMPLE_OBJECT
+    from mveq_core.data import render_view
+    from mveq_core.render import load_mesh
+
+    drill = load_mesh(SAMPLE_OBJECT)
+    if isinstance(drill, trimesh.Scene):
+        drill = drill.to_geometry() if hasattr(drill, "to_geometry") else drill.dump(concatenate=True)
+    lo, hi = drill.bounds
+    drill.apply_translation(-(lo + hi) / 2)
+    radius = 1.6 * float(np.linalg.norm(hi - lo))
+    poses, images = [], []
+    for k in range(24):
+        a = np.radians(10 * k)
+        eye = radius * np.array([np.cos(a) * np.cos(np.radians(25)), np.sin(a) * np.cos(np.radians(25)), np.sin(np.radians(25))])
+        T = _look_at(eye, np.zeros(3))
+        images.append(render_view(drill, K, T, (360, 480), None, False).rgb)
+        poses.append(T)
+    return images, poses, drill
+
+
+def _relative_errors(rec, poses):
+    rot, scale = [], []
+    ks = sorted(rec.T_cam_world)
+    for i in ks:
+        for j in ks:
+            if i < j:
+                Re = rec.T_cam_world[j][:3, :3] @ rec.T_cam_world[i][:3, :3].T
+                Rg = poses[j][:3, :3] @ poses[i][:3, :3].T
+                rot.append(np.degrees(np.arccos(np.clip((np.trace(Re.T @ Rg) - 1) / 2, -1, 1))))
+                te = rec.T_cam_world[j][:3, 3] - Re @ rec.T_cam_world[i][:3, 3]
+                tg = poses[j][:3, 3] - Rg @ poses[i][:3, 3]
+                scale.append(np.linalg.norm(te) / np.linalg.norm(tg))
+    return np.asarray(rot), np.asarray(scale)
+
+
+def test_orbit_poses_and_scale_from_object_size(orbit):
+    images, poses, drill = orbit
+    rec = reconstruct(images, K)
+    assert rec.registered_share >= 0.9 and rec.reprojection_error < 1.0
+    ids = object_points(rec)
+    size = longest_side(np.asarray(drill.sample(20000, seed=0)))
+    m = metric(rec, size, ids)
+    rot, scale = _relative_errors(m, poses)
+    assert np.median(rot) < 1.0 and rot.max() < 2.0
+    # sparse SfM points cover the object's surface unevenly: the object-size scale is measured at
+    # 1-4 % here (docs/benchmarks.md), short of issue 13's 1 % target
+    assert abs(np.median(scale) - 1.0) < 0.04, np.median(scale)
+
+
+def test_keyframes_prefer_sharp_frames():
+    rng = np.random.default_rng(0)
+    sharp = (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+    import cv2
+
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 3)
+    frames = [blurred, sharp, blurred, blurred, blurred, sharp]
+    assert sharpness(sharp) > 10 * sharpness(blurred)
+    assert select_keyframes(frames, 2) == [1, 5]
+    assert select_keyframes(frames[:2], 5) == [0, 1]
+
+
+def test_clear_errors():
+    blank = [np.full((120, 160, 3), 128, np.uint8)] * 4
+    with pytest.raises(SfMError, match="at least 3"):
+        reconstruct(blank[:2], K)
+    with pytest.raises(SfMError, match="too little overlap or parallax"):
+        reconstruct(blank, K)
+    with pytest.raises(ValueError, match="object size must be positive"):
+        from mveq_core.sfm import Reconstruction
+
+        metric(Reconstruction({}, np.zeros((20, 3)), {}, 0.0, 4), 0.0, np.arange(20))
+
+
+def test_cli_build_from_video_names_the_problem(tmp_path, capsys):
+    from mveq_core.cli import main
+
+    base = ["-q", "db", "build-from-video", "--backbone", "tiny_vit14", "--weights", "random", "--device", "cpu", "--out", str(tmp_path / "o.mvdb")]
+    assert main(base) == 2
+    assert "give one of --sequence (posed), --video or --frames (unposed)" in capsys.readouterr().err
+    assert main([*base, "--frames", str(tmp_path / "none"), "--K", "500,500,320,240", "--object-size", "0.2"]) == 2
+    assert "none: no .png/.jpg frames" in capsys.readouterr().err
+    (tmp_path / "frames").mkdir()
+    for k in range(4):
+        import cv2
+
+        cv2.imwrite(str(tmp_path / "frames" / f"{k}.png"), np.full((120, 160, 3), 128, np.uint8))
+    assert main([*base, "--frames", str(tmp_path / "frames"), "--K", "500,500,80,60", "--object-size", "0.2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "too little overlap or parallax" in err
