@@ -4,7 +4,7 @@ metric scale within 4 % from the object's size), keyframes, clear errors."""
 import numpy as np
 import pytest
 
-from mveq_core.geometry import intrinsics_from_values, invert_transform, make_transform, rotation_matrix_axis_angle
+from mveq_core.geometry import intrinsics_from_values, invert_transform, make_transform
 from mveq_core.sfm import SfMError, longest_side, metric, object_points, reconstruct, select_keyframes, sharpness
 
 K = intrinsics_from_values(520.0, 520.0, 239.5, 179.5)
