@@ -672,6 +672,31 @@ def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_latency(args: argparse.Namespace) -> int:
+    import copy
+
+    from .benchmarks.latency import format_table, run_latency
+    from .bundled import resolve
+    from .benchmarks.rendered_pose import QueryConfig, render_queries
+    from .database import CadDatabaseConfig, build_database_from_mesh, load_database
+    from .render import load_mesh
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    features = features_from_args(args)
+    reference = None
+    if args.reference_frames > 0:
+        ref_args = copy.copy(args)
+        ref_args.precision = "fp32"
+        reference = features if args.precision == "fp32" else features_from_args(ref_args)
+    mesh_path = resolve(args.mesh, "objects")
+    mesh = load_mesh(mesh_path, args.units)
+    db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, mesh_path.stem, CadDatabaseConfig(views=args.views))
+    queries = render_queries(mesh, QueryConfig(count=args.frames + args.warmup, width=width, height=height, seed=args.seed))
+    report = run_latency(features, reference, db, queries, _csv_strs(args.pnp), pose_config_from_args(args), args.warmup, args.reference_frames)
+    write_result(args.out, "latency", report, format_table(report), features.device)
+    return 0
+
+
 def cmd_bench_davis(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -1032,6 +1057,21 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", default=None, help="JSON file")
     q.set_defaults(func=cmd_bench_pose_speed)
+    q = bsub.add_parser("latency", help="per-stage ms (median, p95), peak GPU memory and success per PnP back-end, box and search modes, against the paper's reference protocol on the same frames")
+    add_feature_args(q)
+    add_pnp_args(q)
+    q.add_argument("--mesh", default="bundled:mveq_toy_drill", help="object mesh (queries are rendered from it)")
+    q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
+    q.add_argument("--db", default=None, help="database (default: a 96-view CAD database of --mesh)")
+    q.add_argument("--views", type=int, default=96)
+    q.add_argument("--size", default="640x480", help="query image size WxH")
+    q.add_argument("--frames", type=int, default=200, help="timed frames per mode")
+    q.add_argument("--warmup", type=int, default=5)
+    q.add_argument("--pnp", default="poselib,gpu", help="PnP back-ends")
+    q.add_argument("--reference-frames", type=int, default=200, help="frames through the reference protocol (0: skip it)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_bench_latency)
     q = bsub.add_parser("davis", help="TAP-Vid-DAVIS tracking: AJ, delta_avg, OA per video and mean")
     add_feature_args(q)
     q.add_argument("--pkl", required=True, help="tapvid_davis.pkl (the official TAP-Vid pickle)")

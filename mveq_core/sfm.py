@@ -262,8 +262,6 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
     an ArUco marker's side, metres), object points, crops at the estimator's scale. ``box``:
     (frame index, [x0, y0, x1, y1]) of the object in one frame (default: the orbit centre).
     Returns (database, :class:`TeachReport`, metric :class:`Reconstruction` over the keyframes)."""
-    from .database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
-
     if (object_size is None) == (marker_length is None):
         raise ValueError("give the scale one way: object_size (the object's longest side) or marker_length (an ArUco marker's side), metres")
     chosen = select_keyframes(images, keyframes)
@@ -280,20 +278,37 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
     else:
         rec = rec.scaled(marker_scale(frames, rec, K, marker_length))
         rec.object_point_ids = ids
-    # object frame: origin at the object's points' centre, axes of the reconstruction
-    centre = rec.points[ids].mean(0)
-    T_world_obj = make_transform(np.eye(3), centre)
+    db = database_from_reconstruction(features, frames, K, rec, name, crop=crop, progress=progress)
+    report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db))
+    return db, report, rec
+
+
+def object_frame(rec: Reconstruction) -> np.ndarray:
+    """T_world_obj: the object frame's origin at the centre of the object's points, axes of the
+    reconstruction."""
+    return make_transform(np.eye(3), rec.points[rec.object_point_ids].mean(0))
+
+
+def database_from_reconstruction(features, frames: Sequence[np.ndarray], K: np.ndarray, rec: Reconstruction, name: str,
+                                 use: Sequence[int] | None = None, crop=None, progress: bool = True):
+    """A database from the registered ``frames`` (all, or the indices ``use``): each frame's
+    observations of the object's points as 2D-3D pairs (object frame: :func:`object_frame`),
+    cropped at the estimator's scale."""
+    from .database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
+
+    T_world_obj = object_frame(rec)
+    centre = T_world_obj[:3, 3]
     keep = np.zeros(len(rec.points), bool)
-    keep[ids] = True
+    keep[rec.object_point_ids] = True
     refs = []
     for k, T in sorted(rec.T_cam_world.items()):
+        if use is not None and k not in use:
+            continue
         xy, pids = rec.observations[k]
         on = keep[pids]
         if on.sum() < 6:
             continue
-        refs.append(ReferenceFrame(frames[k], K, T @ T_world_obj, name=f"keyframe {chosen[k]}", xy=xy[on], xyz=rec.points[pids[on]] - centre))
+        refs.append(ReferenceFrame(frames[k], K, T @ T_world_obj, name=f"keyframe {k}", xy=xy[on], xyz=rec.points[pids[on]] - centre))
     if not refs:
         raise SfMError("no registered keyframe sees the object's points: give the object's box (--box) in one frame")
-    db = build_database_from_frames(features, refs, name, points="sfm", crop=crop or ReferenceCropConfig(), progress=progress)
-    report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db))
-    return db, report, rec
+    return build_database_from_frames(features, refs, name, points="sfm", crop=crop or ReferenceCropConfig(), progress=progress)

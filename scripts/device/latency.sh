@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Issue 11 on the H100: `mveq bench latency` (per-stage ms median/p95, peak GPU memory, success)
+# for poselib and gpu PnP, box and search modes, against the paper's reference protocol on the same
+# 200 frames. usage: latency.sh vits|vitb   (vits: the offline default, weights staged by
+# `real_pose.sh stage`; vitb: dinov2_vitb14 random init, fp32 and bf16: speed only)
+set -euo pipefail
+. scripts/device/setup.sh
+R=/tmp/lat; mkdir -p $R $OUT/latency
+run() {  # run NAME ARGS...
+  local name=$1; shift
+  timeout ${LIMIT:-280} python3 -m mveq_core.cli -q bench latency --device cuda --out $R/$name "$@" 2>&1 | grep -v "^INFO\|database" | tail -12 || echo "$name: stopped (exit $?)"
+  cp $R/$name/latency.json $OUT/latency/$name.json 2>/dev/null || true
+}
+case ${1:-vits} in
+  vits) run vits14_offline_default --model offline-default ;;
+  vitb) LIMIT=360 run vitb14_fp32 --backbone dinov2_vitb14 --weights random
+        LIMIT=180 run vitb14_bf16 --backbone dinov2_vitb14 --weights random --precision bf16 --reference-frames 0 ;;
+esac
