@@ -676,8 +676,8 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
     import copy
 
     from .benchmarks.latency import format_table, run_latency
-    from .bundled import resolve
     from .benchmarks.rendered_pose import QueryConfig, render_queries
+    from .bundled import resolve
     from .database import CadDatabaseConfig, build_database_from_mesh, load_database
     from .render import load_mesh
 
@@ -1146,7 +1146,7 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--frame-step", type=int, default=1)
             q.set_defaults(func=cmd_bench_bop)
         q.add_argument("--onboarding", default="cad", choices=["cad", "video"], help="cad: mesh renders; video: the object's other posed frames (alternate reference/query)")
-        q.add_argument("--crops", default="gt", choices=["gt", "detections", "none", "localize"], help="gt: GT visible boxes; detections: --detections file; none: the estimator's whole-image search; localize: the localiser, scored as a detector too")
+        q.add_argument("--crops", default="gt", choices=["gt", "detections", "none", "localize", "track"], help="gt: GT visible boxes; detections: --detections file; none: the estimator's whole-image search; localize: the localiser, scored as a detector too; track: tracking mode over the query frames")
         q.add_argument("--detections", default=None, help="detections JSON (BOP default detections or {frame, object, bbox, score})")
         q.add_argument("--no-overlays", action="store_true")
         q.add_argument("--db-cache", default=None, help="folder for CAD databases reused across runs (default: OUT/databases)")

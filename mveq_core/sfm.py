@@ -94,9 +94,47 @@ def read_video(path: str | Path, step: int = 1, max_frames: int | None = None) -
     return frames
 
 
-def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Path | None = None, max_features: int = 8192) -> Reconstruction:
+def _dense_matches(database: Path, image_dir: Path, features, work: Path) -> None:
+    """Replace SIFT descriptor matching by our dense features: at every SIFT keypoint, the feature
+    grid's descriptor; mutual nearest neighbours between every pair of images; then COLMAP's
+    geometric verification of those matches."""
+    import pycolmap
+    import torch
+
+    from .features import image_to_tensor
+    from .io import read_image_rgb
+    from .matching import mutual_nearest_neighbours
+
+    db = pycolmap.Database.open(str(database))
+    try:
+        images = sorted(db.read_all_images(), key=lambda im: im.name)
+        descs = {}
+        with torch.no_grad():
+            for im in images:
+                xy = np.asarray(db.read_keypoints(im.image_id))[:, :2] - 0.5  # COLMAP: pixel corners at integers
+                rgb = read_image_rgb(image_dir / im.name)
+                grid = features.feature_grid(image_to_tensor(rgb, features.device))
+                descs[im.image_id] = grid.sample(torch.from_numpy(xy).float().to(features.device))
+        db.clear_matches()
+        db.clear_two_view_geometries()
+        pairs = []
+        for a, ia in enumerate(images):
+            for ib in images[a + 1 :]:
+                m = mutual_nearest_neighbours(descs[ia.image_id], descs[ib.image_id])
+                matches = np.stack([m.query_index.cpu().numpy(), m.database_index.cpu().numpy()], 1).astype(np.uint32)
+                db.write_matches(ia.image_id, ib.image_id, matches)
+                pairs.append(f"{ia.name} {ib.name}")
+    finally:
+        db.close()
+    (work / "pairs.txt").write_text("\n".join(pairs) + "\n")
+    pycolmap.verify_matches(database, work / "pairs.txt")
+
+
+def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Path | None = None, max_features: int = 8192, features=None) -> Reconstruction:
     """Camera poses and 3D points of ``images`` (RGB, one camera with intrinsics ``K``, held fixed)
-    by SIFT + exhaustive matching + incremental mapping (pycolmap). The largest model is returned."""
+    by SIFT keypoints, exhaustive matching and incremental mapping (pycolmap); the largest model is
+    returned. With ``features`` (:class:`~mveq_core.features.DenseFeatures`), keypoints are matched
+    by those dense descriptors (mutual nearest neighbours) instead of SIFT's."""
     import cv2
     import pycolmap
 
@@ -119,7 +157,10 @@ def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Pat
         extraction = pycolmap.FeatureExtractionOptions()
         extraction.sift.max_num_features = max_features
         pycolmap.extract_features(database, image_dir, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
-        pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
+        if features is None:
+            pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
+        else:
+            _dense_matches(database, image_dir, features, work)
         options = pycolmap.IncrementalPipelineOptions()
         options.ba_refine_focal_length = False
         options.ba_refine_principal_point = False

@@ -27,15 +27,17 @@ from ..database import (
 )
 from ..features import DenseFeatures
 from ..geometry import project_points, transform_points
-from ..io import MveqError, read_json, write_image_atomic
+from ..io import MveqError, write_image_atomic
 from ..localize import box_iou
 from ..metrics.pose import add_error, adds_error, query_pose_error
 from ..pose import PoseConfig, PoseEstimator, PoseResult
+from ..pose_tracking import TRACKING, PoseTracker
+from .detections import frame_key, read_detections
 from .realdata import RealFrame, RealObject, RealSet, fill_visible_boxes
 
 log = logging.getLogger(__name__)
 
-CROP_MODES = ("gt", "detections", "none", "localize")
+CROP_MODES = ("gt", "detections", "none", "localize", "track")
 ONBOARDING = ("cad", "video")
 
 
@@ -46,7 +48,9 @@ class RealBenchConfig:
     ``crops``: ``gt`` (ground-truth visible boxes), ``detections`` (a file), ``none`` (the estimator's
     own search of the whole image) or ``localize`` (the database-only localiser, scored as a detector:
     recall at IoU >= 0.5 against the visible box, and false positives on the frames of the other
-    sets, whose objects are absent).
+    sets, whose objects are absent) or ``track`` (tracking mode over the query frames in name order:
+    a crop around the previous pose, the whole-image search when there is none; a pose counts only
+    in the ``tracking`` state).
     ``correct_px``: a match is correct when its 3D point, projected with the ground-truth pose, lands
     within this many pixels of the query pixel, measured at the estimator's input scale (the GT box
     with the crop margin scaled to ``input_size``). ``overlays``: write a picture per instance."""
@@ -69,24 +73,7 @@ def load_frame_detections(path: str | Path) -> dict[tuple[str, str], list[dict]]
     ``{"frame": "lm/000019", "object": "obj_000001", "bbox": [x, y, w, h], "score"}`` or BOP default
     detections ``{"scene_id", "image_id", "category_id", "bbox", "score"}`` (frame key
     ``SET/SSSSSS/IIIIII`` is matched by its scene/image part)."""
-    path = Path(path)
-    rows = read_json(path)
-    if not isinstance(rows, list):
-        raise MveqError(f"{path}: expected a JSON list of detections")
-    grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for k, d in enumerate(rows):
-        try:
-            if "frame" in d:
-                key = (str(d["frame"]), str(d["object"]))
-            else:
-                key = (f"{int(d['scene_id']):06d}/{int(d['image_id']):06d}", f"obj_{int(d['category_id']):06d}")
-            x, y, w, h = (float(v) for v in d["bbox"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MveqError(f"{path}: detection {k} lacks or mangles a field ({exc})") from None
-        grouped[key].append({"box": [x, y, x + w, y + h], "score": float(d.get("score", 1.0))})
-    for key in grouped:
-        grouped[key].sort(key=lambda r: -r["score"])
-    return grouped
+    return read_detections(path, frame_key)
 
 
 def _detection_for(detections, frame: RealFrame, obj: str) -> list[float] | None:
@@ -285,10 +272,13 @@ def run_real(
             continue
         estimator = PoseEstimator(features, list(databases.values()), pose_config)
         all_databases[real.name] = databases
+        tracker = PoseTracker(estimator) if bench.crops == "track" else None
         for frame in tqdm(real.frames, desc=f"{real.name} frames", disable=not progress):
             frame_rows = []
             t_frame = time.perf_counter()
             found = estimator.localize(frame.rgb, frame.K) if bench.crops == "localize" else {}
+            is_query = queries is None or any((frame.key, a.object) in queries for a in frame.annotations)
+            tracked = tracker.update(frame.rgb, frame.K) if tracker is not None and is_query else {}
             for ann in frame.annotations:
                 if ann.object not in databases or (queries is not None and (frame.key, ann.object) not in queries):
                     continue
@@ -300,6 +290,10 @@ def run_real(
                     det = found[ann.object]
                     row.update(detected=bool(det.present and box_iou(det.box, ann.box) >= 0.5), detection_iou=box_iou(det.box, ann.box), detection_score=det.score, detection_box=det.box)
                     result = det.pose if det.present and target else PoseResult.failure(ann.object, "not visible" if not target else f"not found (score {det.score:.2f})")
+                elif bench.crops == "track":
+                    state = tracked[ann.object]
+                    row["track_state"] = state.state
+                    result = state.result if state.state == TRACKING else PoseResult.failure(ann.object, f"{state.state}: {state.result.reason}", state.result.timings_ms)
                 elif not target or (bench.crops != "none" and box is None):
                     reason = "not visible" if not target else "no detection"
                     result = PoseResult.failure(ann.object, reason)

@@ -33,6 +33,7 @@ from ..io import MveqError, read_image_raw, read_image_rgb, read_json
 from ..metrics import bop
 from ..pose import PoseConfig, PoseEstimator
 from ..provenance import write_result_json
+from .detections import bop_key, read_detections
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +117,7 @@ class BopDataset:
 
 def load_detections(path: str | Path) -> dict[tuple[int, int, int], list[dict]]:
     """BOP default detections grouped by (scene_id, im_id, obj_id), best score first."""
-    rows = read_json(path)
-    grouped: dict[tuple[int, int, int], list[dict]] = defaultdict(list)
-    try:
-        for d in rows:
-            grouped[(int(d["scene_id"]), int(d["image_id"]), int(d["category_id"]))].append({"bbox": [float(v) for v in d["bbox"]], "score": float(d.get("score", 1.0)), "time": float(d.get("time", 0.0))})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MveqError(f"{path}: not a BOP detections file ({exc})") from None
-    for key in grouped:
-        grouped[key].sort(key=lambda d: d["score"], reverse=True)
-    return grouped
+    return read_detections(path, bop_key)
 
 
 def _xywh_to_box(b) -> list[float]:
