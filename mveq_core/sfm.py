@@ -94,7 +94,7 @@ def read_video(path: str | Path, step: int = 1, max_frames: int | None = None) -
     return frames
 
 
-def _dense_matches(database: Path, image_dir: Path, features, work: Path) -> None:
+def _dense_matches(database: Path, image_dir: Path, features, work: Path, verification) -> None:
     """Replace SIFT descriptor matching by our dense features: at every SIFT keypoint, the feature
     grid's descriptor; mutual nearest neighbours between every pair of images; then COLMAP's
     geometric verification of those matches."""
@@ -127,7 +127,7 @@ def _dense_matches(database: Path, image_dir: Path, features, work: Path) -> Non
     finally:
         db.close()
     (work / "pairs.txt").write_text("\n".join(pairs) + "\n")
-    pycolmap.verify_matches(database, work / "pairs.txt")
+    pycolmap.verify_matches(database, work / "pairs.txt", verification)
 
 
 def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Path | None = None, max_features: int = 8192, features=None) -> Reconstruction:
@@ -156,17 +156,22 @@ def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Pat
         reader.camera_params = ",".join(f"{v:.6f}" for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
         extraction = pycolmap.FeatureExtractionOptions()
         extraction.sift.max_num_features = max_features
+        extraction.num_threads = 1  # one thread everywhere: the same frames give the same reconstruction
         pycolmap.extract_features(database, image_dir, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+        verification = pycolmap.TwoViewGeometryOptions()
+        verification.ransac.random_seed = 0
         if features is None:
-            pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
+            matching = pycolmap.FeatureMatchingOptions()
+            matching.num_threads = 1
+            pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification, device=pycolmap.Device.cpu)
         else:
-            _dense_matches(database, image_dir, features, work)
+            _dense_matches(database, image_dir, features, work, verification)
         options = pycolmap.IncrementalPipelineOptions()
         options.ba_refine_focal_length = False
         options.ba_refine_principal_point = False
         options.ba_refine_extra_params = False
         options.random_seed = 0
-        options.num_threads = 2
+        options.num_threads = 1
         (work / "sparse").mkdir(exist_ok=True)
         models = pycolmap.incremental_mapping(database, image_dir, work / "sparse", options)
         if not models:
@@ -255,7 +260,9 @@ def marker_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarra
     the mean side length compared."""
     import cv2
 
-    detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
+    parameters = cv2.aruco.DetectorParameters()
+    parameters.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)), parameters)
     seen: dict[int, list[tuple[int, np.ndarray]]] = {}
     for k, image in enumerate(images):
         if k not in rec.T_cam_world:

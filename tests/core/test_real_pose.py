@@ -84,6 +84,10 @@ def test_real_ycbv_reference_video_regression(tmp_path):
     assert cropped["overall"]["add_s_0.1d"] == 1.0, cropped["rows"]
     assert cropped["overall"]["median_translation_error_cm"] < 2.0
     assert cropped["overall"]["median_correct_match_share"] > whole["overall"]["median_correct_match_share"]
+    # tracking mode over the two query frames: found by the search, then tracked in a crop
+    tracked = run_real(features, [real], tmp_path / "track", PoseConfig(), RealBenchConfig(onboarding="video", crops="track", overlays=False), progress=False)
+    assert [r["track_state"] for r in tracked["rows"]] == ["tracking", "tracking"]
+    assert tracked["overall"]["add_s_0.1d"] == 1.0, tracked["rows"]
 
 
 @pytest.mark.skipif(not (REALDATA / "bop_lm").is_dir(), reason="../shared/realdata is not beside this checkout")

@@ -1,5 +1,5 @@
 """Teach from an unposed video: SfM camera poses on a rendered orbit (relative rotations within 1°,
-metric scale within 4 % from the object's size), keyframes, clear errors."""
+metric scale within 4 % from the object's size and from an ArUco marker), keyframes, clear errors."""
 
 import numpy as np
 import pytest
@@ -71,6 +71,52 @@ def test_orbit_poses_and_scale_from_object_size(orbit):
     # sparse SfM points cover the object's surface unevenly: the object-size scale is measured at
     # 1-4 % here (docs/benchmarks.md), short of issue 13's 1 % target
     assert abs(np.median(scale) - 1.0) < 0.04, np.median(scale)
+
+
+def _marker_plane(side: float, z: float, y: float):
+    """A textured square (ArUco DICT_4X4_50 id 7 with a white border) of ``side`` metres of marker,
+    lying at height ``z`` centred at (0, ``y``), facing up."""
+    import cv2
+    import trimesh
+    from PIL import Image
+
+    marker = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), 7, 240)
+    image = np.pad(marker, 60, constant_values=255)  # white border: 1/4 of the marker side each way
+    half = side * (image.shape[0] / marker.shape[0]) / 2
+    vertices = np.array([[-half, y - half, z], [half, y - half, z], [half, y + half, z], [-half, y + half, z]])
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
+    visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(np.repeat(image[..., None], 3, 2)))
+    return trimesh.Trimesh(vertices, [[0, 1, 2], [0, 2, 3]], visual=visual, process=False)
+
+
+def test_scale_from_an_aruco_marker(orbit):
+    import torch._dynamo  # noqa: F401
+    import trimesh
+
+    from mveq_core.data import render_view
+    from mveq_core.sfm import marker_scale
+
+    _, _, drill = orbit
+    lo, hi = drill.bounds
+    side = 0.5 * float(np.linalg.norm(hi - lo))
+    scene = trimesh.Scene([drill, _marker_plane(side, float(lo[2]) - 0.002, float(lo[1]) - 0.8 * side)])  # beyond the drill
+    radius = 2.2 * float(np.linalg.norm(hi - lo))
+    images, poses = [], []
+    for k in range(16):
+        a = np.radians(12 * k)
+        eye = radius * np.array([np.cos(a) * np.cos(np.radians(45)), np.sin(a) * np.cos(np.radians(45)), np.sin(np.radians(45))])
+        T = _look_at(eye, np.zeros(3))
+        images.append(render_view(scene, K, T, (360, 480), None, False).rgb)
+        poses.append(T)
+    rec = reconstruct(images, K)
+    assert rec.registered_share >= 0.75
+    scaled = rec.scaled(marker_scale(images, rec, K, side))
+    _, scale = _relative_errors(scaled, poses)
+    # measured 2.6 % (the marker is seen in 4 oblique keyframes, a few dozen pixels wide): short of
+    # issue 13's 1 % target, like the object-size scale
+    assert abs(np.median(scale) - 1.0) < 0.04, np.median(scale)
+    with pytest.raises(SfMError, match="ArUco marker .* found in 0 registered keyframes"):
+        marker_scale([np.zeros_like(im) for im in images], rec, K, side)
 
 
 def test_keyframes_prefer_sharp_frames():
