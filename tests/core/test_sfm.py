@@ -25,7 +25,6 @@ def orbit():
     import trimesh
 
     from mveq_core.bundled import SAMPLE_OBJECT
-    from mveq_core.data import render_view
     from mveq_core.render import load_mesh
 
     drill = load_mesh(SAMPLE_OBJECT)
@@ -33,15 +32,22 @@ def orbit():
         drill = drill.to_geometry() if hasattr(drill, "to_geometry") else drill.dump(concatenate=True)
     lo, hi = drill.bounds
     drill.apply_translation(-(lo + hi) / 2)
-    radius = 1.6 * float(np.linalg.norm(hi - lo))
-    poses, images = [], []
-    for k in range(24):
-        a = np.radians(10 * k)
-        eye = radius * np.array([np.cos(a) * np.cos(np.radians(25)), np.sin(a) * np.cos(np.radians(25)), np.sin(np.radians(25))])
-        T = _look_at(eye, np.zeros(3))
-        images.append(render_view(drill, K, T, (360, 480), None, False).rgb)
-        poses.append(T)
+    images, poses = _ring(drill, 1.6 * float(np.linalg.norm(hi - lo)), 24, 10.0, 25.0)
     return images, poses, drill
+
+
+def _ring(scene, radius: float, count: int, step_deg: float, elevation_deg: float):
+    """Renders of ``scene`` from ``count`` cameras on a ring around the origin (OpenCV poses)."""
+    from mveq_core.data import render_view
+
+    images, poses = [], []
+    e = np.radians(elevation_deg)
+    for k in range(count):
+        a = np.radians(step_deg * k)
+        T = _look_at(radius * np.array([np.cos(a) * np.cos(e), np.sin(a) * np.cos(e), np.sin(e)]), np.zeros(3))
+        images.append(render_view(scene, K, T, (360, 480), None, False).rgb)
+        poses.append(T)
+    return images, poses
 
 
 def _relative_errors(rec, poses):
@@ -93,21 +99,13 @@ def test_scale_from_an_aruco_marker(orbit):
     import torch._dynamo  # noqa: F401
     import trimesh
 
-    from mveq_core.data import render_view
     from mveq_core.sfm import marker_scale
 
     _, _, drill = orbit
     lo, hi = drill.bounds
     side = 0.5 * float(np.linalg.norm(hi - lo))
     scene = trimesh.Scene([drill, _marker_plane(side, float(lo[2]) - 0.002, float(lo[1]) - 0.8 * side)])  # beyond the drill
-    radius = 2.2 * float(np.linalg.norm(hi - lo))
-    images, poses = [], []
-    for k in range(16):
-        a = np.radians(12 * k)
-        eye = radius * np.array([np.cos(a) * np.cos(np.radians(45)), np.sin(a) * np.cos(np.radians(45)), np.sin(np.radians(45))])
-        T = _look_at(eye, np.zeros(3))
-        images.append(render_view(scene, K, T, (360, 480), None, False).rgb)
-        poses.append(T)
+    images, poses = _ring(scene, 2.2 * float(np.linalg.norm(hi - lo)), 16, 12.0, 45.0)
     rec = reconstruct(images, K)
     assert rec.registered_share >= 0.75
     scaled = rec.scaled(marker_scale(images, rec, K, side))
