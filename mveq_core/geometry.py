@@ -210,13 +210,15 @@ def points_diameter(points: np.ndarray) -> float:
     return float(pdist(points).max()) if len(points) > 1 else 0.0
 
 
-def projected_box(bbox, T_cam_obj: np.ndarray, K: np.ndarray, shape: tuple[int, int], min_side: float, dist_coeffs: np.ndarray | None = None) -> list[float] | None:
-    """Image box [x0, y0, x1, y1] of a 3D box ``bbox`` (2, 3) [min, max] (object frame, metres) at
-    ``T_cam_obj``, through the lens distortion when given, clipped to ``shape`` (H, W); None when a
-    corner is behind the camera or the clipped box is under ``min_side`` pixels on a side."""
-    cam = transform_points(T_cam_obj, box_corners(bbox))
-    if (cam[:, 2] <= 1e-3).any():
+def projected_points_box(points: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray, shape: tuple[int, int], min_side: float, dist_coeffs: np.ndarray | None = None, all_in_front: bool = True) -> list[float] | None:
+    """Image box [x0, y0, x1, y1] of object points (N, 3) (metres) at ``T_cam_obj``, through the lens
+    distortion when given, clipped to ``shape`` (H, W). Points behind the camera make it None
+    (``all_in_front``) or are left out; None too when the clipped box is under ``min_side`` pixels."""
+    cam = transform_points(T_cam_obj, np.asarray(points, np.float64))
+    in_front = cam[:, 2] > 1e-3
+    if (all_in_front and not in_front.all()) or not in_front.any():
         return None
+    cam = cam[in_front]
     if dist_coeffs is not None and np.any(dist_coeffs):
         import cv2
 
@@ -229,3 +231,9 @@ def projected_box(bbox, T_cam_obj: np.ndarray, K: np.ndarray, shape: tuple[int, 
     if x1 - x0 < min_side or y1 - y0 < min_side:
         return None
     return [float(x0), float(y0), float(x1), float(y1)]
+
+
+def projected_box(bbox, T_cam_obj: np.ndarray, K: np.ndarray, shape: tuple[int, int], min_side: float, dist_coeffs: np.ndarray | None = None) -> list[float] | None:
+    """Image box [x0, y0, x1, y1] of a 3D box ``bbox`` (2, 3) [min, max] (object frame, metres) at
+    ``T_cam_obj`` (:func:`projected_points_box` of its eight corners, all in front)."""
+    return projected_points_box(box_corners(bbox), T_cam_obj, K, shape, min_side, dist_coeffs)

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from .data import View, render_view
-from .geometry import make_transform, rotation_matrix_axis_angle
+from .geometry import make_transform, projected_points_box, rotation_matrix_axis_angle
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +79,6 @@ class PhotoObject:
         return render_view(self.mesh, self.K, self.pose(index), (self.size, self.size), rng if rng is not None else np.random.default_rng(index), True)
 
 
-def projected_box(points: np.ndarray, K: np.ndarray, T_cam_obj: np.ndarray, shape: tuple[int, int]) -> list[float] | None:
-    """Image box [x0, y0, x1, y1] of object points (N, 3) at a pose, clipped to ``shape`` (H, W)."""
-    from .geometry import project_points, transform_points
-
-    cam = transform_points(T_cam_obj, points)
-    cam = cam[cam[:, 2] > 1e-6]
-    if len(cam) == 0:
-        return None
-    px = project_points(cam, K)
-    h, w = shape
-    x0, y0 = np.clip(px.min(0), 0, [w, h])
-    x1, y1 = np.clip(px.max(0) + 1, 0, [w, h])
-    return [float(x0), float(y0), float(x1), float(y1)] if x1 - x0 >= 8 and y1 - y0 >= 8 else None
-
-
 def photo_objects(real_sets, size: int = 512) -> list[PhotoObject]:
     """A :class:`PhotoObject` for every annotated instance with a mesh that is in view.
 
@@ -107,7 +92,7 @@ def photo_objects(real_sets, size: int = 512) -> list[PhotoObject]:
                 obj = real.objects[ann.object]
                 if obj.mesh_path is None:
                     continue
-                box = ann.box or projected_box(obj.points, frame.K, ann.T_cam_obj, frame.rgb.shape[:2])
+                box = ann.box or projected_points_box(obj.points, ann.T_cam_obj, frame.K, frame.rgb.shape[:2], min_side=8.0, all_in_front=False)
                 if box is None:
                     continue
                 out.append(PhotoObject(f"{real.name}/{frame.name}/{ann.object}", obj.mesh(), frame.rgb, frame.K, ann.T_cam_obj, box, size))

@@ -48,3 +48,14 @@ def test_check_intrinsics_names_the_problem():
         g.check_intrinsics(np.full((3, 3), np.nan))
     with pytest.raises(ValueError, match="positive"):
         g.check_intrinsics(g.intrinsics_from_values(0, 1, 1, 1))
+
+
+def test_projected_points_box_with_points_behind_the_camera():
+    from mveq_core.geometry import projected_points_box
+
+    K = np.array([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]])
+    points = np.array([[0.0, 0.0, 1.0], [0.2, 0.1, 1.0], [0.0, 0.0, -1.0]])  # the last is behind
+    assert projected_points_box(points, np.eye(4), K, (100, 100), min_side=1.0) is None
+    box = projected_points_box(points, np.eye(4), K, (100, 100), min_side=1.0, all_in_front=False)
+    assert box == [50.0, 50.0, 70.0, 60.0]
+    assert projected_points_box(points[:2], np.eye(4), K, (100, 100), min_side=15.0) is None  # 10 px tall
