@@ -331,18 +331,12 @@ def _sequence_frames(seq: Path, points: str, sfm_anno3d: str | None, depth_scale
 
 def cmd_db_teach(args: argparse.Namespace) -> int:
     """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
-    from .io import read_image_rgb, write_json_atomic
+    from .data import read_image_folder
+    from .io import write_json_atomic
     from .sfm import read_video, teach
 
     K, _ = parse_camera(args.K, args.camera)
-    if args.video:
-        images = read_video(args.video, args.video_step)
-    else:
-        folder = Path(args.frames)
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if folder.is_dir() else []
-        if not files:
-            raise FileNotFoundError(f"{folder}: no .png/.jpg frames")
-        images = [read_image_rgb(p) for p in files]
+    images = read_video(args.video, args.video_step) if args.video else read_image_folder(args.frames)
     box = None
     if args.box:
         values = args.box.split(",")

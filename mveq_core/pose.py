@@ -206,11 +206,15 @@ class PoseEstimator:
         """Find ``objects`` in the whole image without a box: {name: :class:`~mveq_core.localize.Detection`}."""
         from .localize import Localizer
 
+        return Localizer(self, config or self.config.localize).localize(image, K, self._object_names(objects), dist_coeffs)
+
+    def _object_names(self, objects: Sequence[str] | None) -> list[str]:
+        """``objects`` (default: every database), refused when one has no database."""
         names = list(objects) if objects is not None else list(self.databases)
         unknown = [n for n in names if n not in self.databases]
         if unknown:
             raise ValueError(f"unknown objects {unknown}; databases: {sorted(self.databases)}")
-        return Localizer(self, config or self.config.localize).localize(image, K, names, dist_coeffs)
+        return names
 
     def projected_box(self, name: str, result: PoseResult, K: np.ndarray, shape: tuple[int, int], dist_coeffs: np.ndarray | None = None) -> list[float] | None:
         """The image box of the object's 3D bounding box at a pose (through the lens distortion when
@@ -246,10 +250,7 @@ class PoseEstimator:
             mask = np.asarray(mask).astype(bool)
             if mask.shape != (h, w):
                 raise ValueError(f"mask: expected shape {(h, w)} like the image, got {mask.shape}")
-        names = list(objects) if objects is not None else list(self.databases)
-        unknown = [n for n in names if n not in self.databases]
-        if unknown:
-            raise ValueError(f"unknown objects {unknown}; databases: {sorted(self.databases)}")
+        names = self._object_names(objects)
         cfg = self.config
         if box is None and mask is not None:
             box = mask_box(mask)

@@ -54,13 +54,13 @@ def refine_from_prior(result: PoseResult, T_prior: np.ndarray, K: np.ndarray, th
         return None
     dist = np.zeros(5) if dist_coeffs is None else np.asarray(dist_coeffs, np.float64)
 
-    def inliers_of(T):
+    def reprojection_errors(T):  # pixels; points behind the camera count as infinitely wrong
         rvec, _ = cv2.Rodrigues(T[:3, :3])
         projected, _ = cv2.projectPoints(xyz, rvec, T[:3, 3], K, dist)
         in_front = (xyz @ T[:3, :3].T + T[:3, 3])[:, 2] > 0
-        return (np.linalg.norm(projected.reshape(-1, 2) - xy, axis=1) < threshold_px) & in_front
+        return np.where(in_front, np.linalg.norm(projected.reshape(-1, 2) - xy, axis=1), np.inf)
 
-    inl = inliers_of(T_prior)
+    inl = reprojection_errors(T_prior) < threshold_px
     if inl.sum() < max(min_inliers, result.num_inliers + 1):
         return None
     rvec, _ = cv2.Rodrigues(T_prior[:3, :3])
@@ -69,15 +69,14 @@ def refine_from_prior(result: PoseResult, T_prior: np.ndarray, K: np.ndarray, th
         return None
     T = np.eye(4)
     T[:3, :3], T[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
-    inl = inliers_of(T)
+    errors = reprojection_errors(T)
+    inl = errors < threshold_px
     if inl.sum() <= result.num_inliers:
         return None
     ratio = float(inl.mean())
-    rvec, _ = cv2.Rodrigues(T[:3, :3])
-    errors = np.linalg.norm(cv2.projectPoints(xyz[inl], rvec, T[:3, 3], K, dist)[0].reshape(-1, 2) - xy[inl], axis=1)
     return PoseResult(
         object_name=result.object_name, success=True, T_cam_obj=T, num_matches=len(xy), num_inliers=int(inl.sum()), inlier_ratio=ratio,
-        reprojection_error=float(errors.mean()), score=pose_score(int(inl.sum()), ratio), timings_ms=result.timings_ms,
+        reprojection_error=float(errors[inl].mean()), score=pose_score(int(inl.sum()), ratio), timings_ms=result.timings_ms,
         reason="refined from the previous pose", matches_xy=result.matches_xy, matches_xyz=result.matches_xyz, inliers=inl,
     )
 

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .geometry import invert_transform, make_transform
+from .geometry import invert_transform, make_transform, rotation_error_deg
 from .io import MveqError
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def read_video(path: str | Path, step: int = 1, max_frames: int | None = None) -
     return frames
 
 
-def _dense_matches(database: Path, image_dir: Path, features, work: Path, verification) -> None:
+def _dense_matches(database: Path, images_by_name: dict[str, np.ndarray], features, work: Path, verification) -> None:
     """Replace SIFT descriptor matching by our dense features: at every SIFT keypoint, the feature
     grid's descriptor; mutual nearest neighbours between every pair of images; then COLMAP's
     geometric verification of those matches."""
@@ -102,7 +102,6 @@ def _dense_matches(database: Path, image_dir: Path, features, work: Path, verifi
     import torch
 
     from .features import image_to_tensor
-    from .io import read_image_rgb
     from .matching import mutual_nearest_neighbours
 
     db = pycolmap.Database.open(str(database))
@@ -112,8 +111,7 @@ def _dense_matches(database: Path, image_dir: Path, features, work: Path, verifi
         with torch.no_grad():
             for im in images:
                 xy = np.asarray(db.read_keypoints(im.image_id))[:, :2] - 0.5  # COLMAP: pixel corners at integers
-                rgb = read_image_rgb(image_dir / im.name)
-                grid = features.feature_grid(image_to_tensor(rgb, features.device))
+                grid = features.feature_grid(image_to_tensor(images_by_name[im.name], features.device))
                 descs[im.image_id] = grid.sample(torch.from_numpy(xy).float().to(features.device))
         db.clear_matches()
         db.clear_two_view_geometries()
@@ -165,7 +163,7 @@ def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Pat
             matching.num_threads = 1
             pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification, device=pycolmap.Device.cpu)
         else:
-            _dense_matches(database, image_dir, features, work, verification)
+            _dense_matches(database, dict(zip(names, images)), features, work, verification)
         options = pycolmap.IncrementalPipelineOptions()
         options.ba_refine_focal_length = False
         options.ba_refine_principal_point = False
@@ -200,6 +198,23 @@ def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Pat
             shutil.rmtree(work, ignore_errors=True)
 
 
+def relative_motion_errors(T_est: dict[int, np.ndarray], T_gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every pair i < j of cameras in ``T_est`` (T_cam_world, keyed by index into ``T_gt``):
+    the rotation error of the relative motion (degrees), the angle between the relative
+    translations (degrees) and the ratio of their lengths (estimated / true: the scale)."""
+    rot, direction, ratio = [], [], []
+    ks = sorted(T_est)
+    for a, i in enumerate(ks):
+        for j in ks[a + 1 :]:
+            Re = T_est[j][:3, :3] @ T_est[i][:3, :3].T
+            Rg = T_gt[j][:3, :3] @ T_gt[i][:3, :3].T
+            te, tg = T_est[j][:3, 3] - Re @ T_est[i][:3, 3], T_gt[j][:3, 3] - Rg @ T_gt[i][:3, 3]
+            rot.append(rotation_error_deg(Re, Rg))
+            direction.append(float(np.degrees(np.arccos(np.clip(te @ tg / (np.linalg.norm(te) * np.linalg.norm(tg)), -1, 1)))))
+            ratio.append(float(np.linalg.norm(te) / np.linalg.norm(tg)))
+    return np.asarray(rot), np.asarray(direction), np.asarray(ratio)
+
+
 def orbit_centre(T_cam_world: dict[int, np.ndarray]) -> np.ndarray:
     """The point closest (least squares) to every camera's optical axis: what an orbit looks at."""
     A, b = np.zeros((3, 3)), np.zeros(3)
@@ -212,7 +227,7 @@ def orbit_centre(T_cam_world: dict[int, np.ndarray]) -> np.ndarray:
     return np.linalg.lstsq(A, b, rcond=None)[0]
 
 
-def object_points(rec: Reconstruction, box: tuple[int, Sequence[float]] | None = None, K: np.ndarray | None = None) -> np.ndarray:
+def object_points(rec: Reconstruction, box: tuple[int, Sequence[float]] | None = None) -> np.ndarray:
     """Indices of the object's points: inside the user's ``box`` (keyframe index, [x0, y0, x1, y1]),
     or, without one, the points nearest the orbit centre (within 2x the median distance of the
     closer half), which keeps the object and drops the background."""
@@ -226,12 +241,13 @@ def object_points(rec: Reconstruction, box: tuple[int, Sequence[float]] | None =
         if len(seeds) < 10:
             raise SfMError(f"only {len(seeds)} reconstructed points inside the object box: the object is too small or textureless in keyframe {k}")
         centre = np.median(rec.points[seeds], axis=0)
-        radius = np.percentile(np.linalg.norm(rec.points[seeds] - centre, axis=1), 90)
+        dist = np.linalg.norm(rec.points - centre, axis=1)
+        radius = np.percentile(dist[seeds], 90)
     else:
         centre = orbit_centre(rec.T_cam_world)
         dist = np.linalg.norm(rec.points - centre, axis=1)
         radius = 2.0 * np.median(np.sort(dist)[: max(1, len(dist) // 2)])
-    keep = np.nonzero(np.linalg.norm(rec.points - centre, axis=1) <= radius)[0]
+    keep = np.nonzero(dist <= radius)[0]
     if len(keep) < 10:
         raise SfMError(f"only {len(keep)} reconstructed points on the object: it is too small or textureless; fill more of the frame with it")
     return keep
@@ -320,7 +336,7 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
     if len(rec.T_cam_world) < 3:
         raise SfMError(f"only {len(rec.T_cam_world)} of {len(frames)} keyframes registered: too little overlap between views (record more frames, 10-20° apart, with the object large in view)")
     local_box = None if box is None else (chosen.index(box[0]), box[1])
-    ids = object_points(rec, local_box, K)
+    ids = object_points(rec, local_box)
     if object_size is not None:
         rec = metric(rec, object_size, ids)
     else:

@@ -45,17 +45,8 @@ def read_cameras(folder: Path):
 
 
 def relative_errors(T_est: dict[int, np.ndarray], T_gt: list[np.ndarray]) -> dict:
-    rot, direction, ratio = [], [], []
-    ks = sorted(T_est)
-    for a, i in enumerate(ks):
-        for j in ks[a + 1 :]:
-            Re = T_est[j][:3, :3] @ T_est[i][:3, :3].T
-            Rg = T_gt[j][:3, :3] @ T_gt[i][:3, :3].T
-            te, tg = T_est[j][:3, 3] - Re @ T_est[i][:3, 3], T_gt[j][:3, 3] - Rg @ T_gt[i][:3, 3]
-            rot.append(np.degrees(np.arccos(np.clip((np.trace(Re.T @ Rg) - 1) / 2, -1, 1))))
-            direction.append(np.degrees(np.arccos(np.clip(te @ tg / (np.linalg.norm(te) * np.linalg.norm(tg)), -1, 1))))
-            ratio.append(np.linalg.norm(te) / np.linalg.norm(tg))
-    if not rot:
+    rot, direction, ratio = sfm.relative_motion_errors(T_est, T_gt)
+    if not len(rot):
         return {"pairs": 0}
     return {"pairs": len(rot), "median_rotation_error_deg": float(np.median(rot)), "max_rotation_error_deg": float(np.max(rot)),
             "median_translation_direction_error_deg": float(np.median(direction)), "median_scale_ratio": float(np.median(ratio))}

@@ -4,18 +4,10 @@ metric scale within 4 % from the object's size and from an ArUco marker), keyfra
 import numpy as np
 import pytest
 
-from mveq_core.geometry import intrinsics_from_values, invert_transform, make_transform
-from mveq_core.sfm import SfMError, longest_side, metric, object_points, reconstruct, select_keyframes, sharpness
+from mveq_core.geometry import intrinsics_from_values, look_at
+from mveq_core.sfm import SfMError, longest_side, metric, object_points, reconstruct, relative_motion_errors, select_keyframes, sharpness
 
 K = intrinsics_from_values(520.0, 520.0, 239.5, 179.5)
-
-
-def _look_at(eye, target):
-    z = (target - eye) / np.linalg.norm(target - eye)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    return invert_transform(make_transform(np.stack([x, y, z], 1), eye))
 
 
 @pytest.fixture(scope="module")
@@ -44,25 +36,16 @@ def _ring(scene, radius: float, count: int, step_deg: float, elevation_deg: floa
     e = np.radians(elevation_deg)
     for k in range(count):
         a = np.radians(step_deg * k)
-        T = _look_at(radius * np.array([np.cos(a) * np.cos(e), np.sin(a) * np.cos(e), np.sin(e)]), np.zeros(3))
+        T = look_at(radius * np.array([np.cos(a) * np.cos(e), np.sin(a) * np.cos(e), np.sin(e)]), np.zeros(3))
         images.append(render_view(scene, K, T, (360, 480), None, False).rgb)
         poses.append(T)
     return images, poses
 
 
 def _relative_errors(rec, poses):
-    rot, scale = [], []
-    ks = sorted(rec.T_cam_world)
-    for i in ks:
-        for j in ks:
-            if i < j:
-                Re = rec.T_cam_world[j][:3, :3] @ rec.T_cam_world[i][:3, :3].T
-                Rg = poses[j][:3, :3] @ poses[i][:3, :3].T
-                rot.append(np.degrees(np.arccos(np.clip((np.trace(Re.T @ Rg) - 1) / 2, -1, 1))))
-                te = rec.T_cam_world[j][:3, 3] - Re @ rec.T_cam_world[i][:3, 3]
-                tg = poses[j][:3, 3] - Rg @ poses[i][:3, 3]
-                scale.append(np.linalg.norm(te) / np.linalg.norm(tg))
-    return np.asarray(rot), np.asarray(scale)
+    """Relative rotation errors (degrees) and scale ratios over every pair of registered cameras."""
+    rot, _, scale = relative_motion_errors(rec.T_cam_world, poses)
+    return rot, scale
 
 
 def test_orbit_poses_and_scale_from_object_size(orbit):
@@ -148,7 +131,7 @@ def test_cli_build_from_video_names_the_problem(tmp_path, capsys):
     assert main(base) == 2
     assert "give one of --sequence (posed), --video or --frames (unposed)" in capsys.readouterr().err
     assert main([*base, "--frames", str(tmp_path / "none"), "--K", "500,500,320,240", "--object-size", "0.2"]) == 2
-    assert "none: no .png/.jpg frames" in capsys.readouterr().err
+    assert "none: image folder not found" in capsys.readouterr().err
     (tmp_path / "frames").mkdir()
     for k in range(4):
         import cv2
