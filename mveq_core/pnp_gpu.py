@@ -1,24 +1,30 @@
-"""Robust PnP in torch: thousands of P3P hypotheses at once, scored against every correspondence in
-parallel, the best refined on its inliers. The same code runs on the CPU and on CUDA.
+"""Robust PnP in torch: thousands of P3P hypotheses at once, scored against the correspondences in
+parallel, the best refined on its inliers. The same code runs on the CPU and on CUDA, and on CUDA it
+never waits for the GPU until the final pose is copied back (no data-dependent shapes, no Python
+branches on tensor values), so the whole search is a few hundred queued kernels.
 
 P3P is Grunert's: with unit bearings j1..j3 of three pixels and the distances a = |P2P3|,
 b = |P1P3|, c = |P1P2| of their object points, the ratios u = s2/s1, v = s3/s1 of the points'
 depths along their bearings satisfy a quartic in v (the resultant of the two law-of-cosines
-quadratics in u), then u follows linearly. Up to four poses per sample come from the absolute
-orientation (Kabsch) of the three camera-frame points. Scoring is MSAC (truncated squared error);
-the best pose is refined by Gauss-Newton on reprojection error over its inliers, re-selected after
-each step (a local optimisation as in LO-RANSAC).
+quadratics in u), solved in closed form (Ferrari, complex arithmetic, then Newton polishing); u
+follows linearly. Up to four poses per sample come from aligning the object triangle with the
+camera-frame triangle (orthonormal frames of both triangles: exact for the congruent triangles P3P
+returns, no SVD).
+
+Scoring is MSAC (truncated squared error) and preemptive: every hypothesis is scored on a fixed
+random subset of the correspondences, the ``keep`` best on all of them. The best are refined by
+Gauss-Newton on reprojection error over their inliers, re-selected each step, in one batch (a local
+optimisation as in LO-RANSAC); a refinement is kept only where it lowers the MSAC score.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-_HYPOTHESIS_CHUNK = 4096  # candidate poses scored at once (x N correspondences)
+_HYPOTHESIS_CHUNK = 8192  # hypotheses scored at once (x the subset's correspondences)
 
 
 @dataclass
@@ -45,50 +51,65 @@ def _quartic_coefficients(a2, b2, c2, ca, cb, cg):
     return torch.stack([k4, k3, k2, k1, k0], dim=-1)
 
 
-def _real_roots(coefficients: torch.Tensor, iterations: int = 40, tolerance: float = 1e-6):
+def _cube_root(z: torch.Tensor) -> torch.Tensor:
+    """Principal complex cube root (zero stays zero)."""
+    return torch.polar(z.abs() ** (1.0 / 3.0), z.angle() / 3.0)
+
+
+def _real_roots(coefficients: torch.Tensor, tolerance: float = 1e-6):
     """Roots (B, 4) of quartics (B, 5) and a (B, 4) mask of the real ones.
 
-    Durand-Kerner (Weierstrass) iterations on all four roots at once, elementwise over the batch
-    (no per-matrix eigen-solver calls, which do not batch well on GPUs), then Newton polishing of
+    Ferrari's closed form, elementwise over the batch in complex128 (no per-matrix eigen-solver
+    calls, which do not batch well on GPUs, and no iteration count to tune), then two Newton steps on
     the real parts. A root is real when its imaginary part is under ``tolerance`` x (1 + |root|).
     """
     lead = coefficients[:, :1]
     ok = lead.abs() > 1e-12
-    monic = coefficients / torch.where(ok, lead, torch.ones_like(lead))
-    c = monic.to(torch.complex128)
-
-    def poly(z):
-        return (((z + c[:, 1:2]) * z + c[:, 2:3]) * z + c[:, 3:4]) * z + c[:, 4:5]
-
-    # Start on a circle of the Cauchy bound's radius, at angles that break symmetry.
-    radius = 1 + monic[:, 1:].abs().amax(1, keepdim=True)
-    angles = torch.tensor([0.4, 2.0, 3.6, 5.2], dtype=torch.float64, device=coefficients.device)
-    z = torch.polar(radius.expand(-1, 4).contiguous(), angles.expand(len(monic), -1).contiguous())
-    for _ in range(iterations):
-        diff = z[:, :, None] - z[:, None, :]
-        diff = diff + torch.eye(4, dtype=diff.dtype, device=diff.device)  # the i == j factors become 1
-        z = z - poly(z) / diff.prod(-1)
+    monic = (coefficients / torch.where(ok, lead, torch.ones_like(lead))).to(torch.float64)
+    a, b, c, d = (monic[:, k].to(torch.complex128) for k in range(1, 5))
+    # Depressed quartic y^4 + p y^2 + q y + r with x = y - a/4.
+    p = b - 3 * a * a / 8
+    q = c - a * b / 2 + a**3 / 8
+    r = d - a * c / 4 + a * a * b / 16 - 3 * a**4 / 256
+    # Resolvent cubic m^3 + p m^2 + (p^2/4 - r) m - q^2/8 = 0 (Cardano); any root m != 0 splits the
+    # quartic into two quadratics; the largest |m| keeps the division by sqrt(2m) tame.
+    A, B, C = p, p * p / 4 - r, -q * q / 8
+    P = B - A * A / 3
+    Q = 2 * A**3 / 27 - A * B / 3 + C
+    sqrt_disc = torch.sqrt(Q * Q / 4 + P**3 / 27)
+    w_plus, w_minus = -Q / 2 + sqrt_disc, -Q / 2 - sqrt_disc
+    u = _cube_root(torch.where(w_plus.abs() >= w_minus.abs(), w_plus, w_minus))
+    v = torch.where(u.abs() > 1e-300, -P / (3 * torch.where(u.abs() > 1e-300, u, torch.ones_like(u))), torch.zeros_like(u))
+    omega = complex(-0.5, 3**0.5 / 2)
+    cubic = torch.stack([u + v, omega * u + omega.conjugate() * v, omega.conjugate() * u + omega * v], -1) - A[:, None] / 3
+    m = cubic.gather(1, cubic.abs().argmax(1, keepdim=True))[:, 0]
+    s = torch.sqrt(2 * m)
+    s_safe = torch.where(s.abs() > 1e-150, s, torch.ones_like(s))
+    half_q = torch.where(s.abs() > 1e-150, q / (2 * s_safe), torch.zeros_like(s))
+    # y^2 - s y + (p/2 + m + q/(2s)) = 0 and y^2 + s y + (p/2 + m - q/(2s)) = 0
+    d1 = torch.sqrt(s * s - 4 * (p / 2 + m + half_q))
+    d2 = torch.sqrt(s * s - 4 * (p / 2 + m - half_q))
+    y = torch.stack([(s + d1) / 2, (s - d1) / 2, (-s + d2) / 2, (-s - d2) / 2], -1)
+    z = y - a[:, None] / 4
     real = z.real
     for _ in range(2):  # Newton on the real parts
         x = real
         f = (((x + monic[:, 1:2]) * x + monic[:, 2:3]) * x + monic[:, 3:4]) * x + monic[:, 4:5]
         df = ((4 * x + 3 * monic[:, 1:2]) * x + 2 * monic[:, 2:3]) * x + monic[:, 3:4]
-        step = torch.where(df.abs() > 1e-15, f / df, torch.zeros_like(f))
+        step = torch.where(df.abs() > 1e-15, f / torch.where(df.abs() > 1e-15, df, torch.ones_like(df)), torch.zeros_like(f))
         real = x - step
     mask = (z.imag.abs() < tolerance * (1 + real.abs())) & ok & torch.isfinite(real)
     return real, mask
 
 
-def _kabsch(source: torch.Tensor, target: torch.Tensor):
-    """R (B, 3, 3), t (B, 3) with target = R source + t for point triples (B, 3, 3)."""
-    ms, mt = source.mean(1, keepdim=True), target.mean(1, keepdim=True)
-    H = (source - ms).transpose(1, 2) @ (target - mt)
-    U, _, Vh = torch.linalg.svd(H)
-    d = torch.sign(torch.linalg.det(Vh.transpose(1, 2) @ U.transpose(1, 2)))
-    D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
-    R = Vh.transpose(1, 2) @ D @ U.transpose(1, 2)
-    t = mt[:, 0] - (R @ ms[:, 0, :, None])[..., 0]
-    return R, t
+def _triangle_frame(points: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) orthonormal frames (columns) of point triples (B, 3, 3): edge 1-2, the normal, and
+    their cross product."""
+    e1 = points[:, 1] - points[:, 0]
+    n = torch.linalg.cross(e1, points[:, 2] - points[:, 0])
+    e1 = e1 / e1.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    return torch.stack([e1, torch.linalg.cross(n, e1), n], -1)
 
 
 def p3p(world: torch.Tensor, bearings: torch.Tensor):
@@ -112,7 +133,10 @@ def p3p(world: torch.Tensor, bearings: torch.Tensor):
     s1 = s1_sq.clamp_min(0).sqrt()
     camera = torch.stack([s1[..., None] * j1[:, None], (u * s1)[..., None] * j2[:, None], (v * s1)[..., None] * j3[:, None]], dim=2)  # (B, 4, 3, 3)
     B = world.shape[0]
-    R, t = _kabsch(world[:, None].expand(-1, 4, -1, -1).reshape(B * 4, 3, 3), camera.reshape(B * 4, 3, 3))
+    camera = camera.reshape(B * 4, 3, 3)
+    world4 = world[:, None].expand(-1, 4, -1, -1).reshape(B * 4, 3, 3)
+    R = _triangle_frame(camera) @ _triangle_frame(world4).transpose(1, 2)
+    t = camera.mean(1) - (R @ world4.mean(1)[..., None])[..., 0]
     valid = valid.reshape(-1) & torch.isfinite(R).all(-1).all(-1) & torch.isfinite(t).all(-1)
     return R, t, valid
 
@@ -121,48 +145,60 @@ def _errors_sq(R, t, xyz, xy, K):
     """Squared reprojection errors (H, N) of poses (H, 3, 3), (H, 3); points behind count as inf."""
     cam = torch.einsum("hij,nj->hni", R, xyz) + t[:, None]
     z = cam[..., 2]
-    px = cam[..., 0] / z * K[0, 0] + K[0, 2]
-    py = cam[..., 1] / z * K[1, 1] + K[1, 2]
+    zs = torch.where(z > 1e-6, z, torch.ones_like(z))
+    px = cam[..., 0] / zs * K[0, 0] + K[0, 2]
+    py = cam[..., 1] / zs * K[1, 1] + K[1, 2]
     err = (px - xy[:, 0]) ** 2 + (py - xy[:, 1]) ** 2
     return torch.where(z > 1e-6, err, torch.full_like(err, float("inf")))
 
 
+def _msac(R, t, xyz, xy, K, threshold_sq: float) -> torch.Tensor:
+    """(H,) MSAC scores (sum of squared errors truncated at the threshold), in hypothesis chunks."""
+    return torch.cat([
+        _errors_sq(R[s : s + _HYPOTHESIS_CHUNK], t[s : s + _HYPOTHESIS_CHUNK], xyz, xy, K).clamp(max=threshold_sq).sum(1)
+        for s in range(0, len(R), _HYPOTHESIS_CHUNK)
+    ])  # fmt: skip
+
+
 def _rodrigues(w: torch.Tensor) -> torch.Tensor:
-    theta = w.norm()
-    if float(theta) < 1e-12:
-        return torch.eye(3, dtype=w.dtype, device=w.device)
-    k = w / theta
-    Kx = torch.zeros(3, 3, dtype=w.dtype, device=w.device)
-    Kx[0, 1], Kx[0, 2], Kx[1, 0], Kx[1, 2], Kx[2, 0], Kx[2, 1] = -k[2], k[1], k[2], -k[0], -k[1], k[0]
-    return torch.eye(3, dtype=w.dtype, device=w.device) + torch.sin(theta) * Kx + (1 - torch.cos(theta)) * (Kx @ Kx)
+    """Rotations (B, 3, 3) of axis-angle vectors (B, 3); small angles by the first-order series."""
+    theta = w.norm(dim=-1)[:, None, None]
+    small = theta < 1e-12
+    theta_safe = torch.where(small, torch.ones_like(theta), theta)
+    k = w / theta_safe[:, 0]
+    zero = torch.zeros_like(k[:, 0])
+    Kx = torch.stack([torch.stack([zero, -k[:, 2], k[:, 1]], -1), torch.stack([k[:, 2], zero, -k[:, 0]], -1), torch.stack([-k[:, 1], k[:, 0], zero], -1)], 1)
+    eye = torch.eye(3, dtype=w.dtype, device=w.device).expand_as(Kx)
+    full = eye + torch.sin(theta_safe) * Kx + (1 - torch.cos(theta_safe)) * (Kx @ Kx)
+    first_order = eye + Kx * theta
+    return torch.where(small, first_order, full)
 
 
-def refine_pose(R, t, xyz, xy, K, threshold_sq: float, steps: int = 10):
-    """Gauss-Newton on the reprojection error of the current inliers (re-selected each step)."""
+def refine_poses(R, t, xyz, xy, K, threshold_sq: float, steps: int = 10):
+    """Gauss-Newton on the reprojection error of each pose's current inliers (re-selected each step),
+    for a batch of poses R (L, 3, 3), t (L, 3) at once; a fixed number of steps, no host sync."""
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    damping = torch.eye(6, dtype=R.dtype, device=R.device) * 1e-9
     for _ in range(steps):
-        err = _errors_sq(R[None], t[None], xyz, xy, K)[0]
-        inl = err < threshold_sq
-        if int(inl.sum()) < 6:
-            break
-        X = (xyz[inl] @ R.T) + t
-        x, y, z = X[:, 0], X[:, 1], X[:, 2]
-        fx, fy = K[0, 0], K[1, 1]
-        r = torch.cat([(fx * x / z + K[0, 2]) - xy[inl, 0], (fy * y / z + K[1, 2]) - xy[inl, 1]])
-        # d(pixel)/d(camera point), then camera point w.r.t. a left rotation increment and t
+        X = torch.einsum("lij,nj->lni", R, xyz) + t[:, None]  # (L, N, 3)
+        x, y, z = X[..., 0], X[..., 1], X[..., 2]
+        front = z > 1e-6
+        z = torch.where(front, z, torch.ones_like(z))
+        ru, rv = fx * x / z + cx - xy[:, 0], fy * y / z + cy - xy[:, 1]
+        weight = (front & (ru * ru + rv * rv < threshold_sq)).to(R.dtype)  # (L, N)
         zero = torch.zeros_like(z)
-        du = torch.stack([fx / z, zero, -fx * x / z**2], -1)
+        du = torch.stack([fx / z, zero, -fx * x / z**2], -1)  # d(pixel)/d(camera point)
         dv = torch.stack([zero, fy / z, -fy * y / z**2], -1)
-        skew = torch.stack([torch.stack([zero, z, -y], -1), torch.stack([-z, zero, x], -1), torch.stack([y, -x, zero], -1)], 1)  # d(X)/d(w) = -[X]x
-        J_u = torch.cat([(du[:, None, :] @ skew)[:, 0], du], -1)
-        J_v = torch.cat([(dv[:, None, :] @ skew)[:, 0], dv], -1)
-        J = torch.cat([J_u, J_v])
-        delta = torch.linalg.lstsq(J, -r[:, None]).solution[:, 0]
-        if not torch.isfinite(delta).all():
-            break
-        dR = _rodrigues(delta[:3])
-        R, t = dR @ R, dR @ t + delta[3:]
-        if float(delta.norm()) < 1e-10:
-            break
+        # camera point w.r.t. a left rotation increment w: dX/dw = -[X]x, so du/dw = X x du
+        J_u = torch.cat([torch.linalg.cross(X, du), du], -1)  # (L, N, 6)
+        J_v = torch.cat([torch.linalg.cross(X, dv), dv], -1)
+        A = torch.einsum("lni,lnj->lij", J_u * weight[..., None], J_u) + torch.einsum("lni,lnj->lij", J_v * weight[..., None], J_v)
+        g = torch.einsum("lni,ln->li", J_u, weight * ru) + torch.einsum("lni,ln->li", J_v, weight * rv)
+        scale = A.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None].clamp_min(1e-12)
+        delta = -torch.linalg.solve(A + damping * scale, g[..., None])[..., 0]
+        delta = torch.where(torch.isfinite(delta).all(-1, keepdim=True), delta, torch.zeros_like(delta))
+        dR = _rodrigues(delta[:, :3])
+        R, t = dR @ R, (dR @ t[..., None])[..., 0] + delta[:, 3:]
     return R, t
 
 
@@ -176,9 +212,14 @@ def ransac_pnp_torch(
     device: str | torch.device = "cpu",
     refine_steps: int = 10,
     local_optimisations: int = 1,
+    preemptive: int = 512,
+    keep: int = 64,
 ) -> TorchPnPResult:
-    """RANSAC PnP with ``iterations`` P3P samples drawn at once (deterministic for a seed and device);
-    the ``local_optimisations`` best hypotheses are refined and the best refined pose is kept.
+    """RANSAC PnP with ``iterations`` P3P samples drawn at once (deterministic for a seed and device).
+
+    All hypotheses are scored on ``preemptive`` random correspondences (all of them when there are
+    fewer), the ``keep`` best on every correspondence; the ``local_optimisations`` best of those are
+    refined together and the pose with the lowest MSAC score is kept.
 
     Args:
         xyz: (N, 3) object points, metres; xy: (N, 2) undistorted pixels; K: (3, 3).
@@ -188,34 +229,43 @@ def ransac_pnp_torch(
     if n < 4:
         return TorchPnPResult(None, np.zeros(n, bool), 0)
     f64 = torch.float64
-    P = torch.as_tensor(np.asarray(xyz), dtype=f64, device=device)
-    p = torch.as_tensor(np.asarray(xy), dtype=f64, device=device)
-    Kt = torch.as_tensor(np.asarray(K), dtype=f64, device=device)
+    P = torch.as_tensor(np.asarray(xyz), dtype=f64).to(device, non_blocking=True)
+    p = torch.as_tensor(np.asarray(xy), dtype=f64).to(device, non_blocking=True)
+    Kt = torch.as_tensor(np.asarray(K), dtype=f64).to(device, non_blocking=True)
     rays = torch.cat([p, torch.ones(n, 1, dtype=f64, device=device)], 1) @ torch.linalg.inv(Kt).T
     rays = rays / rays.norm(dim=1, keepdim=True)
     generator = torch.Generator(device=device).manual_seed(int(seed))
     samples = torch.randint(0, n, (int(iterations), 3), generator=generator, device=device)
     distinct = (samples[:, 0] != samples[:, 1]) & (samples[:, 0] != samples[:, 2]) & (samples[:, 1] != samples[:, 2])
-    samples = samples[distinct]
     R, t, valid = p3p(P[samples], rays[samples])
-    R, t = R[valid], t[valid]
-    if len(R) == 0:
-        return TorchPnPResult(None, np.zeros(n, bool), int(iterations))
+    valid &= distinct.repeat_interleave(4)
     threshold_sq = float(threshold_px) ** 2
     P32, p32, K32 = P.float(), p.float(), Kt.float()
-    scores = torch.cat([
-        _errors_sq(R[start : start + _HYPOTHESIS_CHUNK].float(), t[start : start + _HYPOTHESIS_CHUNK].float(), P32, p32, K32).clamp(max=threshold_sq).sum(1)
-        for start in range(0, len(R), _HYPOTHESIS_CHUNK)
-    ])  # MSAC: truncated squared errors; no host sync until the best few are chosen
-    best_score, R_best, t_best = float("inf"), None, None
-    for index in torch.topk(scores, min(local_optimisations, len(scores)), largest=False).indices.tolist():
-        R_ref, t_ref = refine_pose(R[index], t[index], P, p, Kt, threshold_sq, refine_steps)
-        score = float(_errors_sq(R_ref[None], t_ref[None], P, p, Kt)[0].clamp(max=threshold_sq).sum())
-        if score < best_score:
-            best_score, R_best, t_best = score, R_ref, t_ref
-    inliers = _errors_sq(R_best[None], t_best[None], P, p, Kt)[0] < threshold_sq
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R_best.cpu().numpy(), t_best.cpu().numpy()
-    if not np.all(np.isfinite(T)) or math.isclose(float(np.linalg.det(T[:3, :3])), 0.0):
+    R32 = torch.where(valid[:, None, None], R, torch.eye(3, dtype=f64, device=device)).float()
+    t32 = torch.where(valid[:, None], t, torch.ones(3, dtype=f64, device=device)).float()
+    if n > preemptive:
+        subset = torch.randperm(n, generator=generator, device=device)[:preemptive]
+        coarse = _msac(R32, t32, P32[subset], p32[subset], K32, threshold_sq).masked_fill(~valid, float("inf"))
+        chosen = torch.topk(coarse, min(keep, len(coarse)), largest=False).indices
+        scores = _msac(R32[chosen], t32[chosen], P32, p32, K32, threshold_sq).masked_fill(~valid[chosen], float("inf"))
+    else:
+        chosen = torch.arange(len(R), device=device)
+        scores = _msac(R32, t32, P32, p32, K32, threshold_sq).masked_fill(~valid, float("inf"))
+    best = chosen[torch.topk(scores, min(local_optimisations, len(scores)), largest=False).indices]
+    R0, t0 = R[best], t[best]
+    R1, t1 = refine_poses(R0, t0, P, p, Kt, threshold_sq, refine_steps)
+    before = _msac(R0, t0, P, p, Kt, threshold_sq).masked_fill(~valid[best], float("inf"))
+    after = _msac(R1, t1, P, p, Kt, threshold_sq)
+    after = torch.where(torch.isfinite(R1).all(-1).all(-1) & torch.isfinite(t1).all(-1), after, torch.full_like(after, float("inf")))
+    use_refined = after <= before
+    R_all = torch.where(use_refined[:, None, None], R1, R0)
+    t_all = torch.where(use_refined[:, None], t1, t0)
+    score_all = torch.minimum(after, before)
+    k = score_all.argmin()
+    T = torch.eye(4, dtype=f64, device=device)
+    T[:3, :3], T[:3, 3] = R_all[k], t_all[k]
+    inliers = _errors_sq(R_all[k][None], t_all[k][None], P, p, Kt)[0] < threshold_sq
+    T_host, inliers_host, score = T.cpu().numpy(), inliers.cpu().numpy(), float(score_all[k])  # the one sync
+    if not np.isfinite(score) or not np.all(np.isfinite(T_host)):
         return TorchPnPResult(None, np.zeros(n, bool), int(iterations))
-    return TorchPnPResult(T, inliers.cpu().numpy(), int(iterations))
+    return TorchPnPResult(T_host, inliers_host, int(iterations))
