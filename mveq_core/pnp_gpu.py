@@ -19,6 +19,7 @@ optimisation as in LO-RANSAC); a refinement is kept only where it lowers the MSA
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -195,11 +196,113 @@ def refine_poses(R, t, xyz, xy, K, threshold_sq: float, steps: int = 10):
         A = torch.einsum("lni,lnj->lij", J_u * weight[..., None], J_u) + torch.einsum("lni,lnj->lij", J_v * weight[..., None], J_v)
         g = torch.einsum("lni,ln->li", J_u, weight * ru) + torch.einsum("lni,ln->li", J_v, weight * rv)
         scale = A.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None].clamp_min(1e-12)
-        delta = -torch.linalg.solve(A + damping * scale, g[..., None])[..., 0]
+        delta = -torch.linalg.solve_ex(A + damping * scale, g[..., None])[0][..., 0]  # _ex: no error check, no sync
         delta = torch.where(torch.isfinite(delta).all(-1, keepdim=True), delta, torch.zeros_like(delta))
         dR = _rodrigues(delta[:, :3])
         R, t = dR @ R, (dR @ t[..., None])[..., 0] + delta[:, 3:]
     return R, t
+
+
+@dataclass(frozen=True)
+class _Search:
+    """The static settings of one search (a CUDA graph is captured per settings and size bucket)."""
+
+    iterations: int
+    threshold_sq: float
+    refine_steps: int
+    local_optimisations: int
+    preemptive: int
+    keep: int
+
+
+_FAR_PIXEL = 1e7  # padded correspondences sit here: never inliers, a constant truncated error
+
+
+def _search(P, p, K, n, u_samples, u_subset, cfg: _Search):
+    """One RANSAC search over static shapes: P (Nb, 3), p (Nb, 2) float64 (rows from ``n`` on are
+    padding), K (3, 3), ``n`` a 0-d float64 tensor, ``u_samples`` (iterations, 3) and ``u_subset``
+    (preemptive,) uniform [0, 1) draws. Returns one float64 vector: T (16), the MSAC score, then the
+    inlier mask (Nb) as 0/1. No host sync and no data-dependent shapes (CUDA-graph safe)."""
+    f64, device, nb = torch.float64, P.device, len(P)
+    rays = torch.stack([(p[:, 0] - K[0, 2]) / K[0, 0], (p[:, 1] - K[1, 2]) / K[1, 1], torch.ones_like(p[:, 0])], 1)
+    rays = rays / rays.norm(dim=1, keepdim=True)  # (pinhole K without skew: no inverse, no solver)
+    samples = (u_samples * n).long().clamp_max((n - 1).long())
+    distinct = (samples[:, 0] != samples[:, 1]) & (samples[:, 0] != samples[:, 2]) & (samples[:, 1] != samples[:, 2])
+    R, t, valid = p3p(P[samples], rays[samples])
+    valid = valid & distinct.repeat_interleave(4)
+    P32, p32, K32 = P.float(), p.float(), K.float()
+    R32 = torch.where(valid[:, None, None], R, torch.eye(3, dtype=f64, device=device)).float()
+    t32 = torch.where(valid[:, None], t, torch.ones(3, dtype=f64, device=device)).float()
+    if nb > cfg.preemptive:
+        subset = (u_subset * n).long().clamp_max((n - 1).long())
+        coarse = _msac(R32, t32, P32[subset], p32[subset], K32, cfg.threshold_sq).masked_fill(~valid, float("inf"))
+        chosen = torch.topk(coarse, min(cfg.keep, len(coarse)), largest=False).indices
+    else:
+        chosen = torch.arange(len(R), device=device)
+    scores = _msac(R32[chosen], t32[chosen], P32, p32, K32, cfg.threshold_sq).masked_fill(~valid[chosen], float("inf"))
+    best = chosen[torch.topk(scores, min(cfg.local_optimisations, len(scores)), largest=False).indices]
+    R0, t0 = R[best], t[best]
+    R1, t1 = refine_poses(R0, t0, P, p, K, cfg.threshold_sq, cfg.refine_steps)
+    before = _msac(R0, t0, P, p, K, cfg.threshold_sq).masked_fill(~valid[best], float("inf"))
+    after = _msac(R1, t1, P, p, K, cfg.threshold_sq)
+    after = torch.where(torch.isfinite(R1).all(-1).all(-1) & torch.isfinite(t1).all(-1), after, torch.full_like(after, float("inf")))
+    use_refined = after <= before
+    R_all = torch.where(use_refined[:, None, None], R1, R0)
+    t_all = torch.where(use_refined[:, None], t1, t0)
+    score_all = torch.minimum(after, before)
+    k = score_all.argmin().reshape(1)  # a tensor index: indexing with a 0-d tensor would sync
+    R_k, t_k = R_all.index_select(0, k), t_all.index_select(0, k)
+    bottom = torch.eye(4, dtype=f64, device=device)[3:]  # (setting one element would copy from the host)
+    T = torch.cat([torch.cat([R_k[0], t_k[0][:, None]], 1), bottom])
+    inliers = _errors_sq(R_k, t_k, P, p, K)[0] < cfg.threshold_sq
+    return torch.cat([T.reshape(16), score_all.index_select(0, k), inliers.to(f64)])
+
+
+class _GraphedSearch:
+    """A CUDA graph of :func:`_search` for one size bucket: the inputs are copied into static buffers,
+    the graph is replayed (a few hundred kernels, one launch), the result copied back once."""
+
+    def __init__(self, device: torch.device, nb: int, cfg: _Search):
+        f64 = torch.float64
+        self.P = torch.zeros(nb, 3, dtype=f64, device=device)
+        self.p = torch.full((nb, 2), _FAR_PIXEL, dtype=f64, device=device)
+        self.K = torch.eye(3, dtype=f64, device=device)
+        self.n = torch.tensor(float(nb), dtype=f64, device=device)
+        self.u_samples = torch.rand(cfg.iterations, 3, dtype=f64, device=device)
+        self.u_subset = torch.rand(cfg.preemptive, dtype=f64, device=device)
+        self.args = (self.P, self.p, self.K, self.n, self.u_samples, self.u_subset, cfg)
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):  # warm-up outside the capture (cuBLAS handles, allocator)
+            for _ in range(2):
+                _search(*self.args)
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = _search(*self.args)
+
+    def __call__(self, P, p, K, n, generator):
+        self.P.zero_()
+        self.P[:n].copy_(P)
+        self.p.fill_(_FAR_PIXEL)
+        self.p[:n].copy_(p)
+        self.K.copy_(K)
+        self.n.fill_(float(n))
+        torch.rand(self.u_samples.shape, generator=generator, dtype=torch.float64, device=self.P.device, out=self.u_samples)
+        torch.rand(self.u_subset.shape, generator=generator, dtype=torch.float64, device=self.P.device, out=self.u_subset)
+        self.graph.replay()
+        return self.out
+
+
+_GRAPHS: dict = {}
+
+
+def _bucket(n: int, smallest: int) -> int:
+    """Padded size for ``n`` correspondences: ``smallest`` x a power of 4 (few graphs, <= 4x padding)."""
+    nb = smallest
+    while nb < n:
+        nb *= 4
+    return nb
 
 
 def ransac_pnp_torch(
@@ -210,16 +313,19 @@ def ransac_pnp_torch(
     threshold_px: float = 8.0,
     seed: int = 0,
     device: str | torch.device = "cpu",
-    refine_steps: int = 10,
+    refine_steps: int = 5,
     local_optimisations: int = 1,
     preemptive: int = 512,
     keep: int = 64,
+    cuda_graph: bool = True,
 ) -> TorchPnPResult:
     """RANSAC PnP with ``iterations`` P3P samples drawn at once (deterministic for a seed and device).
 
     All hypotheses are scored on ``preemptive`` random correspondences (all of them when there are
     fewer), the ``keep`` best on every correspondence; the ``local_optimisations`` best of those are
-    refined together and the pose with the lowest MSAC score is kept.
+    refined together and the pose with the lowest MSAC score is kept. On CUDA the search runs as a
+    captured CUDA graph per size bucket (``cuda_graph``; captured on first use of a bucket, with
+    the correspondences padded up to it), otherwise eagerly.
 
     Args:
         xyz: (N, 3) object points, metres; xy: (N, 2) undistorted pixels; K: (3, 3).
@@ -232,40 +338,26 @@ def ransac_pnp_torch(
     P = torch.as_tensor(np.asarray(xyz), dtype=f64).to(device, non_blocking=True)
     p = torch.as_tensor(np.asarray(xy), dtype=f64).to(device, non_blocking=True)
     Kt = torch.as_tensor(np.asarray(K), dtype=f64).to(device, non_blocking=True)
-    rays = torch.cat([p, torch.ones(n, 1, dtype=f64, device=device)], 1) @ torch.linalg.inv(Kt).T
-    rays = rays / rays.norm(dim=1, keepdim=True)
+    cfg = _Search(int(iterations), float(threshold_px) ** 2, int(refine_steps), int(local_optimisations), int(preemptive), int(keep))
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    samples = torch.randint(0, n, (int(iterations), 3), generator=generator, device=device)
-    distinct = (samples[:, 0] != samples[:, 1]) & (samples[:, 0] != samples[:, 2]) & (samples[:, 1] != samples[:, 2])
-    R, t, valid = p3p(P[samples], rays[samples])
-    valid &= distinct.repeat_interleave(4)
-    threshold_sq = float(threshold_px) ** 2
-    P32, p32, K32 = P.float(), p.float(), Kt.float()
-    R32 = torch.where(valid[:, None, None], R, torch.eye(3, dtype=f64, device=device)).float()
-    t32 = torch.where(valid[:, None], t, torch.ones(3, dtype=f64, device=device)).float()
-    if n > preemptive:
-        subset = torch.randperm(n, generator=generator, device=device)[:preemptive]
-        coarse = _msac(R32, t32, P32[subset], p32[subset], K32, threshold_sq).masked_fill(~valid, float("inf"))
-        chosen = torch.topk(coarse, min(keep, len(coarse)), largest=False).indices
-        scores = _msac(R32[chosen], t32[chosen], P32, p32, K32, threshold_sq).masked_fill(~valid[chosen], float("inf"))
+    if device.type == "cuda" and cuda_graph:
+        nb = _bucket(n, cfg.preemptive)
+        key = (device, nb, cfg)
+        if key not in _GRAPHS:
+            try:
+                _GRAPHS[key] = _GraphedSearch(device, nb, cfg)
+            except RuntimeError as error:  # a kernel that cannot be captured: stay eager for this bucket
+                logging.getLogger(__name__).warning("gpu PnP: CUDA graph capture failed (%s); running eagerly", str(error).splitlines()[0])
+                torch.cuda.synchronize(device)
+                _GRAPHS[key] = None
+    if device.type == "cuda" and cuda_graph and _GRAPHS[key] is not None:
+        out = _GRAPHS[key](P, p, Kt, n, generator)
     else:
-        chosen = torch.arange(len(R), device=device)
-        scores = _msac(R32, t32, P32, p32, K32, threshold_sq).masked_fill(~valid, float("inf"))
-    best = chosen[torch.topk(scores, min(local_optimisations, len(scores)), largest=False).indices]
-    R0, t0 = R[best], t[best]
-    R1, t1 = refine_poses(R0, t0, P, p, Kt, threshold_sq, refine_steps)
-    before = _msac(R0, t0, P, p, Kt, threshold_sq).masked_fill(~valid[best], float("inf"))
-    after = _msac(R1, t1, P, p, Kt, threshold_sq)
-    after = torch.where(torch.isfinite(R1).all(-1).all(-1) & torch.isfinite(t1).all(-1), after, torch.full_like(after, float("inf")))
-    use_refined = after <= before
-    R_all = torch.where(use_refined[:, None, None], R1, R0)
-    t_all = torch.where(use_refined[:, None], t1, t0)
-    score_all = torch.minimum(after, before)
-    k = score_all.argmin()
-    T = torch.eye(4, dtype=f64, device=device)
-    T[:3, :3], T[:3, 3] = R_all[k], t_all[k]
-    inliers = _errors_sq(R_all[k][None], t_all[k][None], P, p, Kt)[0] < threshold_sq
-    T_host, inliers_host, score = T.cpu().numpy(), inliers.cpu().numpy(), float(score_all[k])  # the one sync
+        u_samples = torch.rand(cfg.iterations, 3, generator=generator, dtype=f64, device=device)
+        u_subset = torch.rand(cfg.preemptive, generator=generator, dtype=f64, device=device)
+        out = _search(P, p, Kt, torch.tensor(float(n), dtype=f64, device=device), u_samples, u_subset, cfg)
+    host = out.cpu().numpy()  # the one sync
+    T_host, score, inliers_host = host[:16].reshape(4, 4), host[16], host[17 : 17 + n] > 0.5
     if not np.isfinite(score) or not np.all(np.isfinite(T_host)):
         return TorchPnPResult(None, np.zeros(n, bool), int(iterations))
-    return TorchPnPResult(T_host, inliers_host, int(iterations))
+    return TorchPnPResult(T_host.copy(), inliers_host, int(iterations))

