@@ -424,7 +424,7 @@ def add_pnp_args(parser: argparse.ArgumentParser) -> None:
 
     pose, pnp = PoseConfig(), PnPConfig()
     group = parser.add_argument_group("pose")
-    group.add_argument("--backend", default=pnp.backend, choices=list(BACKENDS), help="PnP back-end (default: %(default)s; opencv = the paper's EPnP; gpu = batched P3P RANSAC in torch)")
+    group.add_argument("--backend", default=pnp.backend, choices=list(BACKENDS), help="PnP back-end (default: %(default)s = gpu on CUDA, poselib on the CPU; opencv = the paper's EPnP; gpu = batched P3P RANSAC in torch)")
     group.add_argument("--ransac-iters", type=int, default=pnp.iterations)
     group.add_argument("--threshold", type=float, default=pnp.threshold_px, help="RANSAC inlier threshold, pixels")
     group.add_argument("--min-inliers", type=int, default=pnp.min_inliers)

@@ -314,7 +314,7 @@ def ransac_pnp_torch(
     seed: int = 0,
     device: str | torch.device = "cpu",
     refine_steps: int = 5,
-    local_optimisations: int = 1,
+    local_optimisations: int = 8,
     preemptive: int = 512,
     keep: int = 64,
     cuda_graph: bool = True,

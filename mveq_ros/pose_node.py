@@ -83,7 +83,7 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("input_size", pose.input_size, _descriptor("longer side of the image fed to the features, px", P.PARAMETER_INTEGER))
         self.declare_parameter("grid_stride", pose.grid_stride, _descriptor("query pixel spacing, px", P.PARAMETER_INTEGER))
         self.declare_parameter("refine_with_crop", pose.refine_with_crop, _descriptor("second pass on a crop around the first pose", P.PARAMETER_BOOL))
-        self.declare_parameter("pnp_backend", pnp.backend, _descriptor("poselib (default), opencv (the paper's EPnP) or gpu (batched P3P in torch)", P.PARAMETER_STRING))
+        self.declare_parameter("pnp_backend", pnp.backend, _descriptor("auto (default: gpu on CUDA, poselib on the CPU), poselib, opencv (the paper's EPnP) or gpu (batched P3P in torch)", P.PARAMETER_STRING))
         self.declare_parameter("ransac_iterations", pnp.iterations, _descriptor("RANSAC iterations", P.PARAMETER_INTEGER))
         self.declare_parameter("ransac_threshold", pnp.threshold_px, _descriptor("RANSAC inlier threshold, px", P.PARAMETER_DOUBLE))
         self.declare_parameter("min_inliers", pnp.min_inliers, _descriptor("fewer inliers: no pose", P.PARAMETER_INTEGER))

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from mveq_core.benchmarks.pnp_accuracy import make_set
 from mveq_core.geometry import intrinsics_from_values, make_transform, project_points, random_rotation, transform_points
 from mveq_core.metrics.pose import query_pose_error
 from mveq_core.pnp import PnPConfig, solve_pnp
@@ -58,3 +59,17 @@ def test_shape_mismatch_is_an_error():
         solve_pnp(np.zeros((5, 3)), np.zeros((4, 2)), K)
     with pytest.raises(ValueError, match="unknown PnP back-end"):
         PnPConfig(backend="magic")
+
+
+def test_auto_backend_is_gpu_on_cuda_and_poselib_on_the_cpu():
+    from mveq_core.pnp import resolve_backend
+
+    assert PnPConfig().backend == "auto"
+    assert resolve_backend("auto", "cuda") == "gpu" and resolve_backend("auto", "cuda:1") == "gpu"
+    assert resolve_backend("auto", "cpu") == "poselib" and resolve_backend("auto", None) == "poselib"
+    assert resolve_backend("opencv", "cuda") == "opencv"
+    rng = np.random.default_rng(5)
+    s = make_set(300, 0.5, 1.0, rng)
+    auto = solve_pnp(s.xyz, s.xy, K, PnPConfig(), device="cpu")
+    poselib = solve_pnp(s.xyz, s.xy, K, PnPConfig(backend="poselib"), device="cpu")
+    np.testing.assert_array_equal(auto.T_cam_obj, poselib.T_cam_obj)

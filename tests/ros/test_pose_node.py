@@ -220,7 +220,7 @@ def test_runtime_parameters_apply_or_are_refused_with_a_reason(ros, setup):
         assert all(r.successful for r in applied)
         assert node.estimator.config.input_size == 320 and node.estimator.config.pnp.threshold_px == 4.0
         bad = node.set_parameters([Parameter("pnp_backend", Parameter.Type.STRING, "nope")])[0]
-        assert not bad.successful and "nope" in bad.reason and node.estimator.config.pnp.backend == "poselib"
+        assert not bad.successful and "nope" in bad.reason and node.estimator.config.pnp.backend == "auto"
         bad = node.set_parameters([Parameter("grid_stride", Parameter.Type.INTEGER, 0)])[0]
         assert not bad.successful and "grid_stride" in bad.reason and node.estimator.config.grid_stride == 4
         assert node.set_parameters([Parameter("publish_debug_image", Parameter.Type.BOOL, False)])[0].successful  # read per frame
