@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 11 on the H100: `mveq bench latency` (per-stage ms median/p95, peak GPU memory, success)
 # for poselib and gpu PnP, box and search modes, against the paper's reference protocol on the same
-# 200 frames. usage: latency.sh vits|vitb   (vits: the offline default, weights staged by
+# 200 frames. usage: latency.sh vits|vitb|vitb-default   (vits: the offline default, weights staged by
 # `real_pose.sh stage`; vitb: dinov2_vitb14 random init, fp32 and bf16: speed only)
 set -euo pipefail
 . scripts/device/setup.sh
@@ -13,6 +13,7 @@ run() {  # run NAME ARGS...
 }
 case ${1:-vits} in
   vits) run vits14_offline_default --model offline-default ;;
-  vitb) LIMIT=360 run vitb14_fp32 --backbone dinov2_vitb14 --weights random
+  vitb) LIMIT=360 run vitb14_fp32 --backbone dinov2_vitb14 --weights random --precision fp32
         LIMIT=180 run vitb14_bf16 --backbone dinov2_vitb14 --weights random --precision bf16 --reference-frames 0 ;;
+  vitb-default) LIMIT=420 run vitb14_default --backbone dinov2_vitb14 --weights random ;;  # today's defaults (auto: bf16, gpu PnP on CUDA)
 esac
