@@ -333,7 +333,7 @@ def cmd_db_teach(args: argparse.Namespace) -> int:
     """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
     from .data import read_image_folder
     from .io import write_json_atomic
-    from .sfm import read_video, teach
+    from .sfm import read_video, save_teach_pictures, teach
 
     K, _ = parse_camera(args.K, args.camera)
     images = read_video(args.video, args.video_step) if args.video else read_image_folder(args.frames)
@@ -345,10 +345,12 @@ def cmd_db_teach(args: argparse.Namespace) -> int:
         box = (int(values[0]), [float(v) for v in values[1:]])
     features = features_from_args(args)
     name = args.name or Path(args.video or args.frames).stem
-    db, report, _ = teach(features, images, K, name, args.object_size, args.marker_length, box, args.keyframes, reference_crop_from_args(args))
+    db, report, rec = teach(features, images, K, name, args.object_size, args.marker_length, box, args.keyframes, reference_crop_from_args(args))
     db.save(args.out, "fp32" if args.fp32 else "fp16")
     write_json_atomic(Path(args.out).with_suffix(".report.json"), report.to_json())
+    save_teach_pictures(Path(args.out), images, K, report, rec)
     print(f"wrote {args.out}: {len(db)} features of '{name}'; {len(report.registered)} of {len(report.keyframes)} keyframes registered, reprojection {report.reprojection_error_px:.2f} px, {report.object_points} object points")
+    print(f"pictures: {Path(args.out).with_suffix('.reconstruction.png')} (cameras and points), {Path(args.out).with_suffix('.keyframes.jpg')} (the object's box in every keyframe)")
     return 0
 
 

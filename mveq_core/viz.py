@@ -109,3 +109,64 @@ def draw_matches(image: np.ndarray, xy: np.ndarray, inliers: np.ndarray, radius:
     for (x, y), ok in zip(np.round(xy).astype(int), inliers):
         cv2.circle(out, (int(x), int(y)), radius, (0, 200, 0) if ok else (220, 0, 0), -1)
     return out
+
+
+def save_reconstruction_figure(path: str | os.PathLike, T_cam_world: dict[int, np.ndarray], points: np.ndarray, object_point_ids: np.ndarray, labels: dict[int, str] | None = None) -> None:
+    """A structure-from-motion reconstruction as two views (PNG): looking down on the plane the
+    cameras move in, and from its side. Grey: all points; red: the object's; blue: camera centres
+    with their viewing directions, labelled by keyframe."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted(T_cam_world)
+    centres = np.array([-T_cam_world[k][:3, :3].T @ T_cam_world[k][:3, 3] for k in keys]).reshape(-1, 3)
+    axes_z = np.array([T_cam_world[k][2, :3] for k in keys]).reshape(-1, 3)  # viewing directions in the world
+    obj = points[object_point_ids] if len(object_point_ids) else points
+    origin = obj.mean(0) if len(obj) else np.zeros(3)
+    # The cameras' plane: principal axes of their centres (the first two span it, the third is its normal).
+    spread = centres - centres.mean(0) if len(centres) >= 3 else np.vstack([centres - origin, np.eye(3)])
+    basis = np.linalg.svd(spread, full_matrices=False)[2]
+    extent = max(float(np.linalg.norm(centres - origin, axis=1).max()) if len(centres) else 1.0, 1e-9)
+    near = np.linalg.norm(points - origin, axis=1) < 2 * extent  # far background points would squash the plot
+    fig, panels = plt.subplots(1, 2, figsize=(11, 5.2))
+    for panel, (a, b), title in zip(panels, ((0, 1), (0, 2)), ("down onto the camera path", "side view")):
+        def proj(x, a=a, b=b):
+            return (x - origin) @ basis[a], (x - origin) @ basis[b]
+        panel.scatter(*proj(points[near]), s=1, c="0.7", label=f"points ({int(near.sum())})")
+        panel.scatter(*proj(obj), s=2, c="tab:red", label=f"object points ({len(obj)})")
+        cx, cy = proj(centres)
+        dx, dy = axes_z @ basis[a], axes_z @ basis[b]
+        panel.quiver(cx, cy, dx, dy, color="tab:blue", angles="xy", scale_units="xy", scale=3.0 / extent, width=0.004)
+        panel.scatter(cx, cy, s=18, c="tab:blue", label=f"cameras ({len(keys)})")
+        for k, x, y in zip(keys, cx, cy):
+            panel.annotate((labels or {}).get(k, str(k)), (x, y), fontsize=7, color="tab:blue", xytext=(3, 3), textcoords="offset points")
+        panel.set_aspect("equal", adjustable="datalim")
+        panel.set_title(title)
+        panel.legend(loc="lower left", fontsize=7)
+    fig.tight_layout()
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    write_image_atomic(path, rgb)
+
+
+def keyframe_sheet(frames: Sequence[np.ndarray], K: np.ndarray, T_cam_obj: dict[int, np.ndarray], bbox: np.ndarray, labels: Sequence[str] | None = None, width: int = 240, columns: int = 6) -> np.ndarray:
+    """Thumbnails of keyframes with the object's 3D box ((2, 3), object frame) projected where the
+    frame has a camera pose (``T_cam_obj`` {index: (4, 4)}); frames without one are dimmed and
+    marked "not registered"."""
+    import cv2
+
+    tiles = []
+    for k, frame in enumerate(frames):
+        if k in T_cam_obj:
+            tile = draw_pose(frame, K, T_cam_obj[k], bbox, color=(255, 200, 0))
+        else:
+            tile = (frame.astype(np.float32) * 0.35).astype(np.uint8)
+        h, w = tile.shape[:2]
+        tile = cv2.resize(np.ascontiguousarray(tile), (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+        text = (labels[k] if labels else str(k)) + ("" if k in T_cam_obj else " not registered")
+        cv2.putText(tile, text, (5, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(tile)
+    return image_grid(tiles, columns=min(columns, len(tiles)))

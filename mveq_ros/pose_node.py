@@ -110,8 +110,10 @@ class PoseEstimatorNode(Node):
         self.tracker = PoseTracker(self.estimator, TrackingConfig(max_failures=self.get_parameter("tracking_max_failures").value)) if self.get_parameter("tracking_mode").value else None
         self.object_states: dict[str, str] = {}  # tracking mode: searching | tracking | lost per object
         self.pose_publishers = {}
+        self.status_publishers = {}  # per object, every processed frame: state, score, inliers, reason
         for marker_id, name in enumerate(self.estimator.databases):
             self.pose_publishers[name] = (self.create_publisher(PoseStamped, f"~/{topic_name(name)}/pose", 10), marker_id)
+            self.status_publishers[name] = self.create_publisher(DiagnosticArray, f"~/{topic_name(name)}/status", 10)
         self.marker_publisher = self.create_publisher(MarkerArray, "~/markers", 10)
         self.debug_publisher = self.create_publisher(Image, "~/debug_image", QoSProfile(depth=2))
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -228,8 +230,9 @@ class PoseEstimatorNode(Node):
             self.get_logger().warning("no mask within sync_tolerance of the frame: using the whole image", throttle_duration_sec=5.0)
         self.process(msg, info, mask_msg, None if detections is None else detection_boxes(detections))
 
-    def shutdown_worker(self) -> None:
-        self._worker.stop()
+    def shutdown_worker(self) -> bool:
+        """Stop the frame worker; True when it has ended (see NewestFrameWorker.stop)."""
+        return self._worker.stop()
 
     # -------------------------------------------------------------------------------- processing
     def process(self, msg: Image, info: CameraInfo | None, mask_msg: Image | None, boxes: dict[str, list[float]] | None = None) -> None:
@@ -298,6 +301,8 @@ class PoseEstimatorNode(Node):
                 transforms.append(conv.transform_stamped(result.T_cam_obj, header, prefix + topic_name(name)))
             markers.markers.append(conv.object_marker(result.T_cam_obj if result.success else None, header, marker_id, name, meta.bbox, meta.mesh))
         self.marker_publisher.publish(markers)
+        for name, result in results.items():
+            self.status_publishers[name].publish(self._object_status(name, result, header))
         if transforms and self.tf_broadcaster is not None and self.get_parameter("publish_tf").value:
             self.tf_broadcaster.sendTransform(transforms)
         if self.detections_publisher is not None:
@@ -311,6 +316,25 @@ class PoseEstimatorNode(Node):
                 if result.success:
                     overlay = draw_pose(overlay, K, result.T_cam_obj, np.asarray(self.estimator.databases[name].meta.bbox), label=f"{name} {result.num_inliers}")
             self.debug_publisher.publish(conv.rgb8_to_image(overlay, header))
+
+    def _object_status(self, name: str, result: PoseResult, header) -> DiagnosticArray:
+        """One object's state for this frame (stamped like the image): ``tracking`` / ``lost`` /
+        ``searching`` in tracking mode, else ``found`` / ``not_found``; the pose score, inliers and
+        the reason when there is no pose."""
+        state = self.object_states.get(name) or ("found" if result.success else "not_found")
+        array = DiagnosticArray()
+        array.header = header
+        status = DiagnosticStatus(name=name, hardware_id="mveq", message=state)
+        status.level = DiagnosticStatus.OK if result.success else DiagnosticStatus.WARN
+        status.values = [
+            KeyValue(key="state", value=state),
+            KeyValue(key="score", value=f"{result.score:.3f}"),
+            KeyValue(key="inliers", value=str(result.num_inliers)),
+            KeyValue(key="inlier_ratio", value=f"{result.inlier_ratio:.3f}"),
+            KeyValue(key="reason", value=result.reason or ""),
+        ]
+        array.status.append(status)
+        return array
 
     def _publish_detections(self, results, header) -> None:  # pragma: no cover - needs vision_msgs
         array = Detection3DArray()

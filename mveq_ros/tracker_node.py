@@ -130,8 +130,9 @@ class PointTrackerNode(Node):
                 cv2.circle(overlay, (int(x), int(y)), 3, (0, 220, 0) if ok else (220, 0, 0), -1)
             self.overlay_publisher.publish(conv.rgb8_to_image(overlay, msg.header))
 
-    def shutdown_worker(self) -> None:
-        self._worker.stop()
+    def shutdown_worker(self) -> bool:
+        """Stop the frame worker; True when it has ended (see NewestFrameWorker.stop)."""
+        return self._worker.stop()
 
 
 def main(args=None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from typing import Callable
 
@@ -54,11 +56,14 @@ class NewestFrameWorker:
             except Exception as exc:  # one bad item (or a GPU error) must not stop the node
                 self._logger.error(f"frame skipped: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop taking items; wait up to ``timeout`` s for the item in progress. True when the worker
+        has ended (False: still inside ``process``, e.g. a slow CPU frame)."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
 
 
 def run_node(node_class, name: str, args=None) -> None:
@@ -76,9 +81,17 @@ def run_node(node_class, name: str, args=None) -> None:
         print(f"{name}: error: {exc}")
         raise SystemExit(1)
     finally:
-        # launch forwards SIGINT again while we clean up: finish the shutdown undisturbed
+        # launch forwards SIGINT (then SIGTERM after 5 s) while we clean up: finish undisturbed
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        busy = False
         if node is not None:
-            node.shutdown_worker()
+            busy = not node.shutdown_worker()
             node.destroy_node()
         rclpy.try_shutdown()
+        if busy:
+            # A frame is still being processed (seconds on a CPU): leave now rather than let the
+            # interpreter tear down torch and rclpy under that thread (which aborts the process).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)

@@ -152,3 +152,76 @@ def test_dense_feature_matching_registers_the_orbit(orbit):
     assert rec.registered_share >= 0.75, rec.registered_share
     rot, _ = _relative_errors(rec, poses)
     assert np.median(rot) < 2.0, np.median(rot)  # colour-only descriptors: about 1.2° measured
+
+
+def test_cli_teach_pictures_and_pose_from_the_taught_database(orbit, tmp_path, capsys):
+    """`mveq db build-from-video --frames` on the rendered orbit (offline default model): database,
+    report and pictures; then frames that were not keyframes get poses from that database whose
+    relative motions match the ground truth, through the library and through the ROS node."""
+    import cv2
+
+    from mveq_core.cli import main
+    from mveq_core.database import load_database
+    from mveq_core.features import DenseFeatures
+    from mveq_core.io import read_image_rgb, read_json
+    from mveq_core.pose import PoseEstimator
+
+    images, poses, drill = orbit
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k, image in enumerate(images):
+        cv2.imwrite(str(frames / f"{k:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    size = longest_side(np.asarray(drill.sample(20000, seed=0)))
+    out = tmp_path / "drill.mvdb"
+    args = ["-q", "db", "build-from-video", "--frames", str(frames), "--K", "520,520,239.5,179.5", "--object-size", f"{size:.4f}",
+            "--keyframes", "16", "--name", "drill", "--model", "offline-default", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    report = read_json(out.with_suffix(".report.json"))
+    # 16 keyframes of 24 views 10° apart: SIFT registers 12 (measured; the others face the drill's
+    # plain side), the sheet marks the rest "not registered"
+    assert len(report["keyframes"]) == 16 and report["registered_share"] >= 0.7, report
+    picture = read_image_rgb(out.with_suffix(".reconstruction.png")).astype(int)
+    red = (picture[..., 0] > 180) & (picture[..., 1] < 80) & (picture[..., 2] < 80)
+    blue = (picture[..., 2] > 150) & (picture[..., 0] < 80)
+    assert red.sum() > 200 and blue.sum() > 200  # object points and cameras are drawn
+    sheet = read_image_rgb(out.with_suffix(".keyframes.jpg")).astype(int)
+    box_colour = (sheet[..., 0] > 200) & (sheet[..., 1] > 150) & (sheet[..., 1] < 235) & (sheet[..., 2] < 90)
+    assert box_colour.sum() > 500  # the object's box drawn in the registered keyframes
+
+    db = load_database(out)
+    features = DenseFeatures.create(db.feature_config("cpu"))
+    estimator = PoseEstimator(features, [db])
+    registered = set(report["registered"])  # queries: views between two registered keyframes, not in the database
+    held_out = [k for k in range(1, len(images) - 1) if k not in report["keyframes"] and {k - 1, k + 1} <= registered]
+    assert len(held_out) >= 3, report
+    T = {}
+    for k in held_out:
+        result = estimator.estimate(images[k], K)["drill"]
+        assert result.success, (k, result.reason)
+        T[k] = result.T_cam_obj
+    rot, _, scale = relative_motion_errors(T, poses)
+    # relative camera motion between held-out frames vs the ground truth: measured 1.6-3.5° (median
+    # 2.4°) from a database of sparse SIFT points; a wrong pose is tens of degrees off
+    assert np.median(rot) < 3.0 and rot.max() < 5.0, rot
+    # metric scale from the object size: 8-14 % here (measured), where 12 registered views see only
+    # part of the drill (1.7 % from all 24 views: test_orbit_poses_and_scale_from_object_size)
+    assert abs(np.median(scale) - 1.0) < 0.15, scale
+
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.parameter import Parameter
+
+    from mveq_ros.pose_node import PoseEstimatorNode
+
+    rclpy.init()
+    try:
+        node = PoseEstimatorNode(parameter_overrides=[Parameter("objects", Parameter.Type.STRING_ARRAY, [str(out)]), Parameter("model", Parameter.Type.STRING, "offline-default"), Parameter("device", Parameter.Type.STRING, "cpu")])
+        try:
+            assert sorted(node.estimator.databases) == ["drill"]
+            k = held_out[0]
+            via_node = node.estimator.estimate(images[k], K)["drill"]
+            assert via_node.success
+            np.testing.assert_allclose(via_node.T_cam_obj, T[k], atol=1e-6)  # the same estimator path
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown()

@@ -61,6 +61,8 @@ class Probe:
         self.poses, self.diagnostics = [], []
         self.node.create_subscription(PoseStamped, "/pose_estimator/toy/pose", self.poses.append, 10)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.statuses = []
+        self.node.create_subscription(DiagnosticArray, "/pose_estimator/toy/status", self.statuses.append, 10)
         self.image_pub = self.node.create_publisher(Image, "/image", 10)
         self.info_pub = self.node.create_publisher(CameraInfo, "/camera_info", 10)
 
@@ -92,6 +94,11 @@ def test_poses_match_renders_and_bad_input_keeps_the_node_alive(ros, setup, spin
     assert msg.header.stamp.sec == 100 and msg.header.frame_id == "camera_optical"
     rot, trans_cm = query_pose_error(conv.pose_msg_to_matrix(msg.pose), T)
     assert rot < 1.0 and trans_cm * 10 < 5.0, (rot, trans_cm)
+    assert spinner.wait_for(lambda: len(probe.statuses) >= 1, 10)  # the object's per-frame status
+    status = probe.statuses[0]
+    values = {v.key: v.value for v in status.status[0].values}
+    assert status.header.stamp.sec == 100 and status.status[0].name == "toy"
+    assert values["state"] == "found" and float(values["score"]) > 0.5 and int(values["inliers"]) > 12 and values["reason"] == ""
 
     # Bad frames: each is logged and skipped; nothing is published for them.
     bad = []
@@ -312,9 +319,14 @@ def test_tracking_mode_reports_object_states(ros, setup):
         assert node.object_states == {"toy": "tracking"} and "first_pass" not in seen[-1]["toy"].timings_ms  # one crop pass
         rot, trans_cm = query_pose_error(seen[-1]["toy"].T_cam_obj, T)
         assert rot < 1.0 and trans_cm < 0.5
+        status = node._object_status("toy", seen[-1]["toy"], Header()).status[0]
+        assert status.message == "tracking" and float({v.key: v.value for v in status.values}["score"]) > 0.5
         blank = conv.rgb8_to_image(np.zeros_like(view.rgb), Header())
         node.process(blank, _camera_info(), None)
         assert node.object_states == {"toy": "lost"}
+        status = node._object_status("toy", seen[-1]["toy"], Header()).status[0]
+        values = {v.key: v.value for v in status.values}
+        assert status.message == values["state"] == "lost" and values["reason"] != "" and status.level == status.WARN
         refused = node.set_parameters([Parameter("tracking_mode", Parameter.Type.BOOL, False)])[0]
         assert not refused.successful and "restart" in refused.reason
     finally:
