@@ -332,3 +332,42 @@ def test_tracking_mode_reports_object_states(ros, setup):
     finally:
         node.shutdown_worker()
         node.destroy_node()
+
+
+def test_detections_are_paired_with_the_image_by_stamp(ros, setup, spinner_factory):
+    """Real rclpy images; detections for stamps 700 (the object's box) and 701 (another object's
+    only) are in the node's stamp cache before the images arrive (they come in on the `detections`
+    topic where vision_msgs is installed; its layout is duck-typed here): each frame uses the
+    detections of its own stamp."""
+    from types import SimpleNamespace as NS
+
+    from rclpy.parameter import Parameter
+
+    from mveq_core.crop import mask_box
+
+    features, db, frames = setup
+    view, T = frames[1]
+    box = mask_box(view.mask)
+
+    def detections(stamp, name):
+        det = NS(results=[NS(hypothesis=NS(class_id=name, score=0.9))], bbox=NS(center=NS(position=NS(x=(box[0] + box[2]) / 2, y=(box[1] + box[3]) / 2)), size_x=box[2] - box[0], size_y=box[3] - box[1]))
+        return NS(header=NS(stamp=NS(sec=stamp, nanosec=0)), detections=[det])
+
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)), parameter_overrides=[Parameter("use_detections", Parameter.Type.BOOL, True)])
+    node._detections.add(detections(700, "toy"))
+    node._detections.add(detections(701, "other"))
+    probe = Probe(None)
+    spinner = spinner_factory(node, probe.node)
+    _wait_connected(spinner, probe, node)
+    probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 700)
+    assert spinner.wait_for(lambda: len(probe.poses) == 1, 60), "the detections of stamp 700 hold the object's box"
+    rot, trans_cm = query_pose_error(conv.pose_msg_to_matrix(probe.poses[-1].pose), T)
+    assert rot < 1.0 and trans_cm < 0.5
+    probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 701)
+    assert spinner.wait_for(lambda: len(probe.statuses) >= 2, 60)
+    status = probe.statuses[-1]
+    values = {v.key: v.value for v in status.status[0].values}
+    assert status.header.stamp.sec == 701 and values["state"] == "not_found" and "detections" in values["reason"]
+    assert len(probe.poses) == 1
+    node.shutdown_worker()
+    node.destroy_node()
