@@ -88,6 +88,33 @@ def frame_stems(seq: Path) -> list[str]:
     return [p.stem for p in sorted((seq / "color").glob("*.png"))]
 
 
+def sequence_frames(seq: Path, points: str, sfm_anno3d: str | None = None, depth_scale: float = 0.001, step: int = 1) -> Iterator[ReferenceFrame]:
+    """Posed frames of a sequence in the OnePose layout (``color/``, ``intrin_ba/``, ``poses_ba/``),
+    every ``step``-th, with their 3D points' source: ``depth`` (``depth/`` PNGs x ``depth_scale``
+    metres, ``mask/`` when present), ``sfm`` (``anno_loftr/`` 2D-3D assignments into the OnePose++
+    ``sfm_anno3d`` keypoints; frames without annotation are skipped) or ``mesh`` (points come later)."""
+    from ..io import read_image_raw
+
+    keypoints3d = np.load(sfm_anno3d)["keypoints3d"] if points == "sfm" else None
+    for stem in frame_stems(seq)[::step]:
+        rgb, K, T = read_frame_files(seq, stem)
+        frame = ReferenceFrame(rgb, K, T, name=stem)
+        if points == "depth":
+            frame.depth = read_image_raw(seq / "depth" / f"{stem}.png").astype(np.float32) * depth_scale
+            mask_path = seq / "mask" / f"{stem}.png"
+            if mask_path.is_file():
+                frame.mask = read_image_raw(mask_path) > 0
+        elif points == "sfm":
+            anno_path = seq / "anno_loftr" / f"{stem}.json"
+            if not anno_path.is_file():
+                continue
+            anno = json.loads(anno_path.read_text())
+            kp2d = np.asarray(anno["keypoints2d"], dtype=np.float64).reshape(-1, 2)
+            assign = np.asarray(anno["assign_matrix"], dtype=np.int64).reshape(2, -1)
+            frame.xy, frame.xyz = kp2d[assign[0]], keypoints3d[assign[1]]
+        yield frame
+
+
 def reference_frames(obj: OneposeObject) -> Iterator[ReferenceFrame]:
     """The reference sequence's frames with their SfM 2D-3D pairs (OnePose++ anno_loftr)."""
     keypoints3d = np.load(obj.anno3d)["keypoints3d"]

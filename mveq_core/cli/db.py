@@ -1,0 +1,152 @@
+"""`mveq db`: object databases from a CAD model, a posed sequence or an unposed video (SfM), and their headers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..io import MveqError
+from .options import (
+    add_feature_args,
+    add_reference_crop_args,
+    features_from_args,
+    parse_camera,
+    reference_crop_from_args,
+)
+
+
+def cmd_db_build(args: argparse.Namespace) -> int:
+    from ..bundled import resolve
+    from ..database import CadDatabaseConfig, build_database_from_mesh
+    from ..render import load_mesh
+
+    mesh = load_mesh(resolve(args.mesh, "objects"), args.units)  # input files first: a bad path must not wait for a model
+    features = features_from_args(args)
+    name = args.name or Path(args.mesh).stem
+    config = CadDatabaseConfig(views=args.views, image_size=args.image_size, max_features=args.max_features, pixel_stride=args.pixel_stride)
+    db = build_database_from_mesh(features, mesh, name, config, mesh_path=str(Path(args.mesh).resolve()))
+    db.save(args.out, "fp32" if args.fp32 else "fp16")
+    print(f"wrote {args.out}: {len(db)} features of '{name}' from {db.meta.views} views (diameter {db.meta.diameter * 1000:.1f} mm)")
+    return 0
+
+
+def cmd_db_teach(args: argparse.Namespace) -> int:
+    """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
+    from ..data import read_image_folder
+    from ..io import write_json_atomic
+    from ..sfm import read_video, save_teach_pictures, teach
+
+    K, _ = parse_camera(args.K, args.camera)
+    images = read_video(args.video, args.video_step) if args.video else read_image_folder(args.frames)
+    box = None
+    if args.box:
+        values = args.box.split(",")
+        if len(values) != 5:
+            raise MveqError(f"--box expects FRAME,x0,y0,x1,y1, got {args.box!r}")
+        box = (int(values[0]), [float(v) for v in values[1:]])
+    features = features_from_args(args)
+    name = args.name or Path(args.video or args.frames).stem
+    db, report, rec = teach(features, images, K, name, args.object_size, args.marker_length, box, args.keyframes, reference_crop_from_args(args))
+    db.save(args.out, "fp32" if args.fp32 else "fp16")
+    write_json_atomic(Path(args.out).with_suffix(".report.json"), report.to_json())
+    save_teach_pictures(Path(args.out), images, K, report, rec)
+    print(f"wrote {args.out}: {len(db)} features of '{name}'; {len(report.registered)} of {len(report.keyframes)} keyframes registered, reprojection {report.reprojection_error_px:.2f} px, {report.object_points} object points")
+    print(f"pictures: {Path(args.out).with_suffix('.reconstruction.png')} (cameras and points), {Path(args.out).with_suffix('.keyframes.jpg')} (the object's box in every keyframe)")
+    return 0
+
+
+def cmd_db_build_from_video(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..benchmarks.onepose import frame_stems, sequence_frames
+
+    sources = [a for a in (args.sequence, args.video, args.frames) if a]
+    if len(sources) != 1:
+        raise MveqError("give one of --sequence (posed), --video or --frames (unposed)")
+    if args.video or args.frames:
+        return cmd_db_teach(args)
+    from ..database import build_database_from_frames
+    from ..render import load_mesh
+
+    seq = Path(args.sequence)
+    for sub in ("color", "intrin_ba", "poses_ba"):
+        if not (seq / sub).is_dir():
+            raise FileNotFoundError(f"{seq / sub}: missing (a reference sequence has color/, intrin_ba/, poses_ba/)")
+    if args.points == "sfm" and not args.sfm_anno3d:
+        raise MveqError("--points sfm needs --sfm-anno3d anno_3d_average.npz (and anno_loftr/ in the sequence)")
+    if args.points == "mesh" and not args.mesh:
+        raise MveqError("--points mesh needs --mesh FILE")
+    features = features_from_args(args)
+    mesh = load_mesh(args.mesh, args.units) if args.mesh else None
+    bbox3d = np.loadtxt(args.bbox3d).reshape(-1, 3) if args.bbox3d else None
+    name = args.name or seq.parent.name or seq.name
+    frames = sequence_frames(seq, args.points, args.sfm_anno3d, args.depth_scale, args.every)
+    db = build_database_from_frames(
+        features, frames, name, points=args.points, mesh=mesh, bbox3d=bbox3d, max_features=args.max_features,
+        total=len(frame_stems(seq)[:: args.every]), mesh_path=str(Path(args.mesh).resolve()) if args.mesh else None,
+        crop=reference_crop_from_args(args),
+    )
+    db.save(args.out, "fp32" if args.fp32 else "fp16")
+    print(f"wrote {args.out}: {len(db)} features of '{name}' from {db.meta.views} frames ({args.points} points)")
+    return 0
+
+
+def cmd_db_info(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ..database import load_database
+
+    db = load_database(args.database)
+    info = asdict(db.meta)
+    info.update(features=len(db), descriptor_dtype=str(db.descriptors.dtype).replace("torch.", ""))
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def register(sub) -> None:
+    """Adds this module's subcommands to the ``mveq`` parser's subparsers."""
+    p = sub.add_parser("db", help="object databases: build from CAD or a reference video, inspect")
+    dsub = p.add_subparsers(dest="db_command", required=True)
+    q = dsub.add_parser("build", help="database from a CAD model (96 icosphere renders)")
+    add_feature_args(q)
+    q.add_argument("--mesh", required=True, help="mesh file (.obj/.ply/.glb ...)")
+    q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
+    q.add_argument("--name", default=None, help="object name (default: the mesh file's stem)")
+    q.add_argument("--views", type=int, default=96)
+    q.add_argument("--image-size", type=int, default=512)
+    q.add_argument("--pixel-stride", type=int, default=4)
+    q.add_argument("--max-features", type=int, default=120_000)
+    q.add_argument("--fp32", action="store_true", help="store descriptors as fp32 (default fp16)")
+    q.add_argument("--out", required=True, help="database file (.mvdb)")
+    q.set_defaults(func=cmd_db_build)
+    q = dsub.add_parser("build-from-video", help="database from a video: unposed (--video | --frames: camera poses by SfM) or a posed sequence (--sequence, OnePose layout)")
+    add_feature_args(q)
+    q.add_argument("--sequence", default=None, help="posed sequence: folder with color/, intrin_ba/, poses_ba/ (+ depth/, mask/, anno_loftr/)")
+    q.add_argument("--video", default=None, help="unposed video file around the object (poses by structure-from-motion)")
+    q.add_argument("--frames", default=None, help="unposed frames (folder of images, name order) around the object")
+    q.add_argument("--K", default=None, help="intrinsics fx,fy,cx,cy of --video/--frames")
+    q.add_argument("--camera", default=None, help="camera JSON (K or fx, fy, cx, cy) of --video/--frames")
+    q.add_argument("--object-size", type=float, default=None, help="metric scale: the object's longest side, metres")
+    q.add_argument("--marker-length", type=float, default=None, help="metric scale: side of an ArUco marker (DICT_4X4_50) in view, metres")
+    q.add_argument("--box", default=None, help="the object in one frame: FRAME,x0,y0,x1,y1 (default: what the cameras orbit)")
+    q.add_argument("--keyframes", type=int, default=30, help="keyframes for SfM (the sharpest of equal stretches)")
+    q.add_argument("--video-step", type=int, default=1, help="read every N-th video frame")
+    q.add_argument("--points", default="depth", choices=["depth", "mesh", "sfm"], help="where 3D points come from")
+    q.add_argument("--mesh", default=None, help="object mesh (for --points mesh)")
+    q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
+    q.add_argument("--sfm-anno3d", default=None, help="OnePose++ anno_3d_average.npz (for --points sfm)")
+    q.add_argument("--bbox3d", default=None, help="box3d_corners.txt: keeps depth points inside the object's box when there are no masks")
+    q.add_argument("--depth-scale", type=float, default=0.001, help="metres per depth PNG unit (default: millimetres)")
+    q.add_argument("--every", type=int, default=1, help="use every N-th frame")
+    q.add_argument("--name", default=None)
+    q.add_argument("--max-features", type=int, default=120_000)
+    add_reference_crop_args(q)
+    q.add_argument("--input-size", type=int, default=512, help="crop size: the estimator's --input-size")
+    q.add_argument("--crop-margin", type=float, default=0.15, help="crop margin: the estimator's --crop-margin")
+    q.add_argument("--fp32", action="store_true")
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_db_build_from_video)
+    q = dsub.add_parser("info", help="print a database's header")
+    q.add_argument("database")
+    q.set_defaults(func=cmd_db_info)

