@@ -257,8 +257,8 @@ def build_database_from_mesh(
     a ``pixel_stride`` grid with their object points, and cap the total at ``max_features``."""
     from tqdm import tqdm
 
-    from .data import render_view
     from .geometry import intrinsics_from_values, make_transform
+    from .render import render_view
 
     lo, hi = np.asarray(mesh.bounds, dtype=np.float64)
     centre, radius = (lo + hi) / 2.0, float(np.linalg.norm(hi - lo)) / 2.0
@@ -291,7 +291,7 @@ def build_database_from_mesh(
 
 def _lighting_variants(mesh, K: np.ndarray, view, config: CadDatabaseConfig, index: int) -> list[np.ndarray]:
     """RGB renders of one view under ``config.lighting_setups`` lightings (the first is ``view``'s)."""
-    from .data import shared_renderer
+    from .render import shared_renderer
 
     images = [view.rgb]
     if config.flat_shading or config.lighting_setups <= 1:
@@ -414,7 +414,7 @@ def visible_mesh_pixels(mesh, frame: ReferenceFrame, tolerance: float):
     """Rendered depth of ``mesh`` at the frame's pose and the pixels where it is seen: inside the
     silhouette, in front of every occluder, and (where the frame has depth) within ``tolerance``
     metres of the measured depth."""
-    from .data import render_view
+    from .render import render_view
 
     h, w = frame.rgb.shape[:2]
     view = render_view(mesh, frame.K, frame.T_cam_obj, (h, w), None, False)

@@ -16,8 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import View, render_view
 from .geometry import make_transform, projected_points_box, rotation_matrix_axis_angle
+from .render import View, render_view
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def square_crop_camera(box: Sequence[float], K: np.ndarray, size: int, margin: f
 
 
 class PhotoObject:
-    """One real annotated photo of a mesh as an ``ObjectViews`` for :class:`mveq_core.data.PairSampler`."""
+    """One real annotated photo of a mesh as an ``ObjectViews`` for :class:`mveq_core.pairs.PairSampler`."""
 
     pair_with_first = True
 

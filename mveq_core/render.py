@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import OPENGL_FROM_OPENCV, check_intrinsics, invert_transform
+from .geometry import OPENGL_FROM_OPENCV, check_intrinsics, intrinsics_from_values, invert_transform
 from .io import MveqError
 
 # Headless by default: EGL (GPU or Mesa llvmpipe). Set PYOPENGL_PLATFORM=osmesa to use OSMesa.
@@ -278,3 +278,65 @@ def random_background(height: int, width: int, rng: np.random.Generator, images:
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
     noise = rng.integers(0, 256, size=(height, width, 3)).astype(np.uint8)
     return cv2.GaussianBlur(noise, (0, 0), sigmaX=float(rng.uniform(0.5, 4.0)))
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """How views of an object are made.
+
+    Defaults follow the paper's renders: 512 px, focal length 560 px per 512 px of image (35 mm lens
+    on a 32 mm sensor), camera 2 object-extents from the centre, 42 icosphere viewpoints.
+    """
+
+    image_size: int = 512
+    focal_per_pixel: float = 560.0 / 512.0
+    distance_in_extents: float = 2.0
+    views: int = 42
+    inplane_rotation: bool = True
+    random_lighting: bool = True
+
+    def intrinsics(self) -> np.ndarray:
+        f = self.focal_per_pixel * self.image_size
+        c = (self.image_size - 1) / 2.0
+        return intrinsics_from_values(f, f, c, c)
+
+
+@dataclass
+class View:
+    """One view: ``rgb`` (H, W, 3) uint8 (background black), ``depth`` (H, W) metres, ``mask`` (H, W)
+    bool, ``K`` (3, 3), ``T_cam_obj`` (4, 4) metres."""
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    mask: np.ndarray
+    K: np.ndarray
+    T_cam_obj: np.ndarray
+    photo: bool = False  # a real photo: keep its background (the mask marks the object's pixels)
+
+
+_RENDERERS: dict[tuple[int, int, int], object] = {}
+
+
+def shared_renderer(width: int, height: int):
+    """One renderer (with its scene cache) per process and size."""
+    from .render import Renderer
+
+    key = (os.getpid(), width, height)
+    if key not in _RENDERERS:
+        _RENDERERS[key] = Renderer(width, height)
+    return _RENDERERS[key]
+
+
+def render_view(mesh, K: np.ndarray, T_cam_obj: np.ndarray, size: tuple[int, int], rng: np.random.Generator | None, random_lighting: bool, flat: bool = False) -> View:
+    """Render one view (size = (H, W)); random lighting from ``rng``, or none at all with ``flat``."""
+    renderer = shared_renderer(size[1], size[0])
+    if flat:
+        out = renderer.render(mesh, K, T_cam_obj, flat=True)
+    elif rng is not None and random_lighting:
+        direction = rng.normal(size=3)
+        direction[2] = abs(direction[2]) + 0.5  # light from the camera's side
+        out = renderer.render(mesh, K, T_cam_obj, ambient=float(rng.uniform(0.3, 0.8)), light_intensity=float(rng.uniform(0.5, 3.0)), light_direction_cam=direction)
+    else:
+        out = renderer.render(mesh, K, T_cam_obj)
+    return View(out.rgb, out.depth, out.mask, K, T_cam_obj)
+

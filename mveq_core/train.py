@@ -16,20 +16,14 @@ import torch
 
 from .adapter import AdapterConfig, ResolutionRule, load_adapter
 from .backbones import DEFAULT_BACKBONE, WEIGHTS_PRETRAINED, create_backbone
-from .data import (
-    PairConfig,
-    PairDataset,
-    PairSampler,
-    ViewConfig,
-    find_meshes,
-    load_photos,
-    mesh_objects,
-    open_render_folders,
-    procedural_objects,
-)
 from .features import DenseFeatures, resolve_device
 from .io import MveqError, atomic_path, write_json_atomic
 from .losses import LossConfig, equivariance_loss
+from .objects import find_meshes, mesh_objects, procedural_objects
+from .pairs import PairConfig, PairDataset, PairSampler
+from .photos import load_photos
+from .render import ViewConfig
+from .render_folders import open_render_folders
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,12 @@ import numpy as np
 import torch
 
 from ..correspondences import dense_correspondences
-from ..data import ObjectViews, View
 from ..features import DenseFeatures, image_to_tensor
 from ..geometry import view_angle_deg
 from ..io import MveqError, read_image_rgb
 from ..metrics.equivariance import ape_pcdp, nearest_neighbour_transfer
+from ..objects import ObjectViews
+from ..render import View
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data import render_view
 from ..database import CadDatabaseConfig, ObjectDatabase, build_database_from_mesh
 from ..features import DenseFeatures
 from ..geometry import intrinsics_from_values, make_transform, random_rotation
 from ..metrics.pose import cm_deg_accuracy, query_pose_error
 from ..pose import PoseConfig, PoseEstimator, PoseResult
-from ..render import composite, random_background
+from ..render import composite, random_background, render_view
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import render_view
 from ..geometry import intrinsics_from_values, make_transform, rotation_matrix_axis_angle
 from ..metrics.pose import query_pose_error
 from ..pose import PoseEstimator
 from ..pose_tracking import PoseTracker, TrackingConfig
-from ..render import composite, random_background
+from ..render import composite, random_background, render_view
 
 
 @dataclass

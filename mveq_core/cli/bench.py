@@ -107,8 +107,8 @@ def cmd_bench_tracking_mode(args: argparse.Namespace) -> int:
 
 def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
     from ..benchmarks.rendered_pose import QueryConfig, run_rendered_pose
-    from ..data import load_photos
     from ..database import CadDatabaseConfig
+    from ..photos import load_photos
     from ..procedural import procedural_object
     from ..render import load_mesh
 

@@ -74,7 +74,7 @@ def cmd_bench_pfpascal(args: argparse.Namespace) -> int:
 
 def cmd_bench_equivariance(args: argparse.Namespace) -> int:
     from ..benchmarks.equivariance import EquivarianceConfig, evaluate_equivariance, evaluate_mvimgnet, format_table
-    from ..data import open_render_folders
+    from ..render_folders import open_render_folders
 
     if bool(args.renders) == bool(args.mvimgnet):
         raise MveqError("give exactly one of --renders DIR or --mvimgnet DIR")

@@ -33,8 +33,8 @@ def cmd_db_build(args: argparse.Namespace) -> int:
 
 def cmd_db_teach(args: argparse.Namespace) -> int:
     """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
-    from ..data import read_image_folder
     from ..io import write_json_atomic
+    from ..photos import read_image_folder
     from ..sfm import read_video, save_teach_pictures, teach
 
     K, _ = parse_camera(args.K, args.camera)

@@ -49,8 +49,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from ..adapter import AdapterConfig, ResolutionRule
-    from ..data import PairConfig, ViewConfig
     from ..losses import LossConfig
+    from ..pairs import PairConfig
+    from ..render import ViewConfig
     from ..train import TrainConfig, finetune, learning_curve_summary
 
     config = TrainConfig(
@@ -98,7 +99,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from ..data import ViewConfig, find_meshes, load_photos, mesh_objects, procedural_objects, write_render_folder
+    from ..objects import find_meshes, mesh_objects, procedural_objects
+    from ..photos import load_photos
+    from ..render import ViewConfig
+    from ..render_folders import write_render_folder
 
     view = ViewConfig(image_size=args.size, views=args.views, inplane_rotation=False, random_lighting=args.random_lighting)
     objects = []
@@ -120,7 +124,7 @@ def cmd_eval_equivariance(args: argparse.Namespace) -> int:
     import torch
 
     from ..benchmarks.equivariance import EquivarianceConfig, evaluate_equivariance, format_table, view_feature_grids
-    from ..data import open_render_folders
+    from ..render_folders import open_render_folders
     from ..viz import save_pca_figure
 
     features = features_from_args(args)

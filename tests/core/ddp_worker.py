@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from mveq_core.adapter import AdapterConfig, ResolutionRule
-from mveq_core.data import PairConfig, ViewConfig
+from mveq_core.pairs import PairConfig
+from mveq_core.render import ViewConfig
 from mveq_core.train import TrainConfig, TrainData, finetune
 
 

@@ -13,7 +13,6 @@ from mveq_core.benchmarks.davis import load_tapvid_pickle, run_davis
 from mveq_core.benchmarks.equivariance import EquivarianceConfig, evaluate_mvimgnet
 from mveq_core.benchmarks.pfpascal import read_pairs, run_pfpascal
 from mveq_core.benchmarks.report import collect, draw_report
-from mveq_core.data import render_view
 from mveq_core.geometry import (
     depth_to_object_points,
     intrinsics_from_values,
@@ -23,6 +22,7 @@ from mveq_core.geometry import (
     transform_points,
 )
 from mveq_core.io import MveqError, write_image_atomic
+from mveq_core.render import render_view
 from mveq_core.tracking import Tracker, TrackerConfig
 from tests.helpers import CoordinateFeatures, coordinate_coloured
 

@@ -50,9 +50,9 @@ def test_bad_input_exits_non_zero_with_one_readable_line(argv, needle, capsys, t
 def test_db_build_info_and_pose(tmp_path, capsys, procedural_mesh):
     import numpy as np
 
-    from mveq_core.data import render_view
     from mveq_core.geometry import intrinsics_from_values, look_at
     from mveq_core.io import write_image_atomic
+    from mveq_core.render import render_view
 
     mesh_mm = procedural_mesh.copy()
     mesh_mm.apply_scale(1000.0)

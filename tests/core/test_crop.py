@@ -47,7 +47,7 @@ def test_crop_apply_keeps_pixel_centres():
 def test_object_point_seen_in_crop_maps_back(procedural_mesh):
     """Render a mesh, crop around it at 512 px: depth unprojected through the crop's K lands on the
     same object points as the original pixels."""
-    from mveq_core.data import render_view
+    from mveq_core.render import render_view
 
     lo, hi = procedural_mesh.bounds
     T = make_transform(np.eye(3), -(lo + hi) / 2 + [0.03, -0.02, 0.9])

@@ -1,18 +1,12 @@
 import numpy as np
 import pytest
 
-from mveq_core.data import (
-    MeshObject,
-    PairConfig,
-    PairDataset,
-    PairSampler,
-    ViewConfig,
-    find_meshes,
-    open_render_folders,
-    write_render_folder,
-)
 from mveq_core.geometry import depth_to_object_points, view_angle_deg
 from mveq_core.io import MveqError
+from mveq_core.objects import MeshObject, find_meshes
+from mveq_core.pairs import PairConfig, PairDataset, PairSampler
+from mveq_core.render import ViewConfig
+from mveq_core.render_folders import open_render_folders, write_render_folder
 
 SMALL = ViewConfig(image_size=96, views=12, inplane_rotation=False)
 

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from mveq_core.data import MeshObject, ViewConfig, held_out_pose, render_view
 from mveq_core.database import DatabaseError, ReferenceCropConfig, ReferenceFrame, build_database_from_frames
 from mveq_core.geometry import intrinsics_from_values
 from mveq_core.metrics.pose import query_pose_error
+from mveq_core.objects import MeshObject, held_out_pose
 from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.render import ViewConfig, render_view
 from tests.helpers import CoordinateFeatures, coordinate_coloured
 
 K = intrinsics_from_values(256.0, 256.0, 127.5, 127.5)

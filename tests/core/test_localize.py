@@ -31,10 +31,9 @@ def test_rendered_object_in_a_real_photo_is_found_and_absent_without_it():
 
     from mveq_core.benchmarks.realdata import load_ycbv_frames
     from mveq_core.bundled import SAMPLE_DATABASE, SAMPLE_OBJECT
-    from mveq_core.data import render_view
     from mveq_core.database import load_database
     from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures
-    from mveq_core.render import load_mesh
+    from mveq_core.render import load_mesh, render_view
 
     photo = load_ycbv_frames(REALDATA / "ycbv_0000").frames[0]
     mesh = load_mesh(SAMPLE_OBJECT)

@@ -24,8 +24,9 @@ def test_nearest_neighbour_transfer_recovers_identity_and_chunks():
 def test_evaluator_with_geometry_exact_features_is_perfect(procedural_mesh):
     """Features equal to the rendered object coordinates transfer pixels exactly."""
     from mveq_core.benchmarks.equivariance import EquivarianceConfig, pair_errors
-    from mveq_core.data import MeshObject, ViewConfig
     from mveq_core.geometry import depth_to_object_points
+    from mveq_core.objects import MeshObject
+    from mveq_core.render import ViewConfig
 
     obj = MeshObject(procedural_mesh, "toy", ViewConfig(image_size=96, views=12, inplane_rotation=False))
     va, vb = obj.view(0), obj.view(1)

@@ -6,13 +6,14 @@ import torch
 
 from mveq_core.adapter import ResolutionRule
 from mveq_core.backbones import create_backbone
-from mveq_core.data import MeshObject, ViewConfig, held_out_pose, render_view
 from mveq_core.database import CadDatabaseConfig, DatabaseError, build_database_from_mesh, load_database
 from mveq_core.features import DenseFeatures
 from mveq_core.geometry import intrinsics_from_values
 from mveq_core.metrics.pose import query_pose_error
+from mveq_core.objects import MeshObject, held_out_pose
 from mveq_core.pnp import PnPConfig
 from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.render import ViewConfig, render_view
 from tests.helpers import CoordinateFeatures, coordinate_coloured
 
 K = intrinsics_from_values(320.0, 320.0, 159.5, 119.5)

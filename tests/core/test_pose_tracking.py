@@ -4,12 +4,12 @@ lost then searching while it is gone, tracking again after it re-enters."""
 import numpy as np
 import pytest
 
-from mveq_core.data import render_view
 from mveq_core.database import CadDatabaseConfig, build_database_from_mesh
 from mveq_core.geometry import intrinsics_from_values, make_transform, rotation_matrix_axis_angle
 from mveq_core.metrics.pose import query_pose_error
 from mveq_core.pose import PoseConfig, PoseEstimator
 from mveq_core.pose_tracking import LOST, SEARCHING, TRACKING, PoseTracker, TrackingConfig
+from mveq_core.render import render_view
 from tests.helpers import CoordinateFeatures, coordinate_coloured
 
 K = intrinsics_from_values(320.0, 320.0, 159.5, 119.5)

@@ -25,7 +25,7 @@ def coloured(procedural_mesh):
 
 def _rendered_set(mesh, tmp_path) -> RealSet:
     """A 'real' set whose frame is a render (exact geometry), plus an instance out of view."""
-    from mveq_core.data import render_view
+    from mveq_core.render import render_view
 
     mesh_path = tmp_path / "toy.ply"
     mesh.export(mesh_path)
@@ -92,7 +92,7 @@ def test_real_ycbv_reference_video_regression(tmp_path):
 
 @pytest.mark.skipif(not (REALDATA / "bop_lm").is_dir(), reason="../shared/realdata is not beside this checkout")
 def test_render_vs_photo_pairs_correspond_on_a_real_frame():
-    from mveq_core.data import PairConfig, PairSampler
+    from mveq_core.pairs import PairConfig, PairSampler
     from mveq_core.realpairs import photo_objects
 
     real = load_realdata(REALDATA, ["lm"])[0]
@@ -117,7 +117,7 @@ def test_render_vs_photo_pairs_correspond_on_a_real_frame():
 
 
 def test_template_retrieval_matches_only_the_chosen_views(coloured):
-    from mveq_core.data import render_view
+    from mveq_core.render import render_view
 
     features = CoordinateFeatures()
     db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False), progress=False)

@@ -30,7 +30,7 @@ def orbit():
 
 def _ring(scene, radius: float, count: int, step_deg: float, elevation_deg: float):
     """Renders of ``scene`` from ``count`` cameras on a ring around the origin (OpenCV poses)."""
-    from mveq_core.data import render_view
+    from mveq_core.render import render_view
 
     images, poses = [], []
     e = np.radians(elevation_deg)

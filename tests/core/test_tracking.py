@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from mveq_core.data import render_view
 from mveq_core.geometry import (
     depth_to_object_points,
     intrinsics_from_values,
@@ -14,6 +13,7 @@ from mveq_core.geometry import (
     rotation_matrix_axis_angle,
     transform_points,
 )
+from mveq_core.render import render_view
 from mveq_core.tracking import Tracker, TrackerConfig, grid_points_in_mask
 from tests.helpers import CoordinateFeatures, coordinate_coloured
 

@@ -12,9 +12,11 @@ from safetensors.torch import load_file
 from mveq_core.adapter import AdapterConfig, ResolutionRule
 from mveq_core.backbones import create_backbone
 from mveq_core.benchmarks.equivariance import EquivarianceConfig, evaluate_equivariance
-from mveq_core.data import MeshObject, PairConfig, PairDataset, PairSampler, ViewConfig, held_out_pose, procedural_objects
 from mveq_core.features import DenseFeatures, load_features
 from mveq_core.losses import equivariance_loss
+from mveq_core.objects import MeshObject, held_out_pose, procedural_objects
+from mveq_core.pairs import PairConfig, PairDataset, PairSampler
+from mveq_core.render import ViewConfig
 from mveq_core.train import TrainConfig, TrainData, finetune
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,11 +17,12 @@ from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from mveq_core.data import MeshObject, ViewConfig, held_out_pose, render_view  # noqa: E402
 from mveq_core.database import CadDatabaseConfig, build_database_from_mesh  # noqa: E402
 from mveq_core.geometry import intrinsics_from_values  # noqa: E402
 from mveq_core.metrics.pose import query_pose_error  # noqa: E402
+from mveq_core.objects import MeshObject, held_out_pose  # noqa: E402
 from mveq_core.pose import PoseConfig, PoseEstimator  # noqa: E402
+from mveq_core.render import ViewConfig, render_view  # noqa: E402
 from mveq_ros import conversions as conv  # noqa: E402
 from mveq_ros.pose_node import PoseEstimatorNode  # noqa: E402
 from tests.helpers import CoordinateFeatures, coordinate_coloured  # noqa: E402

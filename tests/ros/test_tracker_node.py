@@ -12,8 +12,8 @@ from geometry_msgs.msg import Point32, PolygonStamped  # noqa: E402
 from sensor_msgs.msg import Image, PointCloud2  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from mveq_core.data import render_view  # noqa: E402
 from mveq_core.geometry import intrinsics_from_values, make_transform, project_points, rotation_matrix_axis_angle, transform_points  # noqa: E402
+from mveq_core.render import render_view  # noqa: E402
 from mveq_core.tracking import Tracker, TrackerConfig  # noqa: E402
 from mveq_ros import conversions as conv  # noqa: E402
 from mveq_ros.tracker_node import PointTrackerNode  # noqa: E402
