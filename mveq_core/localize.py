@@ -21,6 +21,7 @@ import torch
 from .crop import Crop
 from .features import image_to_tensor
 from .matching import mutual_nearest_neighbours
+from .settings import option
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,9 @@ class LocalizeConfig:
     """
 
     input_size: int = 640
-    tiles: int = 2
+    tiles: int = option(2, "localize: also search tiles x tiles overlapping tiles (0: whole image only)", cli="--tiles")
     max_candidates: int = 3
-    min_score: float = 0.5
+    min_score: float = option(0.5, "localize: pose score that makes an object present", cli="--min-score")
     min_box_iou: float = 0.2
     min_cluster: int = 4
     sigma_cells: float = 1.5

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import check_intrinsics, make_transform, project_points, transform_points
+from .settings import option
 
 BACKENDS = ("auto", "poselib", "opencv", "gpu")
 
@@ -21,14 +22,15 @@ class PnPConfig:
     two were equal on the real-image benchmark (docs/benchmarks.md, issue 11); gpu is 4-8 ms per
     call on an H200 at any outlier ratio, poselib 2-1,900 ms on the CPU."""
 
-    backend: str = "auto"
-    iterations: int = 10_000
-    threshold_px: float = 8.0
+    backend: str = option("auto", "PnP back-end: auto = gpu on CUDA, poselib on the CPU; opencv = the paper's EPnP RANSAC; gpu = batched P3P RANSAC in torch",
+                          cli="--backend", ros="pnp_backend", choices=BACKENDS)
+    iterations: int = option(10_000, "RANSAC iterations", cli="--ransac-iters", ros="ransac_iterations")
+    threshold_px: float = option(8.0, "RANSAC inlier threshold, pixels", cli="--threshold", ros="ransac_threshold")
     confidence: float = 0.9999
-    min_inliers: int = 12
+    min_inliers: int = option(12, "fewer inliers: no pose", cli="--min-inliers", ros="min_inliers")
     # Chance consensus among thousands of wrong matches reaches a few dozen inliers but stays under
     # 1% of the matches; real detections sit far above 3%.
-    min_inlier_ratio: float = 0.03
+    min_inlier_ratio: float = option(0.03, "a lower inlier ratio: no pose", cli="--min-inlier-ratio", ros="min_inlier_ratio")
     seed: int = 0
 
     def __post_init__(self):

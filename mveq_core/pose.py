@@ -22,6 +22,7 @@ from .geometry import check_intrinsics
 from .localize import LocalizeConfig
 from .matching import mutual_nearest_neighbours
 from .pnp import PnPConfig, solve_pnp
+from .settings import option
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +41,21 @@ class PoseConfig:
     tiles, verified by a pose pass; :mod:`mveq_core.localize`; measured in docs/benchmarks.md).
     """
 
-    input_size: int | None = 512
-    grid_stride: int = 4
-    crop_margin: float = 0.15
+    input_size: int | None = option(512, "longer side of the (cropped) image fed to the features, px", cli="--input-size", ros="input_size")
+    grid_stride: int = option(4, "query pixel spacing in the resized image, px", cli="--grid-stride", ros="grid_stride")
+    crop_margin: float = option(0.15, "a box is enlarged by this fraction of its size per side", cli="--crop-margin")
     # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
     # on a crop around the object's projected box then sees it at the database's scale.
-    refine_with_crop: bool = True
-    search: str = "two-pass"
+    refine_with_crop: bool = option(True, "without a box: a second pass on a crop around the first pose", ros="refine_with_crop")
+    search: str = option("two-pass", "without a box or mask: two-pass (whole image, then a crop) or localize (matched-cell clusters verified by pose)",
+                         cli="--search", choices=("two-pass", "localize"))
     min_matches: int = 12
     max_elements: int = 50_000_000
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
     # query descriptors pick as their nearest neighbour's view (this many views).
-    retrieval_views: int = 0
+    retrieval_views: int = option(0, "match only against the N database views with most nearest-neighbour votes (0: all)", cli="--retrieval-views")
     # Grey query crops: for databases rendered from meshes without colours (the renders are grey).
-    grayscale_query: bool = False
+    grayscale_query: bool = option(False, "grey query crops (for databases of meshes without colours)", cli="--grayscale-query")
     pnp: PnPConfig = PnPConfig()
     localize: LocalizeConfig = LocalizeConfig()
 

@@ -25,9 +25,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from mveq_core.database import load_database
-from mveq_core.pnp import PnPConfig
 from mveq_core.pose import PoseConfig, PoseEstimator, PoseResult
 from mveq_core.pose_tracking import PoseTracker, TrackingConfig
+from mveq_core.settings import exposed, from_values
 
 from . import conversions as conv
 from .sync import StampCache, detection_boxes
@@ -62,7 +62,9 @@ def _descriptor(text: str, kind: int) -> ParameterDescriptor:
 
 
 RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "use_mask", "use_detections", "tracking_mode"}
-POSE_PARAMETERS = {"input_size", "grid_stride", "refine_with_crop", "pnp_backend", "ransac_iterations", "ransac_threshold", "min_inliers", "min_inlier_ratio"}
+POSE_SETTINGS = [e for e in exposed(PoseConfig()) if e.ros]  # the estimator settings the node exposes
+POSE_PARAMETERS = {e.ros for e in POSE_SETTINGS}
+_ROS_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER, float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
 
 
 class PoseEstimatorNode(Node):
@@ -72,7 +74,6 @@ class PoseEstimatorNode(Node):
     def __init__(self, estimator: PoseEstimator | None = None, **kwargs):
         super().__init__("pose_estimator", **kwargs)
         P = ParameterType
-        pose, pnp = PoseConfig(), PnPConfig()  # estimator defaults: the dataclasses' (one source)
         self.declare_parameter("objects", ["bundled:mveq_toy_drill"], _descriptor("databases: 'path', 'name=path' or 'bundled:NAME'", P.PARAMETER_STRING_ARRAY))
         self.declare_parameter("model", "", _descriptor("'' = the features the first database was built with; 'offline-default'", P.PARAMETER_STRING))
         self.declare_parameter("backbone", "", _descriptor("override the backbone (short name), '' = from the database", P.PARAMETER_STRING))
@@ -80,14 +81,8 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("adapter", "", _descriptor("override the adapter directory or bundled:NAME", P.PARAMETER_STRING))
         self.declare_parameter("device", "auto", _descriptor("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
         self.declare_parameter("precision", "auto", _descriptor("auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16", P.PARAMETER_STRING))
-        self.declare_parameter("input_size", pose.input_size, _descriptor("longer side of the image fed to the features, px", P.PARAMETER_INTEGER))
-        self.declare_parameter("grid_stride", pose.grid_stride, _descriptor("query pixel spacing, px", P.PARAMETER_INTEGER))
-        self.declare_parameter("refine_with_crop", pose.refine_with_crop, _descriptor("second pass on a crop around the first pose", P.PARAMETER_BOOL))
-        self.declare_parameter("pnp_backend", pnp.backend, _descriptor("auto (default: gpu on CUDA, poselib on the CPU), poselib, opencv (the paper's EPnP) or gpu (batched P3P in torch)", P.PARAMETER_STRING))
-        self.declare_parameter("ransac_iterations", pnp.iterations, _descriptor("RANSAC iterations", P.PARAMETER_INTEGER))
-        self.declare_parameter("ransac_threshold", pnp.threshold_px, _descriptor("RANSAC inlier threshold, px", P.PARAMETER_DOUBLE))
-        self.declare_parameter("min_inliers", pnp.min_inliers, _descriptor("fewer inliers: no pose", P.PARAMETER_INTEGER))
-        self.declare_parameter("min_inlier_ratio", pnp.min_inlier_ratio, _descriptor("lower inlier ratio: no pose", P.PARAMETER_DOUBLE))
+        for e in POSE_SETTINGS:  # estimator settings: names, defaults and help from the dataclasses
+            self.declare_parameter(e.ros, e.default, _descriptor(e.help, _ROS_TYPES[e.kind]))
         self.declare_parameter("publish_tf", True, _descriptor("broadcast camera -> object transforms", P.PARAMETER_BOOL))
         self.declare_parameter("camera_frame", "", _descriptor("'' = the image header's frame_id", P.PARAMETER_STRING))
         self.declare_parameter("object_frame_prefix", "", _descriptor("TF child frame = prefix + object name", P.PARAMETER_STRING))
@@ -180,12 +175,7 @@ class PoseEstimatorNode(Node):
                 raise ValueError(f"{name} must be positive, got {g(name)}")
         if g("ransac_threshold") <= 0 or not 0 <= g("min_inlier_ratio") <= 1:
             raise ValueError("ransac_threshold must be positive and min_inlier_ratio in [0, 1]")
-        return PoseConfig(
-            input_size=g("input_size"),
-            grid_stride=g("grid_stride"),
-            refine_with_crop=g("refine_with_crop"),
-            pnp=PnPConfig(backend=g("pnp_backend"), iterations=g("ransac_iterations"), threshold_px=g("ransac_threshold"), min_inliers=g("min_inliers"), min_inlier_ratio=g("min_inlier_ratio")),
-        )
+        return from_values(PoseConfig(), g)
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         """Runtime changes: settings that rebuild the features, databases or subscriptions are

@@ -137,42 +137,18 @@ def features_for_databases(args: argparse.Namespace, databases):
 
 
 def add_pnp_args(parser: argparse.ArgumentParser) -> None:
-    """Pose options; every default is the config dataclasses' (one source of defaults)."""
-    from ..pnp import BACKENDS, PnPConfig
+    """Pose options, generated from the config dataclasses' fields (names, defaults, help)."""
     from ..pose import PoseConfig
+    from ..settings import add_arguments
 
-    pose, pnp = PoseConfig(), PnPConfig()
-    group = parser.add_argument_group("pose")
-    group.add_argument("--backend", default=pnp.backend, choices=list(BACKENDS), help="PnP back-end (default: %(default)s = gpu on CUDA, poselib on the CPU; opencv = the paper's EPnP; gpu = batched P3P RANSAC in torch)")
-    group.add_argument("--ransac-iters", type=int, default=pnp.iterations)
-    group.add_argument("--threshold", type=float, default=pnp.threshold_px, help="RANSAC inlier threshold, pixels")
-    group.add_argument("--min-inliers", type=int, default=pnp.min_inliers)
-    group.add_argument("--min-inlier-ratio", type=float, default=pnp.min_inlier_ratio)
-    group.add_argument("--input-size", type=int, default=pose.input_size, help="longer side of the (cropped) image fed to the features")
-    group.add_argument("--grid-stride", type=int, default=pose.grid_stride, help="query pixel spacing in the resized image")
-    group.add_argument("--crop-margin", type=float, default=pose.crop_margin, help="a box is enlarged by this fraction of its size per side")
-    group.add_argument("--grayscale-query", action="store_true", default=pose.grayscale_query, help="grey query crops (for databases of meshes without colours)")
-    group.add_argument("--retrieval-views", type=int, default=pose.retrieval_views, help="match only against the N database views with most nearest-neighbour votes (0: all)")
-    group.add_argument("--search", default=pose.search, choices=["localize", "two-pass"], help="without a box or mask: localize (matched-cell clusters verified by pose) or two-pass (whole image, then a crop)")
-    group.add_argument("--tiles", type=int, default=pose.localize.tiles, help="localize: also search tiles x tiles overlapping tiles (0: whole image only)")
-    group.add_argument("--min-score", type=float, default=pose.localize.min_score, help="localize: pose score that makes an object present")
+    add_arguments(parser.add_argument_group("pose"), PoseConfig())
 
 
 def pose_config_from_args(args: argparse.Namespace):
-    from ..localize import LocalizeConfig
-    from ..pnp import PnPConfig
     from ..pose import PoseConfig
+    from ..settings import from_args
 
-    return PoseConfig(
-        input_size=args.input_size,
-        grid_stride=args.grid_stride,
-        crop_margin=args.crop_margin,
-        retrieval_views=args.retrieval_views,
-        grayscale_query=args.grayscale_query,
-        search=args.search,
-        localize=LocalizeConfig(tiles=args.tiles, min_score=args.min_score),
-        pnp=PnPConfig(backend=args.backend, iterations=args.ransac_iters, threshold_px=args.threshold, min_inliers=args.min_inliers, min_inlier_ratio=args.min_inlier_ratio),
-    )
+    return from_args(PoseConfig(), args)
 
 
 def add_cad_args(parser: argparse.ArgumentParser) -> None:

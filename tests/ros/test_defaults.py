@@ -61,3 +61,43 @@ def test_node_defaults_are_the_dataclasses(ros, procedural_mesh):
 def test_yaml_configs_hold_overrides_only(name, node):
     params = yaml.safe_load((ROOT / "config" / name).read_text())[f"/**/{node}"]["ros__parameters"]
     assert set(params) <= {"use_sim_time"}, f"config/{name} repeats our defaults: {sorted(params)}"
+
+
+def test_options_and_parameters_are_generated_from_the_dataclass_fields():
+    """Every exposed field becomes a CLI option and/or a node parameter with the field's default and
+    help; parsed options and parameter values come back as the same nested dataclasses."""
+    from mveq_core.localize import LocalizeConfig
+    from mveq_core.settings import exposed, from_args, from_values
+
+    fields = exposed(PoseConfig())
+    cli = {e.cli: e for e in fields if e.cli}
+    assert {"--backend", "--ransac-iters", "--input-size", "--tiles", "--min-score", "--grayscale-query"} <= set(cli)
+    help_text = build_parser()._subparsers._group_actions[0].choices["pose"].format_help()
+    for e in cli.values():
+        assert e.cli in help_text
+    args = build_parser().parse_args(["pose", "--db", "x.mvdb", "--image", "i.png", "--out", "o.json", "--ransac-iters", "500", "--min-score", "0.7", "--grayscale-query", "--backend", "opencv"])
+    config = from_args(PoseConfig(), args)
+    assert config == PoseConfig(grayscale_query=True, pnp=PnPConfig(backend="opencv", iterations=500), localize=LocalizeConfig(min_score=0.7))
+    ros = {e.ros: e for e in fields if e.ros}
+    assert set(ros) == set(NODE_POSE)
+    values = {name: e.default for name, e in ros.items()} | {"ransac_threshold": 4.0, "refine_with_crop": False}
+    assert from_values(PoseConfig(), values.__getitem__) == PoseConfig(refine_with_crop=False, pnp=PnPConfig(threshold_px=4.0))
+    with pytest.raises(ValueError, match="unknown PnP back-end"):
+        from_values(PoseConfig(), (values | {"pnp_backend": "nope"}).__getitem__)
+
+
+def test_node_parameter_descriptions_are_the_field_help(ros):
+    from mveq_core.backbones import create_backbone
+    from mveq_core.features import DenseFeatures
+    from mveq_core.pose import PoseEstimator
+    from mveq_core.settings import exposed
+    from mveq_ros.pose_node import PoseEstimatorNode
+
+    node = PoseEstimatorNode(estimator=PoseEstimator(DenseFeatures(create_backbone("tiny_vit14", "random"))))
+    try:
+        for e in exposed(PoseConfig()):
+            if e.ros:
+                assert node.describe_parameter(e.ros).description == e.help
+    finally:
+        node.shutdown_worker()
+        node.destroy_node()
