@@ -360,7 +360,7 @@ def database_from_reconstruction(features, frames: Sequence[np.ndarray], K: np.n
     """A database from the registered ``frames`` (all, or the indices ``use``): each frame's
     observations of the object's points as 2D-3D pairs (object frame: :func:`object_frame`),
     cropped at the estimator's scale."""
-    from .database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
+    from .reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
 
     T_world_obj = object_frame(rec)
     centre = T_world_obj[:3, 3]

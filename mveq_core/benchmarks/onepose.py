@@ -28,11 +28,12 @@ from typing import Iterator
 
 import numpy as np
 
-from ..database import DEFAULT_MAX_FEATURES, ReferenceFrame, build_database_from_frames
+from ..database import DEFAULT_MAX_FEATURES
 from ..features import DenseFeatures
 from ..io import MveqError, read_image_rgb
 from ..metrics.pose import cm_deg_accuracy, query_pose_error
 from ..pose import PoseConfig, PoseEstimator
+from ..reference_database import ReferenceFrame, build_database_from_frames
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..database import (
-    CadDatabaseConfig,
-    ObjectDatabase,
-    ReferenceCropConfig,
-    ReferenceFrame,
-    build_database_from_frames,
-    cached_cad_database,
-)
+from ..cad_database import CadDatabaseConfig, cached_cad_database
+from ..database import ObjectDatabase
 from ..features import DenseFeatures
 from ..geometry import project_points, transform_points
 from ..io import MveqError, write_image_atomic
@@ -32,6 +26,7 @@ from ..localize import box_iou
 from ..metrics.pose import add_error, adds_error, query_pose_error
 from ..pose import PoseConfig, PoseEstimator, PoseResult
 from ..pose_tracking import TRACKING, PoseTracker
+from ..reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
 from .detections import frame_key, read_detections
 from .realdata import RealFrame, RealObject, RealSet, fill_visible_boxes
 

@@ -11,7 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..database import CadDatabaseConfig, ObjectDatabase, build_database_from_mesh
+from ..cad_database import CadDatabaseConfig, build_database_from_mesh
+from ..database import ObjectDatabase
 from ..features import DenseFeatures
 from ..geometry import intrinsics_from_values, make_transform, random_rotation
 from ..metrics.pose import cm_deg_accuracy, query_pose_error

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..database import CadDatabaseConfig, ObjectDatabase, cached_cad_database
+from ..cad_database import CadDatabaseConfig, cached_cad_database
+from ..database import ObjectDatabase
 from ..features import DenseFeatures
 from ..geometry import make_transform
 from ..io import MveqError, read_image_raw, read_image_rgb, read_json

@@ -35,7 +35,7 @@ def cmd_bench_onepose(args: argparse.Namespace) -> int:
 
 def cmd_bench_ycbv(args: argparse.Namespace) -> int:
     from ..benchmarks.ycbv import format_table, run_ycbv
-    from ..database import CadDatabaseConfig
+    from ..cad_database import CadDatabaseConfig
 
     features = features_from_args(args)
     result = run_ycbv(
@@ -69,7 +69,7 @@ def cmd_bench_real(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_bop(args: argparse.Namespace) -> int:
-    from ..benchmarks.realdata import load_bop
+    from ..benchmarks.bop import load_bop
 
     real = load_bop(args.root, list(_csv_ints(args.scenes)) if args.scenes else None, args.split, args.models, args.max_frames, args.frame_step)
     return _real_bench(args, [real])
@@ -107,7 +107,7 @@ def cmd_bench_tracking_mode(args: argparse.Namespace) -> int:
 
 def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
     from ..benchmarks.rendered_pose import QueryConfig, run_rendered_pose
-    from ..database import CadDatabaseConfig
+    from ..cad_database import CadDatabaseConfig
     from ..photos import load_photos
     from ..procedural import procedural_object
     from ..render import load_mesh
@@ -136,7 +136,8 @@ def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
     import torch
 
     from ..benchmarks.rendered_pose import QueryConfig, render_queries, speed_benchmark
-    from ..database import CadDatabaseConfig, build_database_from_mesh, load_database
+    from ..cad_database import CadDatabaseConfig, build_database_from_mesh
+    from ..database import load_database
     from ..render import load_mesh
 
     features = features_from_args(args)
@@ -171,7 +172,8 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
     from ..benchmarks.latency import format_table, run_latency
     from ..benchmarks.rendered_pose import QueryConfig, render_queries
     from ..bundled import resolve
-    from ..database import CadDatabaseConfig, build_database_from_mesh, load_database
+    from ..cad_database import CadDatabaseConfig, build_database_from_mesh
+    from ..database import load_database
     from ..render import load_mesh
 
     width, height = (int(v) for v in args.size.lower().split("x"))

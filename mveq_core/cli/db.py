@@ -18,7 +18,7 @@ from .options import (
 
 def cmd_db_build(args: argparse.Namespace) -> int:
     from ..bundled import resolve
-    from ..database import CadDatabaseConfig, build_database_from_mesh
+    from ..cad_database import CadDatabaseConfig, build_database_from_mesh
     from ..render import load_mesh
 
     mesh = load_mesh(resolve(args.mesh, "objects"), args.units)  # input files first: a bad path must not wait for a model
@@ -66,7 +66,7 @@ def cmd_db_build_from_video(args: argparse.Namespace) -> int:
         raise MveqError("give one of --sequence (posed), --video or --frames (unposed)")
     if args.video or args.frames:
         return cmd_db_teach(args)
-    from ..database import build_database_from_frames
+    from ..reference_database import build_database_from_frames
     from ..render import load_mesh
 
     seq = Path(args.sequence)
@@ -95,9 +95,10 @@ def cmd_db_build_from_video(args: argparse.Namespace) -> int:
 def cmd_db_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from ..bundled import resolve
     from ..database import load_database
 
-    db = load_database(args.database)
+    db = load_database(resolve(args.database, "databases"))
     info = asdict(db.meta)
     info.update(features=len(db), descriptor_dtype=str(db.descriptors.dtype).replace("torch.", ""))
     print(json.dumps(info, indent=2))
@@ -148,5 +149,5 @@ def register(sub) -> None:
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_db_build_from_video)
     q = dsub.add_parser("info", help="print a database's header")
-    q.add_argument("database")
+    q.add_argument("database", help=".mvdb file or bundled:NAME")
     q.set_defaults(func=cmd_db_info)

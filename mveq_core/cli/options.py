@@ -152,7 +152,7 @@ def pose_config_from_args(args: argparse.Namespace):
 
 
 def add_cad_args(parser: argparse.ArgumentParser) -> None:
-    from ..database import CadDatabaseConfig
+    from ..cad_database import CadDatabaseConfig
 
     group = parser.add_argument_group("CAD database")
     group.add_argument("--views", type=int, default=96)
@@ -163,7 +163,7 @@ def add_cad_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cad_config_from_args(args: argparse.Namespace):
-    from ..database import CadDatabaseConfig
+    from ..cad_database import CadDatabaseConfig
 
     return CadDatabaseConfig(views=args.views, image_size=args.image_size, lighting_setups=args.lighting_setups, camera_effects=args.camera_effects, flat_shading=args.flat_shading)
 
@@ -173,7 +173,7 @@ def add_reference_crop_args(parser: argparse.ArgumentParser) -> None:
 
 
 def reference_crop_from_args(args: argparse.Namespace):
-    from ..database import ReferenceCropConfig
+    from ..reference_database import ReferenceCropConfig
 
     return ReferenceCropConfig(enabled=not args.whole_frames, input_size=args.input_size, margin=args.crop_margin)
 

@@ -8,7 +8,7 @@ import pytest
 from mveq_core.benchmarks.onepose import format_table as onepose_table
 from mveq_core.benchmarks.onepose import run_onepose
 from mveq_core.benchmarks.ycbv import BopDataset, evaluate_bop19, run_ycbv
-from mveq_core.database import CadDatabaseConfig
+from mveq_core.cad_database import CadDatabaseConfig
 from mveq_core.geometry import box_corners, depth_to_object_points, intrinsics_from_values, make_transform
 from mveq_core.io import write_image_atomic, write_json_atomic
 from mveq_core.metrics.bop import read_bop_csv

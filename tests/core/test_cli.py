@@ -64,6 +64,8 @@ def test_db_build_info_and_pose(tmp_path, capsys, procedural_mesh):
     info = json.loads(capsys.readouterr().out)
     assert info["object_name"] == "toy" and info["backbone"] == "tiny_vit14" and info["features"] > 100
     assert abs(max(np.subtract(*info["bbox"][::-1])) - 0.2) < 1e-3  # millimetres became metres
+    assert main(["db", "info", "bundled:mveq_toy_drill"]) == 0  # the shipped sample, by name
+    assert json.loads(capsys.readouterr().out)["object_name"] == "mveq_toy_drill"
 
     K = intrinsics_from_values(200, 200, 79.5, 59.5)
     view = render_view(procedural_mesh, K, look_at(np.array([0.0, -0.4, 0.2])), (120, 160), None, False)

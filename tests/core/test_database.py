@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from mveq_core.database import DatabaseError, ReferenceCropConfig, ReferenceFrame, build_database_from_frames
+from mveq_core.database import DatabaseError
 from mveq_core.geometry import intrinsics_from_values
 from mveq_core.metrics.pose import query_pose_error
 from mveq_core.objects import MeshObject, held_out_pose
 from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
 from mveq_core.render import ViewConfig, render_view
 from tests.helpers import CoordinateFeatures, coordinate_coloured
 

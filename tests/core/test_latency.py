@@ -5,7 +5,7 @@ import pytest
 
 from mveq_core.benchmarks.latency import format_table, reference_config, run_latency
 from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
-from mveq_core.database import CadDatabaseConfig, build_database_from_mesh
+from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
 from mveq_core.pnp import PnPConfig
 from mveq_core.pose import PoseConfig
 

@@ -6,7 +6,8 @@ import torch
 
 from mveq_core.adapter import ResolutionRule
 from mveq_core.backbones import create_backbone
-from mveq_core.database import CadDatabaseConfig, DatabaseError, build_database_from_mesh, load_database
+from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
+from mveq_core.database import DatabaseError, load_database
 from mveq_core.features import DenseFeatures
 from mveq_core.geometry import intrinsics_from_values
 from mveq_core.metrics.pose import query_pose_error

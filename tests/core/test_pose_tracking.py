@@ -4,7 +4,7 @@ lost then searching while it is gone, tracking again after it re-enters."""
 import numpy as np
 import pytest
 
-from mveq_core.database import CadDatabaseConfig, build_database_from_mesh
+from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
 from mveq_core.geometry import intrinsics_from_values, make_transform, rotation_matrix_axis_angle
 from mveq_core.metrics.pose import query_pose_error
 from mveq_core.pose import PoseConfig, PoseEstimator

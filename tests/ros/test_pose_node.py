@@ -17,7 +17,7 @@ from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from mveq_core.database import CadDatabaseConfig, build_database_from_mesh  # noqa: E402
+from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh  # noqa: E402
 from mveq_core.geometry import intrinsics_from_values  # noqa: E402
 from mveq_core.metrics.pose import query_pose_error  # noqa: E402
 from mveq_core.objects import MeshObject, held_out_pose  # noqa: E402
