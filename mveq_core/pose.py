@@ -50,7 +50,7 @@ class PoseConfig:
     search: str = option("two-pass", "without a box or mask: two-pass (whole image, then a crop) or localize (matched-cell clusters verified by pose)",
                          cli="--search", choices=("two-pass", "localize"))
     min_matches: int = 12
-    max_elements: int = 50_000_000
+    max_elements: int = option(50_000_000, "largest query x database similarity block held at once (memory bound; fewer, larger blocks are faster on a GPU)", cli="--max-elements")
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
     # query descriptors pick as their nearest neighbour's view (this many views).
     retrieval_views: int = option(0, "match only against the N database views with most nearest-neighbour votes (0: all)", cli="--retrieval-views")

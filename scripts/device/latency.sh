@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 11 on the H100: `mveq bench latency` (per-stage ms median/p95, peak GPU memory, success)
 # for poselib and gpu PnP, box and search modes, against the paper's reference protocol on the same
-# 200 frames. usage: latency.sh vits|vitb|vitb-default   (vits: the offline default, weights staged by
+# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks   (vits: the offline default, weights staged by
 # `real_pose.sh stage`; vitb: dinov2_vitb14 random init, fp32 and bf16: speed only)
 set -euo pipefail
 . scripts/device/setup.sh
@@ -16,4 +16,7 @@ case ${1:-vits} in
   vitb) LIMIT=360 run vitb14_fp32 --backbone dinov2_vitb14 --weights random --precision fp32
         LIMIT=180 run vitb14_bf16 --backbone dinov2_vitb14 --weights random --precision bf16 --reference-frames 0 ;;
   vitb-default) LIMIT=420 run vitb14_default --backbone dinov2_vitb14 --weights random ;;  # today's defaults (auto: bf16, gpu PnP on CUDA)
+  blocks) for m in 50000000 400000000 1600000000; do  # similarity block size in matching (--max-elements)
+            LIMIT=150 run vitb14_blocks_$m --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --frames 100 --max-elements $m
+          done ;;
 esac
