@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     from visualization_msgs.msg import MarkerArray
 
     from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
-    from mveq_core.database import CadDatabaseConfig, build_database_from_mesh, load_database
+    from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
+    from mveq_core.database import load_database
     from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig, resolve_device
     from mveq_core.pose import PoseEstimator
     from mveq_core.render import load_mesh
