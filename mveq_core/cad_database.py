@@ -14,6 +14,7 @@ import torch
 from .database import DEFAULT_MAX_FEATURES, DatabaseError, ObjectDatabase, cap_features, database_meta, load_database
 from .features import DenseFeatures, image_to_tensor
 from .geometry import depth_to_object_points, sphere_viewpoints, viewpoint_poses
+from .settings import option
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +25,22 @@ log = logging.getLogger(__name__)
 class CadDatabaseConfig:
     """CAD database settings: 96 icosphere views (the paper's), object filling ~70% of 512 px."""
 
-    views: int = 96
-    image_size: int = 512
+    views: int = option(96, "icosphere viewpoints rendered", cli="--views")
+    image_size: int = option(512, "render size, px (the object fills about 70 %)", cli="--image-size")
     fill: float = 0.7
-    pixel_stride: int = 4
-    max_features: int = DEFAULT_MAX_FEATURES
+    pixel_stride: int = option(4, "object pixels sampled every N px of each render", cli="--pixel-stride")
+    max_features: int = option(DEFAULT_MAX_FEATURES, "descriptors kept at most (a random subset beyond)", cli="--max-features")
     batch: int = 4
     seed: int = 0
-    flat_shading: bool = False  # no lighting: for meshes whose colours are data (coordinate-coloured)
+    # no lighting: for meshes whose colours are data (coordinate-coloured)
+    flat_shading: bool = option(False, "render colours without lighting", cli="--flat-shading")
     # Render-vs-photo measures (docs/benchmarks.md says which help on real images):
     # lighting_setups > 1 renders each view under that many lightings (the headlight, unlit colours,
     # then random directional lights) and averages each pixel's descriptors over them;
     # camera_effects blurs, adds sensor noise and JPEG-compresses each render before features (the
     # default: on real YCB-Video frames with a textured scan it took 5cm5° from 0 % to 90 %).
-    lighting_setups: int = 1
-    camera_effects: bool = True
+    lighting_setups: int = option(1, "lightings per view, descriptors averaged (1: headlight only)", cli="--lighting-setups")
+    camera_effects: bool = option(True, "blur, noise, exposure and JPEG on renders before features (measured on real frames: the default)", cli="--camera-effects")
 
 
 @torch.no_grad()

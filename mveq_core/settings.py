@@ -69,10 +69,11 @@ def add_arguments(group, config) -> None:
     for e in exposed(config):
         if not e.cli:
             continue
+        text = e.help.replace("%", "%%")  # argparse formats help strings with %
         if e.kind is bool:
-            group.add_argument(e.cli, action=argparse.BooleanOptionalAction, default=e.default, help=e.help)
+            group.add_argument(e.cli, action=argparse.BooleanOptionalAction, default=e.default, help=text)
         else:
-            group.add_argument(e.cli, type=e.kind, default=e.default, choices=list(e.choices) if e.choices else None, help=f"{e.help} (default: %(default)s)")
+            group.add_argument(e.cli, type=e.kind, default=e.default, choices=list(e.choices) if e.choices else None, help=f"{text} (default: %(default)s)")
 
 
 def from_args(config, args: argparse.Namespace):

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from ..io import MveqError
 from .options import (
+    add_cad_args,
     add_feature_args,
     add_reference_crop_args,
+    cad_config_from_args,
     features_from_args,
     parse_camera,
     reference_crop_from_args,
@@ -18,14 +20,13 @@ from .options import (
 
 def cmd_db_build(args: argparse.Namespace) -> int:
     from ..bundled import resolve
-    from ..cad_database import CadDatabaseConfig, build_database_from_mesh
+    from ..cad_database import build_database_from_mesh
     from ..render import load_mesh
 
     mesh = load_mesh(resolve(args.mesh, "objects"), args.units)  # input files first: a bad path must not wait for a model
     features = features_from_args(args)
     name = args.name or Path(args.mesh).stem
-    config = CadDatabaseConfig(views=args.views, image_size=args.image_size, max_features=args.max_features, pixel_stride=args.pixel_stride)
-    db = build_database_from_mesh(features, mesh, name, config, mesh_path=str(Path(args.mesh).resolve()))
+    db = build_database_from_mesh(features, mesh, name, cad_config_from_args(args), mesh_path=str(Path(args.mesh).resolve()))
     db.save(args.out, "fp32" if args.fp32 else "fp16")
     print(f"wrote {args.out}: {len(db)} features of '{name}' from {db.meta.views} views (diameter {db.meta.diameter * 1000:.1f} mm)")
     return 0
@@ -114,10 +115,7 @@ def register(sub) -> None:
     q.add_argument("--mesh", required=True, help="mesh file (.obj/.ply/.glb ...)")
     q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
     q.add_argument("--name", default=None, help="object name (default: the mesh file's stem)")
-    q.add_argument("--views", type=int, default=96)
-    q.add_argument("--image-size", type=int, default=512)
-    q.add_argument("--pixel-stride", type=int, default=4)
-    q.add_argument("--max-features", type=int, default=120_000)
+    add_cad_args(q)
     q.add_argument("--fp32", action="store_true", help="store descriptors as fp32 (default fp16)")
     q.add_argument("--out", required=True, help="database file (.mvdb)")
     q.set_defaults(func=cmd_db_build)

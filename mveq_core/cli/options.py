@@ -152,20 +152,18 @@ def pose_config_from_args(args: argparse.Namespace):
 
 
 def add_cad_args(parser: argparse.ArgumentParser) -> None:
+    """CAD database options, generated from :class:`~mveq_core.cad_database.CadDatabaseConfig`."""
     from ..cad_database import CadDatabaseConfig
+    from ..settings import add_arguments
 
-    group = parser.add_argument_group("CAD database")
-    group.add_argument("--views", type=int, default=96)
-    group.add_argument("--image-size", type=int, default=512)
-    group.add_argument("--lighting-setups", type=int, default=1, help="lightings per view, descriptors averaged (1: headlight only)")
-    group.add_argument("--camera-effects", action=argparse.BooleanOptionalAction, default=CadDatabaseConfig.camera_effects, help="blur, noise and JPEG on renders before features (default: on)")
-    group.add_argument("--flat-shading", action="store_true", help="render colours without lighting")
+    add_arguments(parser.add_argument_group("CAD database"), CadDatabaseConfig())
 
 
 def cad_config_from_args(args: argparse.Namespace):
     from ..cad_database import CadDatabaseConfig
+    from ..settings import from_args
 
-    return CadDatabaseConfig(views=args.views, image_size=args.image_size, lighting_setups=args.lighting_setups, camera_effects=args.camera_effects, flat_shading=args.flat_shading)
+    return from_args(CadDatabaseConfig(), args)
 
 
 def add_reference_crop_args(parser: argparse.ArgumentParser) -> None:

@@ -101,3 +101,23 @@ def test_node_parameter_descriptions_are_the_field_help(ros):
     finally:
         node.shutdown_worker()
         node.destroy_node()
+
+
+def test_every_subcommand_help_formats_and_cad_options_come_from_the_dataclass():
+    import argparse
+
+    from mveq_core.cad_database import CadDatabaseConfig
+    from mveq_core.cli.options import cad_config_from_args
+
+    def walk(parser):
+        parser.format_help()  # a stray % in a generated help string fails here
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(build_parser())
+    args = build_parser().parse_args(["db", "build", "--mesh", "m.obj", "--out", "o.mvdb", "--no-camera-effects", "--lighting-setups", "2", "--views", "12"])
+    assert cad_config_from_args(args) == CadDatabaseConfig(camera_effects=False, lighting_setups=2, views=12)
+    args = build_parser().parse_args(["bench", "real", "--data", "d", "--out", "o"])
+    assert cad_config_from_args(args) == CadDatabaseConfig()
