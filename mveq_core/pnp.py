@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import check_intrinsics, make_transform, project_points, transform_points
-from .settings import option
+from .settings import option, require
 
 BACKENDS = ("auto", "poselib", "opencv", "gpu")
 
@@ -36,6 +36,10 @@ class PnPConfig:
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown PnP back-end {self.backend!r}; choose from {BACKENDS}")
+        require(self, "iterations", self.iterations > 0)
+        require(self, "threshold_px", self.threshold_px > 0)
+        require(self, "min_inliers", self.min_inliers > 0)
+        require(self, "min_inlier_ratio", 0 <= self.min_inlier_ratio <= 1, "must be in [0, 1]")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from .geometry import check_intrinsics
 from .localize import LocalizeConfig
 from .matching import mutual_nearest_neighbours
 from .pnp import PnPConfig, solve_pnp
-from .settings import option
+from .settings import option, require
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class PoseConfig:
     def __post_init__(self):
         if self.search not in ("localize", "two-pass"):
             raise ValueError(f"search must be 'localize' or 'two-pass', got {self.search!r}")
+        require(self, "input_size", self.input_size is None or self.input_size > 0)
+        require(self, "grid_stride", self.grid_stride > 0)
 
 
 @dataclass

@@ -49,6 +49,16 @@ def exposed(config, prefix: tuple[str, ...] = ()) -> list[Exposed]:
     return out
 
 
+def require(config, name: str, ok: bool, what: str = "must be positive") -> None:
+    """Raises ValueError unless ``ok``, naming the field ``name`` of ``config`` with its CLI option and
+    ROS parameter (so the message reads right wherever the value came from)."""
+    if ok:
+        return
+    meta = next(f.metadata for f in fields(config) if f.name == name)
+    aliases = ", ".join(a for a in (meta.get("cli"), meta.get("ros")) if a)
+    raise ValueError(f"{name}{f' ({aliases})' if aliases else ''} {what}, got {getattr(config, name)!r}")
+
+
 def with_values(config, values: dict[tuple[str, ...], Any]):
     """``config`` with the fields at the given paths replaced (nested configs rebuilt, so their
     checks run again)."""

@@ -170,12 +170,7 @@ class PoseEstimatorNode(Node):
         """The estimator settings from the parameters, with ``changes`` (name -> value) applied;
         raises ValueError for a value the settings refuse."""
         g = lambda name: changes[name] if name in changes else self.get_parameter(name).value  # noqa: E731
-        for name in ("input_size", "grid_stride", "ransac_iterations", "min_inliers"):
-            if g(name) <= 0:
-                raise ValueError(f"{name} must be positive, got {g(name)}")
-        if g("ransac_threshold") <= 0 or not 0 <= g("min_inlier_ratio") <= 1:
-            raise ValueError("ransac_threshold must be positive and min_inlier_ratio in [0, 1]")
-        return from_values(PoseConfig(), g)
+        return from_values(PoseConfig(), g)  # the dataclasses check the values (settings.require)
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         """Runtime changes: settings that rebuild the features, databases or subscriptions are

@@ -34,6 +34,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
     from ..pose import PoseEstimator
     from ..viz import draw_matches, draw_pose
 
+    config = pose_config_from_args(args)  # options first: a bad value must not wait for files or a model
     K, dist = parse_camera(args.K, args.camera)
     image = read_image_rgb(args.image)
     mask = read_image_raw(args.mask) > 0 if args.mask else None
@@ -44,7 +45,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
 
     databases = [load_database(resolve(p, "databases")) for p in args.db]
     features = features_for_databases(args, databases)
-    estimator = PoseEstimator(features, (), pose_config_from_args(args))
+    estimator = PoseEstimator(features, (), config)
     for path, db in zip(args.db, databases):
         estimator.add_database(db, path)
     results = estimator.estimate(image, K, mask=mask, box=box, dist_coeffs=dist)

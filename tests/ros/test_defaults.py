@@ -121,3 +121,18 @@ def test_every_subcommand_help_formats_and_cad_options_come_from_the_dataclass()
     assert cad_config_from_args(args) == CadDatabaseConfig(camera_effects=False, lighting_setups=2, views=12)
     args = build_parser().parse_args(["bench", "real", "--data", "d", "--out", "o"])
     assert cad_config_from_args(args) == CadDatabaseConfig()
+
+
+def test_value_checks_live_in_the_dataclasses_and_name_option_and_parameter(capsys):
+    from mveq_core.cli import main
+
+    with pytest.raises(ValueError, match=r"iterations \(--ransac-iters, ransac_iterations\) must be positive, got 0"):
+        PnPConfig(iterations=0)
+    with pytest.raises(ValueError, match=r"min_inlier_ratio .* must be in \[0, 1\], got 1.5"):
+        PnPConfig(min_inlier_ratio=1.5)
+    for bad in (dict(grid_stride=0), dict(input_size=-1)):
+        with pytest.raises(ValueError, match="must be positive"):
+            PoseConfig(**bad)
+    assert PoseConfig(input_size=None).input_size is None  # None: no resize
+    assert main(["-q", "pose", "--db", "x.mvdb", "--image", "i.png", "--K", "500,500,320,240", "--out", "o.json", "--grid-stride", "0"]) == 2
+    assert "grid_stride (--grid-stride, grid_stride) must be positive, got 0" in capsys.readouterr().err
