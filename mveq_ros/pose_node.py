@@ -258,15 +258,17 @@ class PoseEstimatorNode(Node):
             tracked = self.tracker.update(rgb, K, dist)
             results = {name: t.result for name, t in tracked.items()}
             self.object_states = {name: t.state for name, t in tracked.items()}
-        elif boxes is None:
-            results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist)
         else:
-            results = {}
-            for name in self.estimator.databases:
-                if name in boxes:
-                    results.update(self.estimator.estimate(rgb, K, mask=mask, box=boxes[name], objects=[name], dist_coeffs=dist))
-                else:
-                    results[name] = PoseResult.failure(name, "not in this frame's detections")
+            self.object_states = {}  # a detector's boxes or a mask decide this frame: no tracker state describes it
+            if boxes is None:
+                results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist)
+            else:
+                results = {}
+                for name in self.estimator.databases:
+                    if name in boxes:
+                        results.update(self.estimator.estimate(rgb, K, mask=mask, box=boxes[name], objects=[name], dist_coeffs=dist))
+                    else:
+                        results[name] = PoseResult.failure(name, "not in this frame's detections")
         self.frames_processed += 1
         header = msg.header
         if self.get_parameter("camera_frame").value:

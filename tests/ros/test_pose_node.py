@@ -328,6 +328,11 @@ def test_tracking_mode_reports_object_states(ros, setup):
         status = node._object_status("toy", seen[-1]["toy"], Header()).status[0]
         values = {v.key: v.value for v in status.values}
         assert status.message == values["state"] == "lost" and values["reason"] != "" and status.level == status.WARN
+        from mveq_core.crop import mask_box
+
+        node.process(image, _camera_info(), None, {"toy": mask_box(view.mask)})  # a detector's box decides this frame
+        assert node.object_states == {} and seen[-1]["toy"].success
+        assert node._object_status("toy", seen[-1]["toy"], Header()).status[0].message == "found"  # not the tracker's stale "lost"
         refused = node.set_parameters([Parameter("tracking_mode", Parameter.Type.BOOL, False)])[0]
         assert not refused.successful and "restart" in refused.reason
     finally:
