@@ -305,6 +305,20 @@ def _bucket(n: int, smallest: int) -> int:
     return nb
 
 
+def _graphed_search(device: torch.device, n: int, cfg: _Search) -> _GraphedSearch | None:
+    """The CUDA graph for ``n`` correspondences (captured on first use of its size bucket), or None
+    when a kernel could not be captured (that bucket then runs eagerly)."""
+    key = (device, _bucket(n, cfg.preemptive), cfg)
+    if key not in _GRAPHS:
+        try:
+            _GRAPHS[key] = _GraphedSearch(device, key[1], cfg)
+        except RuntimeError as error:
+            logging.getLogger(__name__).warning("gpu PnP: CUDA graph capture failed (%s); running eagerly", str(error).splitlines()[0])
+            torch.cuda.synchronize(device)
+            _GRAPHS[key] = None
+    return _GRAPHS[key]
+
+
 def ransac_pnp_torch(
     xyz: np.ndarray,
     xy: np.ndarray,
@@ -340,18 +354,9 @@ def ransac_pnp_torch(
     Kt = torch.as_tensor(np.asarray(K), dtype=f64).to(device, non_blocking=True)
     cfg = _Search(int(iterations), float(threshold_px) ** 2, int(refine_steps), int(local_optimisations), int(preemptive), int(keep))
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    if device.type == "cuda" and cuda_graph:
-        nb = _bucket(n, cfg.preemptive)
-        key = (device, nb, cfg)
-        if key not in _GRAPHS:
-            try:
-                _GRAPHS[key] = _GraphedSearch(device, nb, cfg)
-            except RuntimeError as error:  # a kernel that cannot be captured: stay eager for this bucket
-                logging.getLogger(__name__).warning("gpu PnP: CUDA graph capture failed (%s); running eagerly", str(error).splitlines()[0])
-                torch.cuda.synchronize(device)
-                _GRAPHS[key] = None
-    if device.type == "cuda" and cuda_graph and _GRAPHS[key] is not None:
-        out = _GRAPHS[key](P, p, Kt, n, generator)
+    graphed = _graphed_search(device, n, cfg) if device.type == "cuda" and cuda_graph else None
+    if graphed is not None:
+        out = graphed(P, p, Kt, n, generator)
     else:
         u_samples = torch.rand(cfg.iterations, 3, generator=generator, dtype=f64, device=device)
         u_subset = torch.rand(cfg.preemptive, generator=generator, dtype=f64, device=device)
