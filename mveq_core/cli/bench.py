@@ -35,11 +35,10 @@ def cmd_bench_onepose(args: argparse.Namespace) -> int:
 
 def cmd_bench_ycbv(args: argparse.Namespace) -> int:
     from ..benchmarks.ycbv import format_table, run_ycbv
-    from ..cad_database import CadDatabaseConfig
 
     features = features_from_args(args)
     result = run_ycbv(
-        features, args.bop_root, args.out, pose_config_from_args(args), CadDatabaseConfig(views=args.views, image_size=args.image_size),
+        features, args.bop_root, args.out, pose_config_from_args(args), cad_config_from_args(args),
         detections=args.detections, max_targets=args.max_targets,
     )
     table = format_table(result)
@@ -107,7 +106,6 @@ def cmd_bench_tracking_mode(args: argparse.Namespace) -> int:
 
 def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
     from ..benchmarks.rendered_pose import QueryConfig, run_rendered_pose
-    from ..cad_database import CadDatabaseConfig
     from ..photos import load_photos
     from ..procedural import procedural_object
     from ..render import load_mesh
@@ -120,7 +118,7 @@ def cmd_bench_rendered_pose(args: argparse.Namespace) -> int:
         raise MveqError("no objects: give --mesh and/or --procedural N")
     backgrounds = load_photos(args.backgrounds)
     result = run_rendered_pose(
-        features, objects, pose_config_from_args(args), CadDatabaseConfig(views=args.views, image_size=args.image_size, max_features=args.max_features),
+        features, objects, pose_config_from_args(args), cad_config_from_args(args),
         QueryConfig(count=args.queries, seed=args.seed), backgrounds,
     )
     out = Path(args.out)
@@ -136,7 +134,7 @@ def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
     import torch
 
     from ..benchmarks.rendered_pose import QueryConfig, render_queries, speed_benchmark
-    from ..cad_database import CadDatabaseConfig, build_database_from_mesh
+    from ..cad_database import build_database_from_mesh
     from ..database import load_database
     from ..render import load_mesh
 
@@ -146,7 +144,7 @@ def cmd_bench_pose_speed(args: argparse.Namespace) -> int:
     if args.db:
         db = load_database(args.db)
     else:
-        db = build_database_from_mesh(features, mesh, name, CadDatabaseConfig(views=args.views, image_size=args.image_size))
+        db = build_database_from_mesh(features, mesh, name, cad_config_from_args(args))
     queries = render_queries(mesh, QueryConfig(count=args.frames + 2, width=640, height=480, seed=args.seed))
     base = pose_config_from_args(args)
     report = {"features": features.describe(), "device": torch.cuda.get_device_name() if features.device.type == "cuda" else "cpu",
@@ -172,7 +170,7 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
     from ..benchmarks.latency import format_table, run_latency
     from ..benchmarks.rendered_pose import QueryConfig, render_queries
     from ..bundled import resolve
-    from ..cad_database import CadDatabaseConfig, build_database_from_mesh
+    from ..cad_database import build_database_from_mesh
     from ..database import load_database
     from ..render import load_mesh
 
@@ -185,7 +183,7 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
         reference = features if args.precision == "fp32" else features_from_args(ref_args)
     mesh_path = resolve(args.mesh, "objects")
     mesh = load_mesh(mesh_path, args.units)
-    db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, mesh_path.stem, CadDatabaseConfig(views=args.views))
+    db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, mesh_path.stem, cad_config_from_args(args))
     queries = render_queries(mesh, QueryConfig(count=args.frames + args.warmup, width=width, height=height, seed=args.seed))
     report = run_latency(features, reference, db, queries, _csv_strs(args.pnp), pose_config_from_args(args), args.warmup, args.reference_frames)
     write_result(args.out, "latency", report, format_table(report), features.device)
@@ -210,6 +208,7 @@ def register(sub) -> None:
     q = bsub.add_parser("rendered-pose", help="pose accuracy on rendered objects at random held-out poses")
     add_feature_args(q)
     add_pnp_args(q)
+    add_cad_args(q)
     q.add_argument("--mesh", action="append", help="object mesh(es)")
     q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
     q.add_argument("--procedural", type=int, default=0, help="number of procedural objects")
@@ -217,20 +216,16 @@ def register(sub) -> None:
     q.add_argument("--photos", default=None, help="texture procedural objects with these photos (folder or opencv:heldout)")
     q.add_argument("--backgrounds", default=None, help="background photos (folder or opencv:heldout); default: random patterns")
     q.add_argument("--queries", type=int, default=10, help="query images per object")
-    q.add_argument("--views", type=int, default=96)
-    q.add_argument("--image-size", type=int, default=512)
-    q.add_argument("--max-features", type=int, default=120_000)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_bench_rendered_pose)
     q = bsub.add_parser("pose-speed", help="per-stage milliseconds per 640x480 frame for each PnP back-end")
     add_feature_args(q)
     add_pnp_args(q)
+    add_cad_args(q)
     q.add_argument("--mesh", required=True, help="object mesh (queries are rendered from it)")
     q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
     q.add_argument("--db", default=None, help="database (default: build a CAD database from --mesh)")
-    q.add_argument("--views", type=int, default=96)
-    q.add_argument("--image-size", type=int, default=512)
     q.add_argument("--frames", type=int, default=20)
     q.add_argument("--backends", default="poselib,opencv")
     q.add_argument("--seed", type=int, default=0)
@@ -239,10 +234,10 @@ def register(sub) -> None:
     q = bsub.add_parser("latency", help="per-stage ms (median, p95), peak GPU memory and success per PnP back-end, box and search modes, against the paper's reference protocol on the same frames")
     add_feature_args(q)
     add_pnp_args(q)
+    add_cad_args(q)
     q.add_argument("--mesh", default="bundled:mveq_toy_drill", help="object mesh (queries are rendered from it)")
     q.add_argument("--units", default="m", choices=["m", "cm", "mm"])
     q.add_argument("--db", default=None, help="database (default: a 96-view CAD database of --mesh)")
-    q.add_argument("--views", type=int, default=96)
     q.add_argument("--size", default="640x480", help="query image size WxH")
     q.add_argument("--frames", type=int, default=200, help="timed frames per mode")
     q.add_argument("--warmup", type=int, default=5)
@@ -254,10 +249,9 @@ def register(sub) -> None:
     q = bsub.add_parser("ycbv", help="YCB-Video (BOP19): CSV + AR_VSD/AR_MSSD/AR_MSPD/AR")
     add_feature_args(q)
     add_pnp_args(q)
+    add_cad_args(q)
     q.add_argument("--bop-root", required=True, help="the ycbv/ folder (models/, test/, test_targets_bop19.json)")
     q.add_argument("--detections", default=None, help="BOP default-detections JSON (default: crops from GT boxes)")
-    q.add_argument("--views", type=int, default=96)
-    q.add_argument("--image-size", type=int, default=512)
     q.add_argument("--max-targets", type=int, default=None)
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_bench_ycbv)

@@ -119,8 +119,9 @@ def test_every_subcommand_help_formats_and_cad_options_come_from_the_dataclass()
     walk(build_parser())
     args = build_parser().parse_args(["db", "build", "--mesh", "m.obj", "--out", "o.mvdb", "--no-camera-effects", "--lighting-setups", "2", "--views", "12"])
     assert cad_config_from_args(args) == CadDatabaseConfig(camera_effects=False, lighting_setups=2, views=12)
-    args = build_parser().parse_args(["bench", "real", "--data", "d", "--out", "o"])
-    assert cad_config_from_args(args) == CadDatabaseConfig()
+    for argv in (["bench", "real", "--data", "d", "--out", "o"], ["bench", "rendered-pose", "--out", "o"], ["bench", "pose-speed", "--mesh", "m.obj"],
+                 ["bench", "latency", "--out", "o"], ["bench", "ycbv", "--bop-root", "y", "--out", "o"]):
+        assert cad_config_from_args(build_parser().parse_args(argv)) == CadDatabaseConfig(), argv  # every CAD-building command
 
 
 def test_value_checks_live_in_the_dataclasses_and_name_option_and_parameter(capsys):
