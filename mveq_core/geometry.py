@@ -14,6 +14,9 @@ import numpy as np
 
 # Flips y and z: maps OpenCV camera axes to OpenGL camera axes (and back; it is its own inverse).
 OPENGL_FROM_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
+# COLMAP puts the centre of the top-left pixel at (0.5, 0.5), OpenCV and mveq at (0, 0):
+# COLMAP pixel = OpenCV pixel + COLMAP_PIXEL_OFFSET (principal points and keypoints alike).
+COLMAP_PIXEL_OFFSET = 0.5
 
 
 def check_intrinsics(K: np.ndarray, name: str = "K") -> np.ndarray:

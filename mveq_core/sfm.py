@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .geometry import invert_transform, make_transform, rotation_error_deg
+from .geometry import COLMAP_PIXEL_OFFSET, invert_transform, make_transform, rotation_error_deg
 from .io import MveqError
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _dense_matches(database: Path, images_by_name: dict[str, np.ndarray], featur
         descs = {}
         with torch.no_grad():
             for im in images:
-                xy = np.asarray(db.read_keypoints(im.image_id))[:, :2] - 0.5  # COLMAP: pixel corners at integers
+                xy = np.asarray(db.read_keypoints(im.image_id))[:, :2] - COLMAP_PIXEL_OFFSET
                 grid = features.feature_grid(image_to_tensor(images_by_name[im.name], features.device))
                 descs[im.image_id] = grid.sample(torch.from_numpy(xy).float().to(features.device))
         db.clear_matches()
@@ -151,9 +151,8 @@ def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Pat
             database.unlink()
         reader = pycolmap.ImageReaderOptions()
         reader.camera_model = "PINHOLE"
-        # COLMAP puts pixel centres at +0.5 (corners at integers), OpenCV at integers: shift c by 0.5
-        # here and the observations back by 0.5 below, so poses and pixels are in OpenCV's convention.
-        reader.camera_params = ",".join(f"{v:.6f}" for v in (K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5))
+        # poses and pixels stay in OpenCV's convention: c shifted here, observations back below
+        reader.camera_params = ",".join(f"{v:.6f}" for v in (K[0, 0], K[1, 1], K[0, 2] + COLMAP_PIXEL_OFFSET, K[1, 2] + COLMAP_PIXEL_OFFSET))
         extraction = pycolmap.FeatureExtractionOptions()
         extraction.sift.max_num_features = max_features
         extraction.num_threads = 1  # one thread everywhere: the same frames give the same reconstruction
@@ -191,7 +190,7 @@ def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Pat
             xy, ids = [], []
             for p2d in image.points2D:
                 if p2d.has_point3D():
-                    xy.append(np.asarray(p2d.xy, np.float64) - 0.5)
+                    xy.append(np.asarray(p2d.xy, np.float64) - COLMAP_PIXEL_OFFSET)
                     ids.append(row_of[p2d.point3D_id])
             obs[k] = (np.asarray(xy, np.float64).reshape(-1, 2), np.asarray(ids, int))
         return Reconstruction(T, points, obs, float(model.compute_mean_reprojection_error()), len(images))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import COLMAP_PIXEL_OFFSET
 from ..io import MveqError
 
 CAMERA_MODELS = {0: ("SIMPLE_PINHOLE", 3), 1: ("PINHOLE", 4), 2: ("SIMPLE_RADIAL", 4), 3: ("RADIAL", 5), 4: ("OPENCV", 8), 5: ("OPENCV_FISHEYE", 8), 6: ("FULL_OPENCV", 12), 7: ("FOV", 5), 8: ("SIMPLE_RADIAL_FISHEYE", 4), 9: ("RADIAL_FISHEYE", 5), 10: ("THIN_PRISM_FISHEYE", 12)}
@@ -32,7 +33,7 @@ class ColmapCamera:
             fx = fy = f
         else:
             fx, fy, cx, cy = p[:4]
-        return np.array([[fx, 0, cx - 0.5], [0, fy, cy - 0.5], [0, 0, 1.0]])
+        return np.array([[fx, 0, cx - COLMAP_PIXEL_OFFSET], [0, fy, cy - COLMAP_PIXEL_OFFSET], [0, 0, 1.0]])
 
     def dist_coeffs(self) -> np.ndarray:
         """OpenCV distortion coefficients (k1, k2, p1, p2[, k3, k4, k5, k6]) of the camera model; a
@@ -131,4 +132,4 @@ def shared_observations(a: ColmapImage, b: ColmapImage) -> tuple[np.ndarray, np.
     if not pairs:
         return np.zeros((0, 2)), np.zeros((0, 2))
     ia, ib = np.array(pairs).T
-    return a.xys[ia] - 0.5, b.xys[ib] - 0.5
+    return a.xys[ia] - COLMAP_PIXEL_OFFSET, b.xys[ib] - COLMAP_PIXEL_OFFSET
