@@ -113,6 +113,10 @@ class ViTBackbone(nn.Module):
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
         self.num_prefix_tokens = int(getattr(vit, "num_prefix_tokens", 1))
         self.depth = len(vit.blocks)
+        # resized position embeddings per grid size: the bicubic resize took half of the GPU time
+        # of a ViT-S/14 frame on an H200 (docs/benchmarks.md); keyed by the embedding's storage and
+        # version, so new weights are never served stale ones
+        self._position_cache: dict[tuple, torch.Tensor] = {}
 
     @property
     def patch_size(self) -> int:
@@ -123,6 +127,19 @@ class ViTBackbone(nn.Module):
         return int(self.vit.embed_dim)
 
     def _position_embedding(self, grid_hw: tuple[int, int]) -> torch.Tensor:
+        pos = self.vit.pos_embed
+        if torch.is_grad_enabled() and pos.requires_grad:
+            return self._resized_position_embedding(grid_hw)
+        key = (tuple(grid_hw), pos.data_ptr(), pos._version, pos.dtype, pos.device)
+        cached = self._position_cache.get(key)
+        if cached is None:
+            if len(self._position_cache) >= 64:
+                self._position_cache.clear()
+            with torch.no_grad():
+                cached = self._position_cache[key] = self._resized_position_embedding(grid_hw)
+        return cached
+
+    def _resized_position_embedding(self, grid_hw: tuple[int, int]) -> torch.Tensor:
         vit = self.vit
         pos = vit.pos_embed
         prefix = 0 if vit.no_embed_class else self.num_prefix_tokens

@@ -48,11 +48,26 @@ class Crop:
     size: tuple[int, int]
 
     @classmethod
-    def around(cls, shape: tuple[int, int], box: Sequence[float] | None, margin: float, input_size: int | None) -> "Crop":
+    def around(cls, shape: tuple[int, int], box: Sequence[float] | None, margin: float, input_size: int | None, quantum: int = 0) -> "Crop":
+        """The enlarged ``box`` scaled so its longer side is ``input_size``. With ``quantum`` > 0
+        the shorter side grows (more of the image around the box, centred, kept inside the image)
+        until its resized length is a multiple of ``quantum`` pixels, so crops come in few sizes."""
         x0, y0, x1, y1 = enlarged_box(shape, box, margin)
         cw, ch = x1 - x0, y1 - y0
         scale = 1.0 if input_size is None or max(cw, ch) == 0 else input_size / max(cw, ch)
-        return cls(x0, y0, x1, y1, (max(1, round(cw * scale)), max(1, round(ch * scale))))
+        size = [max(1, round(cw * scale)), max(1, round(ch * scale))]
+        if quantum > 0 and input_size is not None and min(cw, ch) > 0:
+            axis = 0 if cw < ch else 1  # the shorter side (x: 0, y: 1)
+            target = min(max(size), -(-size[axis] // quantum) * quantum)
+            lo, hi = (x0, x1) if axis == 0 else (y0, y1)
+            limit = shape[1] if axis == 0 else shape[0]
+            want = round(target / scale)
+            if want <= limit and target != size[axis]:
+                lo = min(max(0, (lo + hi - want) // 2), limit - want)
+                hi = lo + want
+                size[axis] = target
+                x0, x1, y0, y1 = (lo, hi, y0, y1) if axis == 0 else (x0, x1, lo, hi)
+        return cls(x0, y0, x1, y1, (size[0], size[1]))
 
     @property
     def empty(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -74,7 +75,8 @@ class FeatureConfig:
     or ``bundled:NAME``, or None for the raw backbone. ``resolution``: None is the paper's
     evaluation rule (grid = image / 8). ``layer``: backbone block whose tokens are used (None: the
     adapter's, else -1 = final). ``precision``: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``fp32`` or
-    ``bf16`` (autocast; outputs float32).
+    ``bf16`` (autocast; outputs float32). ``cuda_graphs``: on CUDA, inference replays one captured
+    CUDA graph per input size instead of launching the ViT's few hundred kernels one by one.
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -84,6 +86,10 @@ class FeatureConfig:
     layer: int | None = None
     precision: str = "auto"
     device: str = "cpu"
+    cuda_graphs: bool = True
+
+
+MAX_GRAPHS = 16  # captured input sizes kept per model (least recently used dropped)
 
 
 class DenseFeatures(nn.Module):
@@ -113,6 +119,8 @@ class DenseFeatures(nn.Module):
         self.refine = RefineHead(backbone.embed_dim, adapter.conv_layers, adapter.conv_init).to(backbone.mean.device)
         self.adapter_source = "none"  # how the adapter was named when loaded (a path or bundled:NAME)
         self.weights_source = backbone.weights_id
+        self.cuda_graphs = False  # see FeatureConfig.cuda_graphs
+        self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
 
     # -------------------------------------------------------------------------------- building
     @classmethod
@@ -133,6 +141,7 @@ class DenseFeatures(nn.Module):
             model.load_adapter_tensors(adapter_file)
             model.adapter_source = str(config.adapter)
         model.weights_source = str(config.weights)
+        model.cuda_graphs = config.cuda_graphs
         return model.to(config.device).eval()
 
     def adapter_file(self, extra: dict | None = None) -> AdapterFile:
@@ -142,6 +151,7 @@ class DenseFeatures(nn.Module):
         return AdapterFile(self.backbone.spec.name, self.adapter_config, self.resolution, tensors, self.layer, dict(extra or {}))
 
     def load_adapter_tensors(self, adapter: AdapterFile) -> None:
+        self.clear_graphs()
         lora = {k: v for k, v in adapter.tensors.items() if not k.startswith("refine.")}
         head = {k[len("refine.") :]: v for k, v in adapter.tensors.items() if k.startswith("refine.")}
         if self.adapter_config.has_lora:
@@ -191,6 +201,43 @@ class DenseFeatures(nn.Module):
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
+    def clear_graphs(self) -> None:
+        """Forget the captured CUDA graphs (after weights change or the model moves)."""
+        self._graphs.clear()
+
+    def train(self, mode: bool = True) -> "DenseFeatures":
+        self.clear_graphs()
+        return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .half(): the graphs hold old storage
+        self.clear_graphs()
+        return super()._apply(fn, *args, **kwargs)
+
+    def _graphed_forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``self(images)`` by replaying the CUDA graph captured for this input size (captured on
+        first use: two warm-up runs on a side stream, then the capture)."""
+        key = (tuple(images.shape), images.dtype, images.device)
+        entry = self._graphs.get(key)
+        if entry is None:
+            static_in = images.clone()
+            stream = torch.cuda.Stream(images.device)
+            stream.wait_stream(torch.cuda.current_stream(images.device))
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    self(static_in)
+            torch.cuda.current_stream(images.device).wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self(static_in)
+            entry = self._graphs[key] = (graph, static_in, static_out)
+            while len(self._graphs) > MAX_GRAPHS:
+                self._graphs.popitem(last=False)
+        self._graphs.move_to_end(key)
+        graph, static_in, static_out = entry
+        static_in.copy_(images)
+        graph.replay()
+        return static_out.clone()
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Raw feature grid (B, C, gh, gw) (not normalised) for images (B, 3, H, W) in [0, 1]."""
         if images.ndim != 4 or images.shape[1] != 3:
@@ -215,7 +262,8 @@ class DenseFeatures(nn.Module):
         H, W = images.shape[-2:]
         device = self.device
         if patch_stride is None:
-            grid = self(images)
+            graphed = self.cuda_graphs and images.is_cuda and not self.training and not torch.is_grad_enabled()
+            grid = self._graphed_forward(images) if graphed else self(images)
             gh, gw = grid.shape[-2:]
             cx = (torch.arange(gw, device=device) + 0.5) * W / gw - 0.5
             cy = (torch.arange(gh, device=device) + 0.5) * H / gh - 0.5

@@ -139,7 +139,7 @@ class Localizer:
     def candidates(self, name: str, desc: torch.Tensor, pixels: np.ndarray, grids, owner: np.ndarray, shape) -> list[dict]:
         """Clusters of mutually matched cells of one object, largest first: {box, matches}."""
         db = self.estimator.databases[name]
-        matches = mutual_nearest_neighbours(desc, db.descriptors, self.estimator.config.max_elements)
+        matches = mutual_nearest_neighbours(desc, db.descriptors, self.estimator.config.max_elements, self.estimator.config.matching)
         q = matches.query_index.cpu().numpy()
         sim = matches.similarity.float().cpu().numpy()
         out = []

@@ -20,19 +20,27 @@ class Matches:
         return int(self.query_index.numel())
 
 
+METHODS = ("auto", "fused", "blocked")
+
+
 @torch.no_grad()
-def mutual_nearest_neighbours(query: torch.Tensor, database: torch.Tensor, max_elements: int = 50_000_000) -> Matches:
+def mutual_nearest_neighbours(query: torch.Tensor, database: torch.Tensor, max_elements: int = 50_000_000, method: str = "auto") -> Matches:
     """Mutual nearest neighbours by cosine similarity (inputs L2-normalised).
 
-    One pass over blocks of the similarity matrix gives both each query's best database entry
-    (row maxima) and each database entry's best query (running column maxima).
+    ``blocked``: one pass over blocks of the similarity matrix gives both each query's best
+    database entry (row maxima) and each database entry's best query (running column maxima).
+    ``fused``: each query's best entry from a Triton kernel that never writes the similarity
+    matrix, then the reverse check against those entries only (:mod:`mveq_core.matching_triton`;
+    CUDA only). ``auto``: fused on CUDA, blocked elsewhere.
 
     Args:
         query: (N, C) descriptors; database: (M, C) descriptors on the same device (the database
             may be fp16; the query is cast to its dtype).
         max_elements: the largest similarity block held at once (rows x columns), which bounds
-            memory: 50M fp16 entries are 100 MB.
+            memory: 50M fp16 entries are 100 MB (blocked method).
     """
+    if method not in METHODS:
+        raise ValueError(f"matching method must be one of {METHODS}, got {method!r}")
     if query.shape[-1] != database.shape[-1]:
         raise ValueError(f"descriptor sizes differ: query {query.shape[-1]}, database {database.shape[-1]}")
     device = database.device
@@ -41,6 +49,12 @@ def mutual_nearest_neighbours(query: torch.Tensor, database: torch.Tensor, max_e
     if n == 0 or m == 0:
         empty = torch.zeros(0, dtype=torch.long, device=device)
         return Matches(empty, empty, torch.zeros(0, device=device))
+    from . import matching_triton
+
+    if method == "fused" and not matching_triton.available(device):
+        raise RuntimeError(f"matching method 'fused' needs CUDA and triton (or TRITON_INTERPRET=1), not {device}")
+    if method == "fused" or (method == "auto" and device.type == "cuda" and matching_triton.available(device)):
+        return Matches(*matching_triton.mutual_pairs(query, database))
     rows = max(1, max_elements // m)
     row_index = torch.empty(n, dtype=torch.long, device=device)
     row_value = torch.empty(n, dtype=torch.float32, device=device)

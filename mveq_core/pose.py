@@ -9,7 +9,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 
 from .crop import Crop, mask_box
 from .database import ObjectDatabase, load_database
+from .depth import DepthCorrection, apply_correction, check_depth, correct_distance
 from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics
 from .localize import LocalizeConfig
@@ -44,18 +45,23 @@ class PoseConfig:
     input_size: int | None = option(512, "longer side of the (cropped) image fed to the features, px", cli="--input-size", ros="input_size")
     grid_stride: int = option(4, "query pixel spacing in the resized image, px", cli="--grid-stride", ros="grid_stride")
     crop_margin: float = option(0.15, "a box is enlarged by this fraction of its size per side", cli="--crop-margin")
+    crop_quantum: int = option(64, "a crop's shorter side grows (more context, no padding) to a multiple of this many input pixels, so the GPU's captured feature graphs see few sizes; 0: off", cli="--crop-quantum", ros="crop_quantum")
     # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
     # on a crop around the object's projected box then sees it at the database's scale.
     refine_with_crop: bool = option(True, "without a box: a second pass on a crop around the first pose", ros="refine_with_crop")
     search: str = option("two-pass", "without a box or mask: two-pass (whole image, then a crop) or localize (matched-cell clusters verified by pose)",
                          cli="--search", choices=("two-pass", "localize"))
     min_matches: int = 12
+    matching: str = option("auto", "mutual nearest neighbours: fused (one GPU kernel, no similarity matrix), blocked (matrix blocks) or auto (fused on CUDA)", cli="--matching", ros="matching", choices=("auto", "fused", "blocked"))
     max_elements: int = option(50_000_000, "largest query x database similarity block held at once (memory bound; fewer, larger blocks are faster on a GPU)", cli="--max-elements")
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
     # query descriptors pick as their nearest neighbour's view (this many views).
     retrieval_views: int = option(0, "match only against the N database views with most nearest-neighbour votes (0: all)", cli="--retrieval-views")
     # Grey query crops: for databases rendered from meshes without colours (the renders are grey).
     grayscale_query: bool = option(False, "grey query crops (for databases of meshes without colours)", cli="--grayscale-query")
+    # RGB-D: with a depth image registered to the colour image, the pose's distance is corrected
+    # from its inliers' measured depths (mveq_core.depth; measured in docs/benchmarks.md).
+    depth_refine: bool = option(True, "with a depth image: scale the pose's distance so its inliers' model depths match the measured ones", cli="--depth-refine", ros="depth_refine")
     pnp: PnPConfig = PnPConfig()
     localize: LocalizeConfig = LocalizeConfig()
 
@@ -64,6 +70,8 @@ class PoseConfig:
             raise ValueError(f"search must be 'localize' or 'two-pass', got {self.search!r}")
         require(self, "input_size", self.input_size is None or self.input_size > 0)
         require(self, "grid_stride", self.grid_stride > 0)
+        require(self, "crop_quantum", self.crop_quantum >= 0, "must be >= 0")
+        require(self, "matching", self.matching in ("auto", "fused", "blocked"), "must be auto, fused or blocked")
 
 
 @dataclass
@@ -89,6 +97,7 @@ class PoseResult:
     matches_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     matches_xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    depth_correction: DepthCorrection | None = None  # set when a depth image corrected the distance
 
     @classmethod
     def failure(cls, name: str, reason: str, timings: dict | None = None, xy: np.ndarray | None = None, xyz: np.ndarray | None = None) -> "PoseResult":
@@ -113,6 +122,7 @@ class PoseResult:
             "score": self.score,
             "timings_ms": self.timings_ms,
             "reason": self.reason,
+            "depth_correction": None if self.depth_correction is None else asdict(self.depth_correction),
         }
 
 
@@ -178,6 +188,7 @@ class PoseEstimator:
         box: Sequence[float] | None = None,
         objects: Sequence[str] | None = None,
         dist_coeffs: np.ndarray | None = None,
+        depth: np.ndarray | None = None,
     ) -> dict[str, PoseResult]:
         """Poses of ``objects`` (default: all databases) in one image.
 
@@ -186,7 +197,27 @@ class PoseEstimator:
             K: (3, 3) intrinsics of ``image``; ``dist_coeffs``: OpenCV distortion, or None.
             mask: optional (H, W) bool object mask: queries only inside it, crop to its box.
             box: optional [x0, y0, x1, y1] crop around the object (e.g. a detection).
+            depth: optional (H, W) depth in metres registered to ``image`` (NaN or 0: no depth):
+                with ``depth_refine`` each pose's distance is corrected from it.
         """
+        if depth is not None:
+            depth = check_depth(depth, np.shape(image)[:2])
+        results = self._estimate(image, K, mask, box, objects, dist_coeffs)
+        return {name: self.correct_with_depth(r, depth) for name, r in results.items()} if depth is not None else results
+
+    def correct_with_depth(self, result: PoseResult, depth: np.ndarray | None) -> PoseResult:
+        """``result`` with its distance corrected by ``depth`` ((H, W) metres, NaN invalid) from its
+        inliers (:func:`mveq_core.depth.correct_distance`); unchanged without a pose, without depth,
+        with ``depth_refine`` off or when too few inliers have a valid depth."""
+        if depth is None or not result.success or not self.config.depth_refine:
+            return result
+        inl = np.asarray(result.inliers, bool)
+        correction = correct_distance(result.T_cam_obj, result.matches_xyz[inl], result.matches_xy[inl], depth)
+        if correction is None:
+            return result
+        return replace(result, T_cam_obj=apply_correction(result.T_cam_obj, correction), depth_correction=correction)
+
+    def _estimate(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
         t_start = time.perf_counter()
         if box is None and mask is None and self.config.search == "localize":
             return {name: det.pose if det.present else PoseResult.failure(name, f"not found (best verified score {det.score:.2f})", det.timings_ms) for name, det in self.localize(image, K, objects, dist_coeffs).items()}
@@ -260,7 +291,7 @@ class PoseEstimator:
             box = mask_box(mask)
             if box is None:
                 return {n: PoseResult.failure(n, "empty region (mask without pixels)", {}) for n in names}
-        crop = Crop.around((h, w), box, cfg.crop_margin, cfg.input_size)
+        crop = Crop.around((h, w), box, cfg.crop_margin, cfg.input_size, cfg.crop_quantum)
         if crop.empty:
             return {n: PoseResult.failure(n, "empty region (box outside the image)", {}) for n in names}
         resized = crop.apply(image)
@@ -285,10 +316,10 @@ class PoseEstimator:
             t0 = time.perf_counter()
             candidates = self._retrieved_entries(query, db) if cfg.retrieval_views > 0 else None
             if candidates is None:
-                matches = mutual_nearest_neighbours(query, db.descriptors, cfg.max_elements)
+                matches = mutual_nearest_neighbours(query, db.descriptors, cfg.max_elements, cfg.matching)
                 d_idx = matches.database_index.cpu().numpy()
             else:
-                matches = mutual_nearest_neighbours(query, db.descriptors[candidates], cfg.max_elements)
+                matches = mutual_nearest_neighbours(query, db.descriptors[candidates], cfg.max_elements, cfg.matching)
                 d_idx = candidates.cpu().numpy()[matches.database_index.cpu().numpy()]
             q_idx = matches.query_index.cpu().numpy()
             self._sync()

@@ -94,8 +94,12 @@ class PoseTracker:
         self._last.clear()
         self._failures.clear()
 
-    def update(self, image: np.ndarray, K: np.ndarray, dist_coeffs: np.ndarray | None = None) -> dict[str, TrackedPose]:
-        """Poses in one frame (H, W, 3) uint8 with intrinsics ``K`` (3, 3)."""
+    def update(self, image: np.ndarray, K: np.ndarray, dist_coeffs: np.ndarray | None = None, depth: np.ndarray | None = None) -> dict[str, TrackedPose]:
+        """Poses in one frame (H, W, 3) uint8 with intrinsics ``K`` (3, 3); ``depth`` (H, W) metres
+        registered to it corrects each pose's distance (see :meth:`PoseEstimator.estimate`)."""
+        from .depth import check_depth
+
+        depth = None if depth is None else check_depth(depth, image.shape[:2])
         out = {}
         for name in self.estimator.databases:
             last = self._last.get(name)
@@ -105,6 +109,7 @@ class PoseTracker:
                 result = refine_from_prior(result, last.T_cam_obj, K, self.estimator.config.pnp.threshold_px, dist_coeffs) or result
             else:
                 result = self.estimator.estimate(image, K, objects=[name], dist_coeffs=dist_coeffs)[name]
+            result = self.estimator.correct_with_depth(result, depth)
             ok = result.success and result.score >= self.config.min_score
             if ok:  # tracked in the crop, or found by the search: tracked from the next frame on
                 self._last[name], self._failures[name] = result, 0

@@ -89,6 +89,17 @@ def image_to_mask(msg) -> np.ndarray:
     return array.any(axis=2) if array.ndim == 3 else array > 0
 
 
+def image_to_depth(msg) -> np.ndarray:
+    """(H, W) float32 metres, NaN where invalid, from a depth image message (REP 118: 16UC1 in
+    millimetres, 32FC1 in metres)."""
+    if msg.encoding not in ("16UC1", "mono16", "32FC1"):
+        raise ImageConversionError(f"depth encoding {msg.encoding!r} is not 16UC1 (mm) or 32FC1 (m)")
+    from mveq_core.depth import check_depth, depth_in_metres
+
+    array = image_to_array(msg)
+    return check_depth(depth_in_metres(array), array.shape)
+
+
 def rgb8_to_image(rgb: np.ndarray, header):
     """sensor_msgs/Image (rgb8) from an (H, W, 3) uint8 array."""
     from sensor_msgs.msg import Image

@@ -25,6 +25,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from mveq_core.database import load_database
+from mveq_core.features import FeatureConfig
 from mveq_core.pose import PoseConfig, PoseEstimator, PoseResult
 from mveq_core.pose_tracking import PoseTracker, TrackingConfig
 from mveq_core.settings import exposed, from_values
@@ -61,7 +62,7 @@ def _descriptor(text: str, kind: int) -> ParameterDescriptor:
     return ParameterDescriptor(description=text, type=kind)
 
 
-RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "use_mask", "use_detections", "tracking_mode"}
+RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "cuda_graphs", "use_mask", "use_depth", "use_detections", "tracking_mode"}
 POSE_SETTINGS = [e for e in exposed(PoseConfig()) if e.ros]  # the estimator settings the node exposes
 POSE_PARAMETERS = {e.ros for e in POSE_SETTINGS}
 _ROS_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER, float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
@@ -81,6 +82,7 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("adapter", "", _descriptor("override the adapter directory or bundled:NAME", P.PARAMETER_STRING))
         self.declare_parameter("device", "auto", _descriptor("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
         self.declare_parameter("precision", "auto", _descriptor("auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16", P.PARAMETER_STRING))
+        self.declare_parameter("cuda_graphs", FeatureConfig().cuda_graphs, _descriptor("CUDA: replay one captured graph per input size for the features", P.PARAMETER_BOOL))
         for e in POSE_SETTINGS:  # estimator settings: names, defaults and help from the dataclasses
             self.declare_parameter(e.ros, e.default, _descriptor(e.help, _ROS_TYPES[e.kind]))
         self.declare_parameter("publish_tf", True, _descriptor("broadcast camera -> object transforms", P.PARAMETER_BOOL))
@@ -88,15 +90,16 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("object_frame_prefix", "", _descriptor("TF child frame = prefix + object name", P.PARAMETER_STRING))
         self.declare_parameter("publish_debug_image", True, _descriptor("publish ~/debug_image overlays", P.PARAMETER_BOOL))
         self.declare_parameter("use_mask", False, _descriptor("restrict queries to the 'mask' image with the frame's stamp", P.PARAMETER_BOOL))
+        self.declare_parameter("use_depth", False, _descriptor("correct each pose's distance from the 'depth' image with the frame's stamp (registered to the colour image; 16UC1 mm or 32FC1 m; see depth_refine)", P.PARAMETER_BOOL))
         self.declare_parameter("use_detections", False, _descriptor("crop to the boxes of the 'detections' Detection2DArray with the frame's stamp (class id = object name; needs vision_msgs)", P.PARAMETER_BOOL))
         self.declare_parameter("tracking_mode", False, _descriptor("after a confident pose, estimate the next frame in a crop around it (one pass); search the whole image after tracking_max_failures failed frames", P.PARAMETER_BOOL))
         self.declare_parameter("tracking_max_failures", TrackingConfig().max_failures, _descriptor("failed frames in a row before an object is searched for again", P.PARAMETER_INTEGER))
-        self.declare_parameter("sync_tolerance", 0.05, _descriptor("largest stamp difference, s, pairing camera_info, mask and detections with an image", P.PARAMETER_DOUBLE))
+        self.declare_parameter("sync_tolerance", 0.05, _descriptor("largest stamp difference, s, pairing camera_info, mask, depth and detections with an image", P.PARAMETER_DOUBLE))
 
         self._lock = threading.Lock()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # side messages paired with each image by stamp (message_filters is not on PyPI)
-        self._infos, self._masks, self._detections = StampCache(), StampCache(), StampCache()
+        self._infos, self._masks, self._depths, self._detections = StampCache(), StampCache(), StampCache(), StampCache()
         self.frames_processed = 0
         self.frames_without_objects = 0  # frames that arrived while no database was loaded
         self._last_diagnostics = 0.0
@@ -121,6 +124,8 @@ class PoseEstimatorNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data)
         if self.get_parameter("use_mask").value:
             self.create_subscription(Image, "mask", self._masks.add, qos_profile_sensor_data)
+        if self.get_parameter("use_depth").value:
+            self.create_subscription(Image, "depth", self._depths.add, qos_profile_sensor_data)
         if self.get_parameter("use_detections").value:
             if Detection2DArray is None:
                 self.get_logger().error("use_detections: vision_msgs is not importable; the node localises objects itself")
@@ -153,7 +158,7 @@ class PoseEstimatorNode(Node):
         else:
             config = replace(OFFLINE_DEFAULT, device=device)
         overrides = {k: g(k) for k in ("backbone", "weights", "adapter") if g(k)}
-        config = replace(config, precision=g("precision"), **overrides)
+        config = replace(config, precision=g("precision"), cuda_graphs=g("cuda_graphs"), **overrides)
         features = DenseFeatures.create(config)
         self.get_logger().info(f"features: {features.describe()}")
         estimator = PoseEstimator(features, (), self._pose_config({}))
@@ -211,18 +216,22 @@ class PoseEstimatorNode(Node):
         info = self._infos.match(msg.header, tolerance) or self._infos.latest()
         mask_msg = self._masks.match(msg.header, tolerance) if self.get_parameter("use_mask").value else None
         detections = self._detections.match(msg.header, tolerance) if self.get_parameter("use_detections").value else None
+        depth_msg = self._depths.match(msg.header, tolerance) if self.get_parameter("use_depth").value else None
         if self.get_parameter("use_mask").value and mask_msg is None and len(self._masks):
             self.get_logger().warning("no mask within sync_tolerance of the frame: using the whole image", throttle_duration_sec=5.0)
-        self.process(msg, info, mask_msg, None if detections is None else detection_boxes(detections))
+        if self.get_parameter("use_depth").value and depth_msg is None:
+            self.get_logger().warning("no depth image within sync_tolerance of the frame: RGB-only pose", throttle_duration_sec=5.0)
+        self.process(msg, info, mask_msg, None if detections is None else detection_boxes(detections), depth_msg)
 
     def shutdown_worker(self) -> bool:
         """Stop the frame worker; True when it has ended (see NewestFrameWorker.stop)."""
         return self._worker.stop()
 
     # -------------------------------------------------------------------------------- processing
-    def process(self, msg: Image, info: CameraInfo | None, mask_msg: Image | None, boxes: dict[str, list[float]] | None = None) -> None:
+    def process(self, msg: Image, info: CameraInfo | None, mask_msg: Image | None, boxes: dict[str, list[float]] | None = None, depth_msg: Image | None = None) -> None:
         """One frame: ``boxes`` (object name -> [x0, y0, x1, y1]) from a detector restrict each object
-        to its box (objects without one get no pose); without boxes the estimator localises."""
+        to its box (objects without one get no pose); without boxes the estimator localises. A depth
+        image registered to the frame corrects each pose's distance."""
         t0 = time.perf_counter()
         log = self.get_logger()
         try:
@@ -250,23 +259,32 @@ class PoseEstimatorNode(Node):
                     mask = None
             except ValueError as exc:
                 log.warning(f"mask ignored: {exc}", throttle_duration_sec=5.0)
+        depth = None
+        if depth_msg is not None:
+            try:
+                depth = conv.image_to_depth(depth_msg)
+                if depth.shape != rgb.shape[:2]:
+                    log.warning(f"depth ignored: {depth.shape[1]}x{depth.shape[0]} but the image is {rgb.shape[1]}x{rgb.shape[0]} (register depth to colour)", throttle_duration_sec=5.0)
+                    depth = None
+            except ValueError as exc:
+                log.warning(f"depth ignored: {exc}", throttle_duration_sec=5.0)
         if not self.estimator.databases:
             self.frames_without_objects += 1
             log.warning("frame skipped: no object database is loaded (see the 'objects' parameter)", throttle_duration_sec=5.0)
             return
         if boxes is None and mask is None and self.tracker is not None:
-            tracked = self.tracker.update(rgb, K, dist)
+            tracked = self.tracker.update(rgb, K, dist, depth=depth)
             results = {name: t.result for name, t in tracked.items()}
             self.object_states = {name: t.state for name, t in tracked.items()}
         else:
             self.object_states = {}  # a detector's boxes or a mask decide this frame: no tracker state describes it
             if boxes is None:
-                results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist)
+                results = self.estimator.estimate(rgb, K, mask=mask, dist_coeffs=dist, depth=depth)
             else:
                 results = {}
                 for name in self.estimator.databases:
                     if name in boxes:
-                        results.update(self.estimator.estimate(rgb, K, mask=mask, box=boxes[name], objects=[name], dist_coeffs=dist))
+                        results.update(self.estimator.estimate(rgb, K, mask=mask, box=boxes[name], objects=[name], dist_coeffs=dist, depth=depth))
                     else:
                         results[name] = PoseResult.failure(name, "not in this frame's detections")
         self.frames_processed += 1
@@ -307,7 +325,7 @@ class PoseEstimatorNode(Node):
     def _object_status(self, name: str, result: PoseResult, header) -> DiagnosticArray:
         """One object's state for this frame (stamped like the image): ``tracking`` / ``lost`` /
         ``searching`` in tracking mode, else ``found`` / ``not_found``; the pose score, inliers and
-        the reason when there is no pose."""
+        the reason when there is no pose; the distance change a depth image made (empty without one)."""
         state = self.object_states.get(name) or ("found" if result.success else "not_found")
         array = DiagnosticArray()
         array.header = header
@@ -319,6 +337,7 @@ class PoseEstimatorNode(Node):
             KeyValue(key="inliers", value=str(result.num_inliers)),
             KeyValue(key="inlier_ratio", value=f"{result.inlier_ratio:.3f}"),
             KeyValue(key="reason", value=result.reason or ""),
+            KeyValue(key="depth_shift_mm", value="" if result.depth_correction is None else f"{result.depth_correction.shift_m * 1e3:.1f}"),
         ]
         array.status.append(status)
         return array

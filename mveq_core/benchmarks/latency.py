@@ -57,7 +57,7 @@ def _mode_stats(estimator: PoseEstimator, name: str, queries: Sequence[Query], w
 def reference_config(base: PoseConfig) -> PoseConfig:
     """The paper's evaluation steps in this code: whole image, no resize (the features' grid = image
     / 8 rule), one similarity block for the whole database, OpenCV EPnP RANSAC 10K, one pass."""
-    return replace(base, input_size=None, refine_with_crop=False, search="two-pass", max_elements=2**62, retrieval_views=0,
+    return replace(base, input_size=None, refine_with_crop=False, search="two-pass", max_elements=2**62, matching="blocked", retrieval_views=0,
                    pnp=replace(base.pnp, backend="opencv", iterations=10_000, threshold_px=8.0))
 
 

@@ -48,12 +48,15 @@ class RealBenchConfig:
     in the ``tracking`` state).
     ``correct_px``: a match is correct when its 3D point, projected with the ground-truth pose, lands
     within this many pixels of the query pixel, measured at the estimator's input scale (the GT box
-    with the crop margin scaled to ``input_size``). ``overlays``: write a picture per instance."""
+    with the crop margin scaled to ``input_size``). ``overlays``: write a picture per instance.
+    ``use_depth``: frames with a depth image (YCB-Video, BOP RGB-D scenes) pass it to the estimator,
+    which corrects each pose's distance from it (``PoseConfig.depth_refine``)."""
 
     onboarding: str = "cad"
     crops: str = "gt"
     correct_px: float = 8.0
     overlays: bool = True
+    use_depth: bool = False
     min_visib_fract: float = 0.1  # BOP's rule: fainter instances are not targets
 
     def __post_init__(self):
@@ -273,7 +276,8 @@ def run_real(
             t_frame = time.perf_counter()
             found = estimator.localize(frame.rgb, frame.K) if bench.crops == "localize" else {}
             is_query = queries is None or any((frame.key, a.object) in queries for a in frame.annotations)
-            tracked = tracker.update(frame.rgb, frame.K) if tracker is not None and is_query else {}
+            depth = frame.depth if bench.use_depth else None
+            tracked = tracker.update(frame.rgb, frame.K, depth=depth) if tracker is not None and is_query else {}
             for ann in frame.annotations:
                 if ann.object not in databases or (queries is not None and (frame.key, ann.object) not in queries):
                     continue
@@ -284,7 +288,7 @@ def run_real(
                 if bench.crops == "localize":
                     det = found[ann.object]
                     row.update(detected=bool(det.present and box_iou(det.box, ann.box) >= 0.5), detection_iou=box_iou(det.box, ann.box), detection_score=det.score, detection_box=det.box)
-                    result = det.pose if det.present and target else PoseResult.failure(ann.object, "not visible" if not target else f"not found (score {det.score:.2f})")
+                    result = estimator.correct_with_depth(det.pose, depth) if det.present and target else PoseResult.failure(ann.object, "not visible" if not target else f"not found (score {det.score:.2f})")
                 elif bench.crops == "track":
                     state = tracked[ann.object]
                     row["track_state"] = state.state
@@ -293,7 +297,7 @@ def run_real(
                     reason = "not visible" if not target else "no detection"
                     result = PoseResult.failure(ann.object, reason)
                 else:
-                    result = estimator.estimate(frame.rgb, frame.K, box=box, objects=[ann.object])[ann.object]
+                    result = estimator.estimate(frame.rgb, frame.K, box=box, objects=[ann.object], depth=depth)[ann.object]
                 row.update(evaluate_instance(result, obj, ann.T_cam_obj))
                 scale = 0.0
                 if ann.box is not None:
@@ -305,6 +309,7 @@ def run_real(
                     "correct_matches": correct, "correct_match_share": share, "score": result.score, "crop_box": box,
                     "T_est": None if result.T_cam_obj is None else result.T_cam_obj.tolist(), "T_gt": ann.T_cam_obj.tolist(),
                     "ms": result.timings_ms.get("total"),
+                    "depth_correction": None if result.depth_correction is None else asdict(result.depth_correction),
                 })  # fmt: skip
                 if bench.overlays:
                     label = f"{ann.object} {'ok' if row['add_or_adds_ok'] else 'wrong' if result.success else 'no pose'} {correct}/{result.num_matches} correct"

@@ -53,7 +53,7 @@ def _real_bench(args: argparse.Namespace, sets) -> int:
 
     meshes = use_meshes(sets, args.meshes, args.mesh_units) if args.meshes else None
     features = features_from_args(args)
-    bench = RealBenchConfig(onboarding=args.onboarding, crops=args.crops, overlays=not args.no_overlays)
+    bench = RealBenchConfig(onboarding=args.onboarding, crops=args.crops, overlays=not args.no_overlays, use_depth=args.use_depth)
     result = run_real(features, sets, args.out, pose_config_from_args(args), bench, cad_config_from_args(args), reference_crop_from_args(args), args.detections, database_cache=args.db_cache)
     result["meshes"] = meshes
     write_result(args.out, f"real_{args.onboarding}_{args.crops}", result, format_table(result), features.device)
@@ -277,6 +277,7 @@ def register(sub) -> None:
         q.add_argument("--crops", default="gt", choices=["gt", "detections", "none", "localize", "track"], help="gt: GT visible boxes; detections: --detections file; none: the estimator's whole-image search; localize: the localiser, scored as a detector too; track: tracking mode over the query frames")
         q.add_argument("--detections", default=None, help="detections JSON (BOP default detections or {frame, object, bbox, score})")
         q.add_argument("--no-overlays", action="store_true")
+        q.add_argument("--use-depth", action="store_true", help="RGB-D sets: correct each pose's distance from the frame's depth image (see --depth-refine)")
         q.add_argument("--db-cache", default=None, help="folder for CAD databases reused across runs (default: OUT/databases)")
         q.add_argument("--meshes", default=None, help="folder of meshes NAME.glb|.ply|.obj (e.g. textured scans aligned to the set's models) to render instead; ADD keeps the set's models")
         q.add_argument("--mesh-units", default="mm", choices=["m", "cm", "mm"], help="units of --meshes")

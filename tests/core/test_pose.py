@@ -216,3 +216,35 @@ def test_projected_box_follows_lens_distortion(exact_setup):
     px = cv2.projectPoints(cam.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), K, dist)[0].reshape(-1, 2)
     np.testing.assert_allclose(distorted, [*px.min(0), *px.max(0)], atol=1e-6)
     assert abs(distorted[2] - plain[2]) > 2.0  # barrel distortion pulls the far corner in
+
+
+def test_depth_image_corrects_the_distance_and_the_tracker_passes_it(exact_setup, coloured):
+    """A depth image that puts the surface 6 % farther moves the pose 6 % farther along its ray
+    (image position kept); ``depth_refine=False`` or no depth leaves the RGB pose; the tracker
+    forwards the depth to every frame it estimates."""
+    from dataclasses import replace
+
+    from mveq_core.pose_tracking import PoseTracker
+
+    features, db = exact_setup
+    view = _held_out_views(coloured, count=1, seed=11)[0]
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
+    rgb_only = estimator.estimate(view.rgb, K)["toy"]
+    depth = np.where(view.depth > 0, view.depth * 1.06, 0.0)
+    with_depth = estimator.estimate(view.rgb, K, depth=depth)["toy"]
+    assert with_depth.depth_correction is not None and with_depth.depth_correction.points > 50
+    ratio = with_depth.T_cam_obj[:3, 3] / rgb_only.T_cam_obj[:3, 3]
+    np.testing.assert_allclose(ratio, 1.06 * view.T_cam_obj[2, 3] / rgb_only.T_cam_obj[2, 3], rtol=3e-3)
+    np.testing.assert_allclose(with_depth.T_cam_obj[:3, :3], rgb_only.T_cam_obj[:3, :3])
+    assert with_depth.to_json()["depth_correction"]["scale"] == pytest.approx(with_depth.depth_correction.scale)
+    estimator.config = replace(estimator.config, depth_refine=False)
+    off = estimator.estimate(view.rgb, K, depth=depth)["toy"]
+    assert off.depth_correction is None and np.allclose(off.T_cam_obj, rgb_only.T_cam_obj)
+    estimator.config = replace(estimator.config, depth_refine=True)
+    tracker = PoseTracker(estimator)
+    for _ in range(2):  # searching, then tracking in a crop: both corrected
+        tracked = tracker.update(view.rgb, K, depth=depth)["toy"]
+        assert tracked.result.depth_correction is not None
+        assert abs(tracked.result.T_cam_obj[2, 3] - 1.06 * view.T_cam_obj[2, 3]) < 2e-3
+    with pytest.raises(ValueError, match="differs from the image's"):
+        estimator.estimate(view.rgb, K, depth=depth[:-1])

@@ -14,9 +14,11 @@ from mveq_core.tracking import TrackerConfig
 ROOT = Path(__file__).resolve().parents[2]
 POSE, PNP, TRACKER = PoseConfig(), PnPConfig(), TrackerConfig()
 CLI_POSE = {"backend": PNP.backend, "ransac_iters": PNP.iterations, "threshold": PNP.threshold_px, "min_inliers": PNP.min_inliers, "min_inlier_ratio": PNP.min_inlier_ratio,
-            "input_size": POSE.input_size, "grid_stride": POSE.grid_stride, "crop_margin": POSE.crop_margin, "retrieval_views": POSE.retrieval_views, "grayscale_query": POSE.grayscale_query}  # fmt: skip
+            "input_size": POSE.input_size, "grid_stride": POSE.grid_stride, "crop_margin": POSE.crop_margin, "retrieval_views": POSE.retrieval_views, "grayscale_query": POSE.grayscale_query,
+            "crop_quantum": POSE.crop_quantum, "matching": POSE.matching, "depth_refine": POSE.depth_refine}  # fmt: skip
 NODE_POSE = {"input_size": POSE.input_size, "grid_stride": POSE.grid_stride, "refine_with_crop": POSE.refine_with_crop, "pnp_backend": PNP.backend, "ransac_iterations": PNP.iterations,
-             "ransac_threshold": PNP.threshold_px, "min_inliers": PNP.min_inliers, "min_inlier_ratio": PNP.min_inlier_ratio}  # fmt: skip
+             "ransac_threshold": PNP.threshold_px, "min_inliers": PNP.min_inliers, "min_inlier_ratio": PNP.min_inlier_ratio,
+             "crop_quantum": POSE.crop_quantum, "matching": POSE.matching, "depth_refine": POSE.depth_refine}  # fmt: skip
 
 
 @pytest.mark.parametrize("argv", [["pose", "--db", "x.mvdb", "--image", "i.png", "--out", "o.json"], ["bench", "real", "--data", "d", "--out", "o"]])

@@ -377,3 +377,41 @@ def test_detections_are_paired_with_the_image_by_stamp(ros, setup, spinner_facto
     assert len(probe.poses) == 1
     node.shutdown_worker()
     node.destroy_node()
+
+
+def test_depth_is_paired_by_stamp_and_corrects_the_distance(ros, setup, spinner_factory):
+    """use_depth: depth images (16UC1 mm) for stamps 800 (surface 5 % farther than rendered) and 801
+    (10 % nearer) wait in the node's cache; the image of stamp 800 gets a pose 5 % farther along its
+    ray, and its status reports the shift. A depth of another size is ignored with a warning (the
+    node keeps its RGB pose)."""
+    from rclpy.parameter import Parameter
+
+    features, db, frames = setup
+    view, T = frames[0]
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)), parameter_overrides=[Parameter("use_depth", Parameter.Type.BOOL, True)])
+    probe = Probe(None)
+    depth_pub = probe.node.create_publisher(Image, "/depth", 10)
+    spinner = spinner_factory(node, probe.node)
+    _wait_connected(spinner, probe, node)
+    assert spinner.wait_for(lambda: depth_pub.get_subscription_count() > 0, 20)
+    for stamp, factor in ((800, 1.05), (801, 0.9)):
+        mm = np.where(view.depth > 0, np.round(view.depth * factor * 1000), 0).astype(np.uint16)
+        msg = conv.array_to_image(mm, "16UC1")
+        msg.header.stamp.sec = stamp
+        depth_pub.publish(msg)
+    assert spinner.wait_for(lambda: len(node._depths) == 2, 20)
+    probe.send(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), 800)
+    assert spinner.wait_for(lambda: len(probe.poses) == 1 and len(probe.statuses) >= 1, 60)
+    T_est = conv.pose_msg_to_matrix(probe.poses[-1].pose)
+    assert abs(T_est[2, 3] / T[2, 3] - 1.05) < 0.01, (T_est[2, 3], T[2, 3])
+    shift = float({v.key: v.value for v in probe.statuses[-1].status[0].values}["depth_shift_mm"])
+    assert 0.04 * 1000 * T[2, 3] < shift < 0.06 * 1000 * T[2, 3]
+    seen = []
+    node._publish = lambda results, *a: seen.append(results)
+    small = conv.array_to_image(np.ones((10, 10), np.float32), "32FC1")
+    node.process(conv.rgb8_to_image(view.rgb, Header()), _camera_info(), None, None, small)
+    assert seen[-1]["toy"].success and seen[-1]["toy"].depth_correction is None
+    rot, trans_cm = query_pose_error(seen[-1]["toy"].T_cam_obj, T)
+    assert rot < 1.0 and trans_cm < 0.5
+    node.shutdown_worker()
+    node.destroy_node()
