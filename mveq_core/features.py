@@ -121,6 +121,7 @@ class DenseFeatures(nn.Module):
         self.weights_source = backbone.weights_id
         self.cuda_graphs = False  # see FeatureConfig.cuda_graphs
         self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
+        self._sightings: dict[tuple, int] = {}  # ViT input sizes seen, not yet captured
 
     # -------------------------------------------------------------------------------- building
     @classmethod
@@ -204,6 +205,7 @@ class DenseFeatures(nn.Module):
     def clear_graphs(self) -> None:
         """Forget the captured CUDA graphs (after weights change or the model moves)."""
         self._graphs.clear()
+        self._sightings.clear()
 
     def train(self, mode: bool = True) -> "DenseFeatures":
         self.clear_graphs()
@@ -213,43 +215,51 @@ class DenseFeatures(nn.Module):
         self.clear_graphs()
         return super()._apply(fn, *args, **kwargs)
 
-    def _graphed_forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``self(images)`` by replaying the CUDA graph captured for this input size (captured on
-        first use: two warm-up runs on a side stream, then the capture)."""
-        key = (tuple(images.shape), images.dtype, images.device)
+    def _vit_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, H, W) in [0, 1] resized to the ViT's input (the resolution rule's grid x patch)."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        gh, gw = self.grid_size(*images.shape[-2:])
+        p = self.backbone.patch_size
+        return F.interpolate(images, size=(gh * p, gw * p), mode="bilinear", align_corners=False, antialias=True)
+
+    def _grid(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature grid (B, C, gh, gw) float32 of a ViT input ``x`` (B, 3, gh * p, gw * p)."""
+        with self._autocast():
+            return self.refine(self.backbone(x, layer=self.layer)).float()
+
+    def _graphed_grid(self, x: torch.Tensor) -> torch.Tensor:
+        """``self._grid(x)`` by replaying the CUDA graph captured for this ViT input size. A size is
+        captured the second time it is seen (two warm-up runs on a side stream, then the capture);
+        the first time it runs eagerly, so a stream of ever-new crop sizes pays no capture cost."""
+        key = (tuple(x.shape), x.dtype, x.device)
         entry = self._graphs.get(key)
         if entry is None:
-            static_in = images.clone()
-            stream = torch.cuda.Stream(images.device)
-            stream.wait_stream(torch.cuda.current_stream(images.device))
+            self._sightings[key] = self._sightings.get(key, 0) + 1
+            if self._sightings[key] < 2:
+                return self._grid(x)
+            static_in = x.clone()
+            stream = torch.cuda.Stream(x.device)
+            stream.wait_stream(torch.cuda.current_stream(x.device))
             with torch.cuda.stream(stream):
                 for _ in range(2):
-                    self(static_in)
-            torch.cuda.current_stream(images.device).wait_stream(stream)
+                    self._grid(static_in)
+            torch.cuda.current_stream(x.device).wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                static_out = self(static_in)
+                static_out = self._grid(static_in)
             entry = self._graphs[key] = (graph, static_in, static_out)
             while len(self._graphs) > MAX_GRAPHS:
                 self._graphs.popitem(last=False)
         self._graphs.move_to_end(key)
         graph, static_in, static_out = entry
-        static_in.copy_(images)
+        static_in.copy_(x)
         graph.replay()
         return static_out.clone()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Raw feature grid (B, C, gh, gw) (not normalised) for images (B, 3, H, W) in [0, 1]."""
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
-        H, W = images.shape[-2:]
-        gh, gw = self.grid_size(H, W)
-        p = self.backbone.patch_size
-        x = F.interpolate(images, size=(gh * p, gw * p), mode="bilinear", align_corners=False, antialias=True)
-        with self._autocast():
-            tokens = self.backbone(x, layer=self.layer)
-            grid = self.refine(tokens)
-        return grid.float()
+        return self._grid(self._vit_input(images))
 
     @torch.no_grad()
     def feature_grid(self, images: torch.Tensor, patch_stride: int | None = None, size: tuple[int, int] | None = None) -> FeatureGrid:
@@ -263,7 +273,7 @@ class DenseFeatures(nn.Module):
         device = self.device
         if patch_stride is None:
             graphed = self.cuda_graphs and images.is_cuda and not self.training and not torch.is_grad_enabled()
-            grid = self._graphed_forward(images) if graphed else self(images)
+            grid = self._graphed_grid(self._vit_input(images)) if graphed else self(images)
             gh, gw = grid.shape[-2:]
             cx = (torch.arange(gw, device=device) + 0.5) * W / gw - 0.5
             cy = (torch.arange(gh, device=device) + 0.5) * H / gh - 0.5

@@ -45,7 +45,8 @@ class PoseConfig:
     input_size: int | None = option(512, "longer side of the (cropped) image fed to the features, px", cli="--input-size", ros="input_size")
     grid_stride: int = option(4, "query pixel spacing in the resized image, px", cli="--grid-stride", ros="grid_stride")
     crop_margin: float = option(0.15, "a box is enlarged by this fraction of its size per side", cli="--crop-margin")
-    crop_quantum: int = option(64, "a crop's shorter side grows (more context, no padding) to a multiple of this many input pixels, so the GPU's captured feature graphs see few sizes; 0: off", cli="--crop-quantum", ros="crop_quantum")
+    # Off by default: the extra context cost accuracy on real frames (docs/benchmarks.md, session 5).
+    crop_quantum: int = option(0, "a crop's shorter side grows (more context, no padding) to a multiple of this many input pixels, so the GPU's captured feature graphs see fewer sizes; 0: off", cli="--crop-quantum", ros="crop_quantum")
     # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
     # on a crop around the object's projected box then sees it at the database's scale.
     refine_with_crop: bool = option(True, "without a box: a second pass on a crop around the first pose", ros="refine_with_crop")
