@@ -115,7 +115,8 @@ class ViTBackbone(nn.Module):
         self.depth = len(vit.blocks)
         # resized position embeddings per grid size: the bicubic resize took half of the GPU time
         # of a ViT-S/14 frame on an H200 (docs/benchmarks.md); keyed by the embedding's storage and
-        # version, so new weights are never served stale ones
+        # version, so new weights are never served stale ones (a captured CUDA graph that reads one
+        # keeps its own reference: DenseFeatures._graphed_grid)
         self._position_cache: dict[tuple, torch.Tensor] = {}
 
     @property
@@ -133,7 +134,7 @@ class ViTBackbone(nn.Module):
         key = (tuple(grid_hw), pos.data_ptr(), pos._version, pos.dtype, pos.device)
         cached = self._position_cache.get(key)
         if cached is None:
-            if len(self._position_cache) >= 64:
+            if len(self._position_cache) >= 32:
                 self._position_cache.clear()
             with torch.no_grad():
                 cached = self._position_cache[key] = self._resized_position_embedding(grid_hw)

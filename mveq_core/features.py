@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -76,7 +75,8 @@ class FeatureConfig:
     evaluation rule (grid = image / 8). ``layer``: backbone block whose tokens are used (None: the
     adapter's, else -1 = final). ``precision``: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``fp32`` or
     ``bf16`` (autocast; outputs float32). ``cuda_graphs``: on CUDA, inference replays one captured
-    CUDA graph per input size instead of launching the ViT's few hundred kernels one by one.
+    CUDA graph per ViT input size instead of launching the ViT's few hundred kernels one by one;
+    opt-in: measured with few fixed sizes only (docs/benchmarks.md, issue 11).
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -86,10 +86,11 @@ class FeatureConfig:
     layer: int | None = None
     precision: str = "auto"
     device: str = "cpu"
-    cuda_graphs: bool = True
+    cuda_graphs: bool = False
 
 
-MAX_GRAPHS = 16  # captured input sizes kept per model (least recently used dropped)
+MAX_GRAPHS = 16  # captured ViT input sizes per model; later new sizes run eagerly (graphs are never dropped)
+CAPTURE_AFTER = 3  # a size is captured when seen this many times (a stream of new sizes stays eager)
 
 
 class DenseFeatures(nn.Module):
@@ -120,7 +121,7 @@ class DenseFeatures(nn.Module):
         self.adapter_source = "none"  # how the adapter was named when loaded (a path or bundled:NAME)
         self.weights_source = backbone.weights_id
         self.cuda_graphs = False  # see FeatureConfig.cuda_graphs
-        self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
+        self._graphs: dict[tuple, tuple] = {}
         self._sightings: dict[tuple, int] = {}  # ViT input sizes seen, not yet captured
 
     # -------------------------------------------------------------------------------- building
@@ -230,13 +231,15 @@ class DenseFeatures(nn.Module):
 
     def _graphed_grid(self, x: torch.Tensor) -> torch.Tensor:
         """``self._grid(x)`` by replaying the CUDA graph captured for this ViT input size. A size is
-        captured the second time it is seen (two warm-up runs on a side stream, then the capture);
-        the first time it runs eagerly, so a stream of ever-new crop sizes pays no capture cost."""
+        captured the ``CAPTURE_AFTER``-th time it is seen (two warm-up runs on a side stream, then
+        the capture) while fewer than ``MAX_GRAPHS`` are held; otherwise it runs eagerly, so a
+        stream of ever-new crop sizes pays little capture cost. Captured graphs are never dropped
+        (destroying one while cuDNN keeps plans made during its capture is not safe)."""
         key = (tuple(x.shape), x.dtype, x.device)
         entry = self._graphs.get(key)
         if entry is None:
             self._sightings[key] = self._sightings.get(key, 0) + 1
-            if self._sightings[key] < 2:
+            if self._sightings[key] < CAPTURE_AFTER or len(self._graphs) >= MAX_GRAPHS:
                 return self._grid(x)
             static_in = x.clone()
             stream = torch.cuda.Stream(x.device)
@@ -248,11 +251,12 @@ class DenseFeatures(nn.Module):
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 static_out = self._grid(static_in)
-            entry = self._graphs[key] = (graph, static_in, static_out)
-            while len(self._graphs) > MAX_GRAPHS:
-                self._graphs.popitem(last=False)
-        self._graphs.move_to_end(key)
-        graph, static_in, static_out = entry
+            # the graph reads the backbone's cached position embedding for this size by address:
+            # keep that tensor alive with the graph, whatever the cache drops later
+            p = self.backbone.patch_size
+            position = self.backbone._position_embedding((x.shape[-2] // p, x.shape[-1] // p))
+            entry = self._graphs[key] = (graph, static_in, static_out, position)
+        graph, static_in, static_out, _ = entry
         static_in.copy_(x)
         graph.replay()
         return static_out.clone()

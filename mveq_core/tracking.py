@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .features import DenseFeatures, FeatureGrid
+from .settings import option
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,18 @@ class TrackerConfig:
     ViTs (None: the features' own resolution rule), soft-argmax within 35 px of the argmax
     (DINO-Tracker), occlusion thresholds 0.7 (anchors) and 0.6 (per frame)."""
 
-    patch_stride: int | None = 7
-    video_size: tuple[int, int] | None = (476, 854)  # (H, W) frames are resized to; None keeps each frame's size
-    softmax_radius_px: float = 35.0
+    patch_stride: int | None = option(7, "overlapping patch stride, px (0: the features' own grid); the paper: 7", cli="--patch-stride", ros="patch_stride")
+    # (H, W) frames are resized to; None keeps each frame's size (the node: video_height/video_width)
+    video_size: tuple[int, int] | None = (476, 854)
+    softmax_radius_px: float = option(35.0, "soft-argmax radius around the argmax, px", ros="softmax_radius")
     softmax_temperature: float = 1.0  # DINO-Tracker: softmax over ReLU'd cosine similarities as they are
-    occlusion_threshold: float = 0.6
-    anchor_threshold: float = 0.7
+    occlusion_threshold: float = option(0.6, "similarity under this: occluded", cli="--occlusion-threshold", ros="occlusion_threshold")
+    anchor_threshold: float = option(0.7, "anchor frames: similarity at least this (video evaluation)", cli="--anchor-threshold")
     chunk_frames: int = 8
+
+    def __post_init__(self):
+        if self.patch_stride == 0:  # 0 from a CLI option or ROS parameter: the features' own grid
+            object.__setattr__(self, "patch_stride", None)
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image, PointCloud2
 
+from mveq_core.settings import exposed, from_values
 from mveq_core.tracking import Tracker, TrackerConfig, grid_points_in_mask
 
 from . import conversions as conv
@@ -54,7 +55,7 @@ class PointTrackerNode(Node):
         features = DenseFeatures.create(config)
         self.get_logger().info(f"features: {features.describe()}")
         video = (g("video_height"), g("video_width")) if g("video_height") > 0 and g("video_width") > 0 else None
-        return Tracker(features, TrackerConfig(patch_stride=g("patch_stride") or None, video_size=video, occlusion_threshold=g("occlusion_threshold"), softmax_radius_px=g("softmax_radius")))
+        return Tracker(features, replace(from_values(TrackerConfig(), g), video_size=video))
 
     def _declare_parameters(self) -> None:
         P = ParameterType
@@ -67,11 +68,13 @@ class PointTrackerNode(Node):
         self.declare_parameter("weights", "", d("override the weights", P.PARAMETER_STRING))
         self.declare_parameter("adapter", "", d("override the adapter", P.PARAMETER_STRING))
         self.declare_parameter("device", "auto", d("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
-        self.declare_parameter("patch_stride", defaults.patch_stride or 0, d("overlapping patch stride (0: the features' own grid)", P.PARAMETER_INTEGER))
+        kinds = {int: P.PARAMETER_INTEGER, float: P.PARAMETER_DOUBLE, bool: P.PARAMETER_BOOL, str: P.PARAMETER_STRING}
+        for e in exposed(defaults):  # tracking settings: names, defaults and help from TrackerConfig
+            if e.ros:
+                self.declare_parameter(e.ros, e.default if e.default is not None else 0, d(e.help, kinds[e.kind]))
+        # video_size is a pair (a ROS parameter holds one number): two parameters, 0 = native size
         self.declare_parameter("video_height", defaults.video_size[0], d("frames are resized to this height for the ViT (0: native)", P.PARAMETER_INTEGER))
         self.declare_parameter("video_width", defaults.video_size[1], d("frames are resized to this width for the ViT (0: native)", P.PARAMETER_INTEGER))
-        self.declare_parameter("occlusion_threshold", defaults.occlusion_threshold, d("similarity under this: occluded", P.PARAMETER_DOUBLE))
-        self.declare_parameter("softmax_radius", defaults.softmax_radius_px, d("soft-argmax radius around the argmax, px", P.PARAMETER_DOUBLE))
         self.declare_parameter("publish_overlay", True, d("publish ~/overlay", P.PARAMETER_BOOL))
 
     def _on_queries(self, msg: PolygonStamped) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..io import MveqError
 from ..provenance import write_result_json
+from ..settings import add_arguments, from_args
 from .options import (
     add_feature_args,
     features_from_args,
@@ -48,7 +49,7 @@ def cmd_bench_davis(args: argparse.Namespace) -> int:
     from ..tracking import Tracker, TrackerConfig
 
     features = features_from_args(args)
-    config = TrackerConfig(patch_stride=args.patch_stride or None, occlusion_threshold=args.occlusion_threshold, anchor_threshold=args.anchor_threshold)
+    config = from_args(TrackerConfig(), args)
     tracker = Tracker(features, config)
     result = run_davis(tracker, args.pkl, args.mode, args.max_videos, args.max_queries)
     predictions = result.pop("_predictions")
@@ -115,9 +116,7 @@ def register(bsub) -> None:
     add_feature_args(q)
     q.add_argument("--pkl", required=True, help="tapvid_davis.pkl (the official TAP-Vid pickle)")
     q.add_argument("--mode", default="strided", choices=["strided", "first"])
-    q.add_argument("--patch-stride", type=int, default=tracker.patch_stride, help="overlapping patch stride (0: the features' grid); the paper: 7")
-    q.add_argument("--occlusion-threshold", type=float, default=tracker.occlusion_threshold)
-    q.add_argument("--anchor-threshold", type=float, default=tracker.anchor_threshold)
+    add_arguments(q, tracker)  # --patch-stride, --occlusion-threshold, --anchor-threshold from TrackerConfig
     q.add_argument("--max-videos", type=int, default=None)
     q.add_argument("--max-queries", type=int, default=None)
     q.add_argument("--pictures", type=int, default=3, help="track strips to draw")

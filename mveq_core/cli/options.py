@@ -36,7 +36,7 @@ def add_feature_args(parser: argparse.ArgumentParser, adapter: bool = True) -> N
     group.add_argument("--grid-divisor", type=float, default=None, help="patch grid = image / this (default: 8, the paper's)")
     group.add_argument("--long-side", type=int, default=None, help="scale images to this longer side before the grid rule")
     group.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 autocast on CUDA, fp32 elsewhere")
-    group.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True, help="CUDA: replay one captured graph per input size for the features (default: on)")
+    group.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None, help="CUDA: replay one captured graph per ViT input size for the features (opt-in; default: off)")
     group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
 
 
@@ -66,7 +66,7 @@ def features_from_args(args: argparse.Namespace):
         layer=args.layer,
         precision=args.precision,
         device=resolve_device_name(args.device),
-        cuda_graphs=getattr(args, "cuda_graphs", True),
+        cuda_graphs=bool(getattr(args, "cuda_graphs", None)),
     )
     features = DenseFeatures.create(config)
     log.info("features: %s", features.describe())

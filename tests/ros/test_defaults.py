@@ -139,3 +139,19 @@ def test_value_checks_live_in_the_dataclasses_and_name_option_and_parameter(caps
     assert PoseConfig(input_size=None).input_size is None  # None: no resize
     assert main(["-q", "pose", "--db", "x.mvdb", "--image", "i.png", "--K", "500,500,320,240", "--out", "o.json", "--grid-stride", "0"]) == 2
     assert "grid_stride (--grid-stride, grid_stride) must be positive, got 0" in capsys.readouterr().err
+
+
+def test_tracking_options_and_parameters_are_generated_from_the_dataclass():
+    """TrackerConfig's option() fields give `bench davis` its options and the tracker node its
+    parameters; 0 for the patch stride means the features' own grid (None) both ways."""
+    from mveq_core.settings import exposed, from_args, from_values
+    from mveq_core.tracking import TrackerConfig
+
+    fields = exposed(TrackerConfig())
+    assert {e.cli for e in fields if e.cli} == {"--patch-stride", "--occlusion-threshold", "--anchor-threshold"}
+    assert {e.ros for e in fields if e.ros} == {"patch_stride", "occlusion_threshold", "softmax_radius"}
+    args = build_parser().parse_args(["bench", "davis", "--pkl", "x.pkl", "--out", "o", "--patch-stride", "0", "--occlusion-threshold", "0.5"])
+    assert from_args(TrackerConfig(), args) == TrackerConfig(patch_stride=None, occlusion_threshold=0.5)
+    values = {"patch_stride": 14, "occlusion_threshold": 0.65, "softmax_radius": 20.0}
+    assert from_values(TrackerConfig(), values.__getitem__) == TrackerConfig(patch_stride=14, occlusion_threshold=0.65, softmax_radius_px=20.0)
+    assert TrackerConfig(patch_stride=0).patch_stride is None
