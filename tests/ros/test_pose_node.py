@@ -81,6 +81,21 @@ def _wait_connected(spinner, probe, node):
     assert spinner.wait_for(lambda: probe.image_pub.get_subscription_count() > 0 and probe.node.count_publishers("/pose_estimator/toy/pose") > 0, 20)
 
 
+def _node_with_side_input(setup, spinner_factory, switch, topic):
+    """A pose node with the boolean parameter ``switch`` on, a probe, and a connected publisher of
+    the side input ``topic``: (node, probe, publisher, spinner)."""
+    from rclpy.parameter import Parameter
+
+    features, db, _ = setup
+    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)), parameter_overrides=[Parameter(switch, Parameter.Type.BOOL, True)])
+    probe = Probe(None)
+    publisher = probe.node.create_publisher(Image, topic, 10)
+    spinner = spinner_factory(node, probe.node)
+    _wait_connected(spinner, probe, node)
+    assert spinner.wait_for(lambda: publisher.get_subscription_count() > 0, 20)
+    return node, probe, publisher, spinner
+
+
 def test_poses_match_renders_and_bad_input_keeps_the_node_alive(ros, setup, spinner_factory):
     features, db, frames = setup
     node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)))
@@ -240,16 +255,8 @@ def test_runtime_parameters_apply_or_are_refused_with_a_reason(ros, setup):
 def test_mask_is_paired_with_its_image_by_stamp(ros, setup, spinner_factory):
     """Masks for stamps 600 (on the object) and 601 (off it) arrive before the image of stamp 600:
     the node uses the mask of the image's stamp, not the latest one."""
-    from rclpy.parameter import Parameter
-
-    features, db, frames = setup
-    view, T = frames[0]
-    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)), parameter_overrides=[Parameter("use_mask", Parameter.Type.BOOL, True)])
-    probe = Probe(None)
-    mask_pub = probe.node.create_publisher(Image, "/mask", 10)
-    spinner = spinner_factory(node, probe.node)
-    _wait_connected(spinner, probe, node)
-    assert spinner.wait_for(lambda: mask_pub.get_subscription_count() > 0, 20)
+    view, T = setup[2][0]
+    node, probe, mask_pub, spinner = _node_with_side_input(setup, spinner_factory, "use_mask", "/mask")
     off = np.zeros(view.mask.shape, np.uint8)
     off[:8, :8] = 255
     for stamp, pixels in ((600, view.mask.astype(np.uint8) * 255), (601, off)):
@@ -384,16 +391,8 @@ def test_depth_is_paired_by_stamp_and_corrects_the_distance(ros, setup, spinner_
     (10 % nearer) wait in the node's cache; the image of stamp 800 gets a pose 5 % farther along its
     ray, and its status reports the shift. A depth of another size is ignored with a warning (the
     node keeps its RGB pose)."""
-    from rclpy.parameter import Parameter
-
-    features, db, frames = setup
-    view, T = frames[0]
-    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db], PoseConfig(input_size=256)), parameter_overrides=[Parameter("use_depth", Parameter.Type.BOOL, True)])
-    probe = Probe(None)
-    depth_pub = probe.node.create_publisher(Image, "/depth", 10)
-    spinner = spinner_factory(node, probe.node)
-    _wait_connected(spinner, probe, node)
-    assert spinner.wait_for(lambda: depth_pub.get_subscription_count() > 0, 20)
+    view, T = setup[2][0]
+    node, probe, depth_pub, spinner = _node_with_side_input(setup, spinner_factory, "use_depth", "/depth")
     for stamp, factor in ((800, 1.05), (801, 0.9)):
         mm = np.where(view.depth > 0, np.round(view.depth * factor * 1000), 0).astype(np.uint16)
         msg = conv.array_to_image(mm, "16UC1")
