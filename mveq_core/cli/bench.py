@@ -191,6 +191,9 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    from ..pnp import PnPConfig
+    from ..pose_tracking import TrackingConfig
+
     """Adds `mveq bench` and its subcommands to the ``mveq`` parser's subparsers."""
     from . import bench_features
 
@@ -288,8 +291,8 @@ def register(sub) -> None:
     q.add_argument("--outliers", default="0.1,0.5,0.8,0.9,0.95", help="outlier ratios")
     q.add_argument("--noise", default="0.5,1,2", help="inlier pixel noise (sigma, px)")
     q.add_argument("--trials", type=int, default=5)
-    q.add_argument("--ransac-iters", type=int, default=10_000)
-    q.add_argument("--threshold", type=float, default=8.0)
+    q.add_argument("--ransac-iters", type=int, default=PnPConfig().iterations)
+    q.add_argument("--threshold", type=float, default=PnPConfig().threshold_px)
     q.add_argument("--device", default="auto", help="where the gpu back-end runs")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_bench_pnp)
@@ -297,7 +300,7 @@ def register(sub) -> None:
     add_pnp_args(q)
     q.add_argument("--device", default="auto")
     q.add_argument("--frames", type=int, default=30)
-    q.add_argument("--max-failures", type=int, default=3)
+    q.add_argument("--max-failures", type=int, default=TrackingConfig().max_failures)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_bench_tracking_mode)

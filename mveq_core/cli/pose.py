@@ -138,6 +138,8 @@ def cmd_ros_setup(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    from ..pose import PoseConfig
+
     """Adds this module's subcommands to the ``mveq`` parser's subparsers."""
     p = sub.add_parser("backbones", help="list the supported backbones")
     p.set_defaults(func=cmd_backbones)
@@ -159,7 +161,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help="the main job on the bundled object: render held-out views, estimate poses, report errors")
     p.add_argument("--queries", type=int, default=6)
-    p.add_argument("--input-size", type=int, default=512)
+    p.add_argument("--input-size", type=int, default=PoseConfig().input_size)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="mveq_demo")

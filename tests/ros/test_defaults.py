@@ -155,3 +155,17 @@ def test_tracking_options_and_parameters_are_generated_from_the_dataclass():
     values = {"patch_stride": 14, "occlusion_threshold": 0.65, "softmax_radius": 20.0}
     assert from_values(TrackerConfig(), values.__getitem__) == TrackerConfig(patch_stride=14, occlusion_threshold=0.65, softmax_radius_px=20.0)
     assert TrackerConfig(patch_stride=0).patch_stride is None
+
+
+def test_other_commands_take_their_defaults_from_the_dataclasses():
+    """demo's input size, bench pnp's RANSAC settings, bench tracking-mode's failure count and the
+    feature precision come from PoseConfig, PnPConfig, TrackingConfig and FeatureConfig."""
+    from mveq_core.features import FeatureConfig
+    from mveq_core.pose_tracking import TrackingConfig
+
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).input_size == POSE.input_size
+    args = parser.parse_args(["bench", "pnp", "--out", "o"])
+    assert (args.ransac_iters, args.threshold) == (PNP.iterations, PNP.threshold_px)
+    assert parser.parse_args(["bench", "tracking-mode", "--out", "o"]).max_failures == TrackingConfig().max_failures
+    assert parser.parse_args(["pose", "--db", "x.mvdb", "--image", "i.png", "--out", "o.json"]).precision == FeatureConfig().precision
