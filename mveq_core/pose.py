@@ -21,6 +21,7 @@ from .depth import DepthCorrection, apply_correction, check_depth, correct_dista
 from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics
 from .localize import LocalizeConfig
+from .matching import METHODS as MATCHING_METHODS
 from .matching import mutual_nearest_neighbours
 from .pnp import PnPConfig, solve_pnp
 from .settings import option, require
@@ -53,7 +54,7 @@ class PoseConfig:
     search: str = option("two-pass", "without a box or mask: two-pass (whole image, then a crop) or localize (matched-cell clusters verified by pose)",
                          cli="--search", choices=("two-pass", "localize"))
     min_matches: int = 12
-    matching: str = option("auto", "mutual nearest neighbours: fused (one GPU kernel, no similarity matrix), blocked (matrix blocks) or auto (fused on CUDA)", cli="--matching", ros="matching", choices=("auto", "fused", "blocked"))
+    matching: str = option("auto", "mutual nearest neighbours: fused (one GPU kernel, no similarity matrix), blocked (matrix blocks) or auto (fused on CUDA)", cli="--matching", ros="matching", choices=MATCHING_METHODS)
     max_elements: int = option(50_000_000, "largest query x database similarity block held at once (memory bound; fewer, larger blocks are faster on a GPU)", cli="--max-elements")
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
     # query descriptors pick as their nearest neighbour's view (this many views).
@@ -72,7 +73,7 @@ class PoseConfig:
         require(self, "input_size", self.input_size is None or self.input_size > 0)
         require(self, "grid_stride", self.grid_stride > 0)
         require(self, "crop_quantum", self.crop_quantum >= 0, "must be >= 0")
-        require(self, "matching", self.matching in ("auto", "fused", "blocked"), "must be auto, fused or blocked")
+        require(self, "matching", self.matching in MATCHING_METHODS, f"must be one of {MATCHING_METHODS}")
 
 
 @dataclass
