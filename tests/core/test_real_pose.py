@@ -89,6 +89,11 @@ def test_real_ycbv_reference_video_regression(tmp_path):
     tracked = run_real(features, [real], tmp_path / "track", PoseConfig(), RealBenchConfig(onboarding="video", crops="track", overlays=False), progress=False)
     assert [r["track_state"] for r in tracked["rows"]] == ["tracking", "tracking"]
     assert tracked["overall"]["add_s_0.1d"] == 1.0, tracked["rows"]
+    # RGB-D: the frames' real depth corrects each pose's distance (docs/benchmarks.md: 0.8 -> 0.2 mm)
+    depth = run_real(features, [real], tmp_path / "depth", PoseConfig(), RealBenchConfig(onboarding="video", overlays=False, use_depth=True), progress=False)
+    assert all(r["depth_correction"] is not None and r["depth_correction"]["points"] >= 10 for r in depth["rows"]), depth["rows"]
+    assert depth["overall"]["add_s_0.1d"] == 1.0
+    assert depth["overall"]["median_translation_error_cm"] < min(0.05, cropped["overall"]["median_translation_error_cm"])
 
 
 @pytest.mark.skipif(not (REALDATA / "bop_lm").is_dir(), reason="../shared/realdata is not beside this checkout")
