@@ -89,15 +89,15 @@ def image_to_mask(msg) -> np.ndarray:
     return array.any(axis=2) if array.ndim == 3 else array > 0
 
 
-def image_to_depth(msg) -> np.ndarray:
+def image_to_depth(msg, shape: tuple[int, int] | None = None) -> np.ndarray:
     """(H, W) float32 metres, NaN where invalid, from a depth image message (REP 118: 16UC1 in
-    millimetres, 32FC1 in metres)."""
+    millimetres, 32FC1 in metres); ``shape``: the colour image's (H, W), which it must match."""
     if msg.encoding not in ("16UC1", "mono16", "32FC1"):
         raise ImageConversionError(f"depth encoding {msg.encoding!r} is not 16UC1 (mm) or 32FC1 (m)")
     from mveq_core.depth import check_depth, depth_in_metres
 
     array = image_to_array(msg)
-    return check_depth(depth_in_metres(array), array.shape)
+    return check_depth(depth_in_metres(array), array.shape if shape is None else shape, name="depth image")
 
 
 def rgb8_to_image(rgb: np.ndarray, header):

@@ -31,6 +31,7 @@ from mveq_core.pose_tracking import PoseTracker, TrackingConfig
 from mveq_core.settings import exposed, from_values
 
 from . import conversions as conv
+from .parameters import declare_settings
 from .sync import StampCache, detection_boxes
 from .worker import NewestFrameWorker, run_node
 
@@ -65,7 +66,6 @@ def _descriptor(text: str, kind: int) -> ParameterDescriptor:
 RESTART_PARAMETERS = {"objects", "model", "backbone", "weights", "adapter", "device", "precision", "cuda_graphs", "use_mask", "use_depth", "use_detections", "tracking_mode"}
 POSE_SETTINGS = [e for e in exposed(PoseConfig()) if e.ros]  # the estimator settings the node exposes
 POSE_PARAMETERS = {e.ros for e in POSE_SETTINGS}
-_ROS_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER, float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
 
 
 class PoseEstimatorNode(Node):
@@ -83,8 +83,7 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("device", "auto", _descriptor("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
         self.declare_parameter("precision", FeatureConfig().precision, _descriptor("auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16", P.PARAMETER_STRING))
         self.declare_parameter("cuda_graphs", FeatureConfig().cuda_graphs, _descriptor("CUDA: replay one captured graph per input size for the features", P.PARAMETER_BOOL))
-        for e in POSE_SETTINGS:  # estimator settings: names, defaults and help from the dataclasses
-            self.declare_parameter(e.ros, e.default, _descriptor(e.help, _ROS_TYPES[e.kind]))
+        declare_settings(self, PoseConfig())  # estimator settings: names, defaults and help from the dataclasses
         self.declare_parameter("publish_tf", True, _descriptor("broadcast camera -> object transforms", P.PARAMETER_BOOL))
         self.declare_parameter("camera_frame", "", _descriptor("'' = the image header's frame_id", P.PARAMETER_STRING))
         self.declare_parameter("object_frame_prefix", "", _descriptor("TF child frame = prefix + object name", P.PARAMETER_STRING))
@@ -262,10 +261,7 @@ class PoseEstimatorNode(Node):
         depth = None
         if depth_msg is not None:
             try:
-                depth = conv.image_to_depth(depth_msg)
-                if depth.shape != rgb.shape[:2]:
-                    log.warning(f"depth ignored: {depth.shape[1]}x{depth.shape[0]} but the image is {rgb.shape[1]}x{rgb.shape[0]} (register depth to colour)", throttle_duration_sec=5.0)
-                    depth = None
+                depth = conv.image_to_depth(depth_msg, rgb.shape[:2])
             except ValueError as exc:
                 log.warning(f"depth ignored: {exc}", throttle_duration_sec=5.0)
         if not self.estimator.databases:

@@ -18,10 +18,11 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image, PointCloud2
 
-from mveq_core.settings import exposed, from_values
+from mveq_core.settings import from_values
 from mveq_core.tracking import Tracker, TrackerConfig, grid_points_in_mask
 
 from . import conversions as conv
+from .parameters import declare_settings
 from .worker import NewestFrameWorker, run_node
 
 
@@ -68,10 +69,7 @@ class PointTrackerNode(Node):
         self.declare_parameter("weights", "", d("override the weights", P.PARAMETER_STRING))
         self.declare_parameter("adapter", "", d("override the adapter", P.PARAMETER_STRING))
         self.declare_parameter("device", "auto", d("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
-        kinds = {int: P.PARAMETER_INTEGER, float: P.PARAMETER_DOUBLE, bool: P.PARAMETER_BOOL, str: P.PARAMETER_STRING}
-        for e in exposed(defaults):  # tracking settings: names, defaults and help from TrackerConfig
-            if e.ros:
-                self.declare_parameter(e.ros, e.default if e.default is not None else 0, d(e.help, kinds[e.kind]))
+        declare_settings(self, defaults)  # tracking settings: names, defaults and help from TrackerConfig
         # video_size is a pair (a ROS parameter holds one number): two parameters, 0 = native size
         self.declare_parameter("video_height", defaults.video_size[0], d("frames are resized to this height for the ViT (0: native)", P.PARAMETER_INTEGER))
         self.declare_parameter("video_width", defaults.video_size[1], d("frames are resized to this width for the ViT (0: native)", P.PARAMETER_INTEGER))

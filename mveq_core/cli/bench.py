@@ -191,10 +191,9 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Adds `mveq bench` and its subcommands to the ``mveq`` parser's subparsers."""
     from ..pnp import PnPConfig
     from ..pose_tracking import TrackingConfig
-
-    """Adds `mveq bench` and its subcommands to the ``mveq`` parser's subparsers."""
     from . import bench_features
 
     p = sub.add_parser("bench", help="benchmarks")

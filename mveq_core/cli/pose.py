@@ -138,9 +138,9 @@ def cmd_ros_setup(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Adds this module's subcommands to the ``mveq`` parser's subparsers."""
     from ..pose import PoseConfig
 
-    """Adds this module's subcommands to the ``mveq`` parser's subparsers."""
     p = sub.add_parser("backbones", help="list the supported backbones")
     p.set_defaults(func=cmd_backbones)
 
