@@ -23,9 +23,6 @@ try:
 except ImportError:  # pragma: no cover - triton ships with the CUDA wheels of torch
     triton = None
 
-INT64_MIN = -(2**63)
-
-
 def available(device: torch.device) -> bool:
     """The fused kernel can run for tensors on ``device``: CUDA with Triton, or the CPU under
     Triton's interpreter (``TRITON_INTERPRET=1`` set before triton was imported)."""
@@ -85,7 +82,8 @@ def row_best(query: torch.Tensor, database: torch.Tensor, tiles: tuple[int, int,
     # share's best; the shares' bests are merged below, the first share winning ties)
     row_blocks = triton.cdiv(n, bm)
     sms = torch.cuda.get_device_properties(query.device).multi_processor_count if query.is_cuda else 1
-    splits = max(1, min(splits or max(1, min(16, round(2 * sms / row_blocks))), triton.cdiv(m, bn)))
+    wanted = splits or min(16, round(2 * sms / row_blocks))
+    splits = max(1, min(wanted, triton.cdiv(m, bn)))
     chunk = triton.cdiv(triton.cdiv(m, splits), bn) * bn
     splits = triton.cdiv(m, chunk)
     row_val = torch.empty(splits, n, dtype=torch.float32, device=query.device)
