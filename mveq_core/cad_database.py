@@ -11,10 +11,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .crop import Crop, mask_box
 from .database import DEFAULT_MAX_FEATURES, DatabaseError, ObjectDatabase, cap_features, database_meta, load_database
 from .features import DenseFeatures, image_to_tensor
 from .geometry import depth_to_object_points, sphere_viewpoints, viewpoint_poses
-from .settings import option
+from .settings import option, require
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,10 @@ class CadDatabaseConfig:
     """CAD database settings: 96 icosphere views (the paper's), object filling ~70% of 512 px."""
 
     views: int = option(96, "icosphere viewpoints rendered", cli="--views")
+    # The object's up axis and the camera's roll are unknown: each viewpoint is also rendered turned
+    # about the optical axis (360/N degree steps), so a real view's nearest template is never more
+    # than 180/N degrees off in-plane (matches survive ~30 degrees; docs/benchmarks.md).
+    inplane_rotations: int = option(1, "renders per viewpoint, turned about the optical axis in equal steps", cli="--inplane-rotations")
     image_size: int = option(512, "render size, px (the object fills about 70 %)", cli="--image-size")
     fill: float = 0.7
     pixel_stride: int = option(4, "object pixels sampled every N px of each render", cli="--pixel-stride")
@@ -41,6 +46,16 @@ class CadDatabaseConfig:
     # default: on real YCB-Video frames with a textured scan it took 5cm5° from 0 % to 90 %).
     lighting_setups: int = option(1, "lightings per view, descriptors averaged (1: headlight only)", cli="--lighting-setups")
     camera_effects: bool = option(True, "blur, noise, exposure and JPEG on renders before features (measured on real frames: the default)", cli="--camera-effects")
+    # Like a query crop (and a reference-video frame): each render is cropped around the object's
+    # silhouette with the estimator's margin and scaled to its input size, so templates and queries
+    # see the object at one scale (measured on real frames in docs/benchmarks.md).
+    crop_renders: bool = option(False, "crop each render around the object at the estimator's scale (crop_margin, crop_size) before features", cli="--crop-renders")
+    crop_margin: float = 0.15  # PoseConfig.crop_margin's default
+    crop_size: int = 512  # PoseConfig.input_size's default
+
+    def __post_init__(self):
+        for name in ("views", "inplane_rotations", "image_size", "pixel_stride", "lighting_setups"):
+            require(self, name, getattr(self, name) > 0)
 
 
 @torch.no_grad()
@@ -66,21 +81,25 @@ def build_database_from_mesh(
     f = size * 1.2  # ~45 degree field of view
     K = intrinsics_from_values(f, f, (size - 1) / 2.0, (size - 1) / 2.0)
     distance = radius * f / (config.fill * size / 2.0)
-    poses = viewpoint_poses(sphere_viewpoints(config.views), distance) @ make_transform(np.eye(3), -centre)
+    directions = sphere_viewpoints(config.views)
+    poses = np.concatenate([viewpoint_poses(directions, distance, 360.0 * k / config.inplane_rotations) for k in range(config.inplane_rotations)]) @ make_transform(np.eye(3), -centre)
     descriptors, xyzs, view_ids, pixels = [], [], [], []
-    for start in tqdm(range(0, len(poses), config.batch), desc=f"database {name}", disable=not progress):
-        views = [render_view(mesh, K, T, (size, size), None, False, config.flat_shading) for T in poses[start : start + config.batch]]
-        grids = _view_features(features, mesh, K, views, config, start)
-        for k, view in enumerate(views):
-            grid_mask = np.zeros_like(view.mask)
-            grid_mask[:: config.pixel_stride, :: config.pixel_stride] = True
-            xy, xyz = depth_to_object_points(view.depth, K, view.T_cam_obj, view.mask & grid_mask)
+    batch = 1 if config.crop_renders else config.batch  # crops differ in size
+    for start in tqdm(range(0, len(poses), batch), desc=f"database {name}", disable=not progress):
+        views = [render_view(mesh, K, T, (size, size), None, False, config.flat_shading) for T in poses[start : start + batch]]
+        kept = [(start + k, view, region) for k, view in enumerate(views) if (region := _render_region(view.mask, config)) is not None]
+        if not kept:
+            continue
+        grids = _view_features(features, mesh, K, kept, config)
+        for k, (index, view, region) in enumerate(kept):
+            xy, xyz = depth_to_object_points(view.depth, K, view.T_cam_obj, view.mask & region.pixel_grid((size, size), config.pixel_stride))
             if len(xy) == 0:
                 continue
-            desc = DenseFeatures.sample(grids[k : k + 1], torch.from_numpy(xy).float().to(features.device), (size, size))
+            crop_w, crop_h = region.size
+            desc = DenseFeatures.sample(grids[k : k + 1], torch.from_numpy(region.to_crop(xy)).float().to(features.device), (crop_h, crop_w))
             descriptors.append(desc.half() if desc.device.type == "cuda" else desc)
             xyzs.append(xyz.astype(np.float32))
-            view_ids.append(np.full(len(xy), start + k, np.int32))
+            view_ids.append(np.full(len(xy), index, np.int32))
             pixels.append(xy.astype(np.float32))
     desc, xyz, ids, px = cap_features(descriptors, xyzs, view_ids, pixels, config.max_features, config.seed)
     if len(desc) == 0:
@@ -119,10 +138,23 @@ def camera_effects(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if ok else out
 
 
-def _view_features(features: DenseFeatures, mesh, K: np.ndarray, views, config: CadDatabaseConfig, start: int) -> torch.Tensor:
-    """(B, C, gh, gw) feature grids of rendered views; with several lightings, their mean of
-    L2-normalised grids (one descriptor per pixel that no single lighting dominates)."""
-    variants = [_lighting_variants(mesh, K, v, config, start + k) for k, v in enumerate(views)]
+def _render_region(mask: np.ndarray, config: CadDatabaseConfig):
+    """The part of a render that features are taken from: the object's box enlarged by
+    ``crop_margin`` and scaled to ``crop_size`` (``crop_renders``), else the whole render; None when
+    the object is not in view."""
+    h, w = mask.shape
+    if not config.crop_renders:
+        return Crop(0, 0, w, h, (w, h))
+    box = mask_box(mask)
+    return None if box is None else Crop.around((h, w), box, config.crop_margin, config.crop_size)
+
+
+def _view_features(features: DenseFeatures, mesh, K: np.ndarray, kept, config: CadDatabaseConfig) -> torch.Tensor:
+    """(B, C, gh, gw) feature grids of rendered views ``kept`` ((index, view, region) each, cut to
+    its region); with several lightings, their mean of L2-normalised grids (one descriptor per
+    pixel that no single lighting dominates)."""
+    variants = [[region.apply(im) for im in _lighting_variants(mesh, K, view, config, index)] for index, view, region in kept]
+    start = kept[0][0]
     if len(variants[0]) == 1 and not config.camera_effects:  # one plain rendering: the raw grid
         return features(torch.cat([image_to_tensor(v[0], features.device) for v in variants]))
     rng = np.random.default_rng([config.seed, start, 7])

@@ -28,6 +28,8 @@ from .settings import option, require
 
 log = logging.getLogger(__name__)
 
+MASK_BACKGROUND = ("auto", "on", "off")
+
 
 @dataclass(frozen=True)
 class PoseConfig:
@@ -64,6 +66,14 @@ class PoseConfig:
     # RGB-D: with a depth image registered to the colour image, the pose's distance is corrected
     # from its inliers' measured depths (mveq_core.depth; measured in docs/benchmarks.md).
     depth_refine: bool = option(True, "with a depth image: scale the pose's distance so its inliers' model depths match the measured ones", cli="--depth-refine", ros="depth_refine")
+    # CAD templates are renders on black; a query with an object mask (a segmenter's, or the node's
+    # mask topic) looks like them once its background is black too (FoundPose's protocol). Measured
+    # on real frames in docs/benchmarks.md.
+    mask_background: str = option("auto", "with a mask: black out the query's background before features: on, off, or auto (on when every queried database is CAD-rendered)",
+                                  cli="--mask-background", ros="mask_background", choices=MASK_BACKGROUND)
+    # CAD databases whose mesh the estimator has (set_mesh): match again against renders at the pose
+    # (mveq_core.render_refine; measured on real frames in docs/benchmarks.md).
+    render_refine: int = option(0, "with the object's mesh: refine each pose N times against a render at the pose", cli="--render-refine")
     pnp: PnPConfig = PnPConfig()
     localize: LocalizeConfig = LocalizeConfig()
 
@@ -74,6 +84,8 @@ class PoseConfig:
         require(self, "grid_stride", self.grid_stride > 0)
         require(self, "crop_quantum", self.crop_quantum >= 0, "must be >= 0")
         require(self, "matching", self.matching in MATCHING_METHODS, f"must be one of {MATCHING_METHODS}")
+        require(self, "mask_background", self.mask_background in MASK_BACKGROUND, f"must be one of {MASK_BACKGROUND}")
+        require(self, "render_refine", self.render_refine >= 0, "must be >= 0")
 
 
 @dataclass
@@ -160,6 +172,7 @@ class PoseEstimator:
         self.features = features.eval()
         self.config = config
         self.databases: dict[str, ObjectDatabase] = {}
+        self.meshes: dict = {}  # name -> (mesh in metres, flat shading) for render_refine
         items = databases.values() if isinstance(databases, Mapping) else databases
         for db in items:
             self.add_database(db)
@@ -197,7 +210,8 @@ class PoseEstimator:
         Args:
             image: (H, W, 3) uint8 RGB (grey (H, W) is accepted), any size.
             K: (3, 3) intrinsics of ``image``; ``dist_coeffs``: OpenCV distortion, or None.
-            mask: optional (H, W) bool object mask: queries only inside it, crop to its box.
+            mask: optional (H, W) bool object mask: queries only inside it, crop to its box, and
+                (``mask_background``) the background blacked out like a CAD render's.
             box: optional [x0, y0, x1, y1] crop around the object (e.g. a detection).
             depth: optional (H, W) depth in metres registered to ``image`` (NaN or 0: no depth):
                 with ``depth_refine`` each pose's distance is corrected from it.
@@ -219,7 +233,25 @@ class PoseEstimator:
             return result
         return replace(result, T_cam_obj=apply_correction(result.T_cam_obj, correction), depth_correction=correction)
 
+    def set_mesh(self, name: str, mesh, flat_shading: bool = False) -> None:
+        """The object's mesh (metres, the database's object frame), for ``render_refine``; rendered
+        unlit with ``flat_shading`` (as its database was)."""
+        self.meshes[name] = (mesh, flat_shading)
+
     def _estimate(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
+        results = self._estimate_coarse(image, K, mask, box, objects, dist_coeffs)
+        if self.config.render_refine <= 0:
+            return results
+        from .render_refine import refine_by_rendering
+
+        image = check_image(image)
+        for name, r in results.items():
+            if name in self.meshes:
+                mesh, flat = self.meshes[name]
+                results[name] = refine_by_rendering(self, name, r, image, K, mesh, self.config.render_refine, mask, box, dist_coeffs, flat)
+        return results
+
+    def _estimate_coarse(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
         t_start = time.perf_counter()
         if box is None and mask is None and self.config.search == "localize":
             return {name: det.pose if det.present else PoseResult.failure(name, f"not found (best verified score {det.score:.2f})", det.timings_ms) for name, det in self.localize(image, K, objects, dist_coeffs).items()}
@@ -244,6 +276,13 @@ class PoseEstimator:
         from .localize import Localizer
 
         return Localizer(self, config or self.config.localize).localize(image, K, self._object_names(objects), dist_coeffs)
+
+    def masks_background(self, names: Sequence[str]) -> bool:
+        """Whether a query mask blacks out the background for ``names`` (``mask_background``; auto:
+        when all their databases are CAD renders, whose background is black)."""
+        if self.config.mask_background != "auto":
+            return self.config.mask_background == "on"
+        return all(self.databases[n].meta.source == "cad" for n in names)
 
     def _object_names(self, objects: Sequence[str] | None) -> list[str]:
         """``objects`` (default: every database), refused when one has no database."""
@@ -296,6 +335,8 @@ class PoseEstimator:
         crop = Crop.around((h, w), box, cfg.crop_margin, cfg.input_size, cfg.crop_quantum)
         if crop.empty:
             return {n: PoseResult.failure(n, "empty region (box outside the image)", {}) for n in names}
+        if mask is not None and self.masks_background(names):
+            image = np.where(mask[..., None], image, np.uint8(0))
         resized = crop.apply(image)
         if cfg.grayscale_query:
             resized = np.repeat((resized.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)[..., None], 3, axis=2)

@@ -32,7 +32,7 @@ from .realdata import RealFrame, RealObject, RealSet, fill_visible_boxes
 
 log = logging.getLogger(__name__)
 
-CROP_MODES = ("gt", "detections", "none", "localize", "track")
+CROP_MODES = ("gt", "gt-mask", "detections", "none", "localize", "track")
 ONBOARDING = ("cad", "video")
 
 
@@ -40,7 +40,9 @@ ONBOARDING = ("cad", "video")
 class RealBenchConfig:
     """``onboarding``: ``cad`` (renders of each object's mesh) or ``video`` (a database from the other
     posed frames of the same object: frames alternate between reference and query, in name order).
-    ``crops``: ``gt`` (ground-truth visible boxes), ``detections`` (a file), ``none`` (the estimator's
+    ``crops``: ``gt`` (ground-truth visible boxes), ``gt-mask`` (ground-truth visible masks: the
+    query is restricted to the mask and, for CAD databases, its background blacked out, as with a
+    segmenter's masks in FoundPose's protocol), ``detections`` (a file), ``none`` (the estimator's
     own search of the whole image) or ``localize`` (the database-only localiser, scored as a detector:
     recall at IoU >= 0.5 against the visible box, and false positives on the frames of the other
     sets, whose objects are absent) or ``track`` (tracking mode over the query frames in name order:
@@ -256,7 +258,7 @@ def run_real(
     all_databases: dict[str, dict[str, ObjectDatabase]] = {}
     for real in sets:
         for frame in real.frames:
-            fill_visible_boxes(frame, real.objects)
+            fill_visible_boxes(frame, real.objects, masks=bench.crops == "gt-mask")
         queries = None
         if bench.onboarding == "cad":
             names = sorted({a.object for f in real.frames for a in f.annotations})
@@ -269,6 +271,9 @@ def run_real(
             log.warning("%s: no databases (%s onboarding): nothing to evaluate", real.name, bench.onboarding)
             continue
         estimator = PoseEstimator(features, list(databases.values()), pose_config)
+        if bench.onboarding == "cad" and pose_config.render_refine > 0:
+            for n in databases:
+                estimator.set_mesh(n, real.objects[n].mesh(), cad_config.flat_shading)
         all_databases[real.name] = databases
         tracker = PoseTracker(estimator) if bench.crops == "track" else None
         for frame in tqdm(real.frames, desc=f"{real.name} frames", disable=not progress):
@@ -284,7 +289,7 @@ def run_real(
                 obj = real.objects[ann.object]
                 target = ann.box is not None and ann.visib_fract >= bench.min_visib_fract
                 row = {"set": real.name, "frame": frame.key, "object": ann.object, "symmetric": obj.symmetric, "diameter_m": obj.diameter, "target": target, "gt_box": ann.box}
-                box = ann.box if bench.crops == "gt" else (_detection_for(dets, frame, ann.object) if bench.crops == "detections" else None)
+                box = ann.box if bench.crops in ("gt", "gt-mask") else (_detection_for(dets, frame, ann.object) if bench.crops == "detections" else None)
                 if bench.crops == "localize":
                     det = found[ann.object]
                     row.update(detected=bool(det.present and box_iou(det.box, ann.box) >= 0.5), detection_iou=box_iou(det.box, ann.box), detection_score=det.score, detection_box=det.box)
@@ -297,7 +302,10 @@ def run_real(
                     reason = "not visible" if not target else "no detection"
                     result = PoseResult.failure(ann.object, reason)
                 else:
-                    result = estimator.estimate(frame.rgb, frame.K, box=box, objects=[ann.object], depth=depth)[ann.object]
+                    mask = ann.mask if bench.crops == "gt-mask" else None
+                    if bench.crops == "gt-mask" and mask is None:
+                        raise MveqError(f"{real.name}/{frame.key}/{ann.object}: --crops gt-mask but the set has no mask for it (no mask file and no mesh to render one)")
+                    result = estimator.estimate(frame.rgb, frame.K, mask=mask, box=box, objects=[ann.object], depth=depth)[ann.object]
                 row.update(evaluate_instance(result, obj, ann.T_cam_obj))
                 scale = 0.0
                 if ann.box is not None:

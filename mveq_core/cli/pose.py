@@ -30,7 +30,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..database import load_database
-    from ..io import read_image_raw, read_image_rgb, write_image_atomic
+    from ..io import MveqError, read_image_raw, read_image_rgb, write_image_atomic
     from ..pose import PoseEstimator
     from ..viz import draw_matches, draw_pose
 
@@ -47,10 +47,16 @@ def cmd_pose(args: argparse.Namespace) -> int:
     from ..bundled import resolve
 
     databases = [load_database(resolve(p, "databases")) for p in args.db]
+    if args.mesh and len(databases) != 1:
+        raise MveqError(f"--mesh is the mesh of one object: give one --db, got {len(databases)}")
     features = features_for_databases(args, databases)
     estimator = PoseEstimator(features, (), config)
     for path, db in zip(args.db, databases):
         estimator.add_database(db, path)
+    if args.mesh:
+        from ..render import load_mesh
+
+        estimator.set_mesh(databases[0].name, load_mesh(args.mesh, args.units))
     results = estimator.estimate(image, K, mask=mask, box=box, dist_coeffs=dist, depth=depth)
     report = {"image": str(args.image), "K": K.tolist(), "features": features.describe(), "objects": [r.to_json() for r in results.values()]}
     out = Path(args.out)
@@ -155,6 +161,8 @@ def register(sub) -> None:
     p.add_argument("--box", default=None, help="x0,y0,x1,y1 crop around the object")
     p.add_argument("--depth", default=None, help="depth image registered to --image (RGB-D): corrects each pose's distance (16-bit PNG in mm, float TIFF or .npy in m; see --depth-scale)")
     p.add_argument("--depth-scale", type=float, default=None, help="metres per depth unit (default: 0.001 for integer images, 1 for float images)")
+    p.add_argument("--mesh", default=None, help="the object's mesh, for --render-refine (one --db)")
+    p.add_argument("--units", default="m", choices=["m", "cm", "mm"], help="units of --mesh")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--overlay", default=None, help="overlay PNG (default: next to --out)")
     p.set_defaults(func=cmd_pose, backbone=None, weights=None)

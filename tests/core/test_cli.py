@@ -77,6 +77,14 @@ def test_db_build_info_and_pose(tmp_path, capsys, procedural_mesh):
     result = json.loads((tmp_path / "res.json").read_text())
     assert result["objects"][0]["object"] == "toy" and "tiny_vit14" in result["features"]
     assert (tmp_path / "res.png").stat().st_size > 1000
+    # render refinement with the object's mesh (one database only)
+    pose = ["-q", "pose", "--image", str(tmp_path / "img.png"), "--K", "200,200,79.5,59.5", "--device", "cpu", "--input-size", "128", "--mesh", str(tmp_path / "toy.obj"), "--units", "mm"]
+    assert main([*pose, "--db", str(tmp_path / "toy.mvdb"), "--render-refine", "1", "--out", str(tmp_path / "refined.json")]) == 0
+    refined = json.loads((tmp_path / "refined.json").read_text())["objects"][0]
+    assert not refined["success"] or "render_refine" in refined["timings_ms"]
+    capsys.readouterr()
+    assert main([*pose, "--db", str(tmp_path / "toy.mvdb"), "--db", str(tmp_path / "toy.mvdb"), "--out", str(tmp_path / "two.json")]) != 0
+    assert "--mesh is the mesh of one object" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

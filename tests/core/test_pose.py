@@ -248,3 +248,78 @@ def test_depth_image_corrects_the_distance_and_the_tracker_passes_it(exact_setup
         assert abs(tracked.result.T_cam_obj[2, 3] - 1.06 * view.T_cam_obj[2, 3]) < 2e-3
     with pytest.raises(ValueError, match="differs from the image's"):
         estimator.estimate(view.rgb, K, depth=depth[:-1])
+
+
+def test_cropped_and_turned_cad_renders_keep_exact_geometry(coloured):
+    """CAD renders cropped around the object at the estimator's scale and turned about the optical
+    axis: every descriptor still sits on its own object point (exact features recover poses)."""
+    features = CoordinateFeatures()
+    config = CadDatabaseConfig(views=24, inplane_rotations=3, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, crop_renders=True, crop_size=256)
+    db = build_database_from_mesh(features, coloured, "toy", config, progress=False)
+    assert db.meta.views == 72 and int(db.view_ids.max()) >= 48  # the turned copies are in it
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
+    for view in _held_out_views(coloured, count=3, seed=5):
+        result = estimator.estimate(view.rgb, K)["toy"]
+        assert result.success, result.reason
+        rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
+        assert rot_deg < 1.0 and trans_cm * 10 < 5.0, (rot_deg, trans_cm)
+    with pytest.raises(ValueError, match="inplane_rotations"):
+        CadDatabaseConfig(inplane_rotations=0)
+
+
+class _RecordingFeatures(CoordinateFeatures):
+    """CoordinateFeatures that keep the last image they were given."""
+
+    def feature_grid(self, images, *args, **kwargs):
+        self.last = images.detach().clone()
+        return super().feature_grid(images, *args, **kwargs)
+
+
+def test_mask_blacks_out_the_background_for_cad_databases_only(exact_setup, coloured):
+    _, db = exact_setup
+    view = _held_out_views(coloured, count=1, seed=11)[0]
+    noisy = view.rgb.copy()
+    noisy[~view.mask] = 200  # a bright background a real photo would have
+    features = _RecordingFeatures()
+    for mode, source, expect_black in (("auto", "cad", True), ("auto", "video:depth:crop", False), ("off", "cad", False), ("on", "video:depth:crop", True)):
+        db.meta.source = source
+        estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, mask_background=mode))
+        assert estimator.masks_background(["toy"]) is expect_black
+        result = estimator.estimate(noisy, K, mask=view.mask)["toy"]
+        corner = features.last[0, :, 0, 0].abs().sum().item()  # the crop's corner lies outside the object
+        assert (corner == 0) is expect_black, (mode, source, corner)
+        if expect_black and source == "cad":
+            assert result.success, result.reason
+    db.meta.source = "cad"
+    with pytest.raises(ValueError, match="mask_background"):
+        PoseConfig(mask_background="sometimes")
+
+
+def test_render_refinement_pulls_a_wrong_pose_back(exact_setup, coloured):
+    """A pose 8 degrees and 2 cm off comes back to the exact one by matching against renders at the
+    pose; without the mesh (or with render_refine 0) nothing changes."""
+    from mveq_core.geometry import rotation_matrix_axis_angle
+    from mveq_core.pose import PoseResult
+    from mveq_core.render_refine import refine_by_rendering
+
+    features, db = exact_setup
+    view = _held_out_views(coloured, count=1, seed=7)[0]
+    T = view.T_cam_obj.copy()
+    T[:3, :3] = rotation_matrix_axis_angle(np.array([0.6, 0.8, 0.0]), np.radians(8.0)) @ T[:3, :3]
+    T[:3, 3] += [0.02, -0.01, 0.0]
+    start = PoseResult("toy", True, T, 0, 0, 0.0, 0.0, 0.0, {})
+    assert query_pose_error(T, view.T_cam_obj)[0] > 7.0
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
+    refined = refine_by_rendering(estimator, "toy", start, view.rgb, K, coloured, iterations=2, flat=True)
+    rot_deg, trans_cm = query_pose_error(refined.T_cam_obj, view.T_cam_obj)
+    assert rot_deg < 1.0 and trans_cm * 10 < 5.0, (rot_deg, trans_cm)
+    assert refined.timings_ms["render_refine"] > 0
+    # through the estimator: the refined pose of a full estimate stays exact
+    refining = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=1))
+    assert refining.estimate(view.rgb, K)["toy"].timings_ms.get("render_refine") is None  # no mesh set: not refined
+    refining.set_mesh("toy", coloured, flat_shading=True)
+    result = refining.estimate(view.rgb, K)["toy"]
+    assert result.success and result.timings_ms["render_refine"] > 0
+    assert query_pose_error(result.T_cam_obj, view.T_cam_obj)[0] < 1.0
+    with pytest.raises(ValueError, match="render_refine"):
+        PoseConfig(render_refine=-1)

@@ -1,0 +1,54 @@
+"""Render-and-match refinement of a pose from a CAD database: the object's mesh is rendered at the
+current pose, the render becomes a one-view database (cropped at the estimator's scale, 3D points
+from the render's depth), and the query is matched against it again. A template at the query's own
+viewpoint leaves no in-plane or out-of-plane gap to bridge, so the matches are those of an exact
+template (docs/benchmarks.md measures how far from the truth it still converges)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.ndarray, mesh, iterations: int,
+                        mask: np.ndarray | None = None, box=None, dist_coeffs: np.ndarray | None = None, flat: bool = False):
+    """``result`` refined ``iterations`` times against renders of ``mesh`` (metres) at its pose
+    (``flat``: unlit, like a database built with ``flat_shading``).
+
+    Each round's pose is kept when the round finds one; the first failure ends the refinement and
+    returns the last pose found. ``mask``/``box`` are the query's, as in the first estimate (without
+    them, the box of the mesh projected at the current pose)."""
+    from dataclasses import replace
+
+    from .geometry import projected_box
+    from .pose import PoseEstimator
+    from .reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
+    from .render import render_view
+
+    if not result.success or iterations <= 0:
+        return result
+    cfg = estimator.config
+    crop = ReferenceCropConfig(input_size=cfg.input_size or 512, margin=cfg.crop_margin)
+    h, w = image.shape[:2]
+    current = result
+    for _ in range(iterations):
+        view = render_view(mesh, K, current.T_cam_obj, (h, w), None, False, flat)
+        if view.mask.sum() < 16:
+            break
+        ref = ReferenceFrame(view.rgb, K, current.T_cam_obj, depth=view.depth, mask=view.mask, name="render at the pose")
+        db = build_database_from_frames(estimator.features, [ref], name, points="depth", crop=crop, progress=False)
+        db.meta.source = "cad"  # a render on black, like a CAD template (masks the query's background)
+        one = PoseEstimator(estimator.features, [db], replace(cfg, render_refine=0, refine_with_crop=False))
+        query_box = box if box is not None or mask is not None else projected_box(np.asarray(mesh.bounds), current.T_cam_obj, K, (h, w), min_side=8.0, dist_coeffs=dist_coeffs)
+        if query_box is None and mask is None:
+            break
+        new = one.estimate(image, K, mask=mask, box=query_box, dist_coeffs=dist_coeffs)[name]
+        if not new.success:
+            log.debug("%s: render refinement stopped: %s", name, new.reason)
+            break
+        new.timings_ms = {**current.timings_ms, "render_refine": current.timings_ms.get("render_refine", 0.0) + new.timings_ms.get("total", 0.0)}
+        current = new
+    return current
