@@ -128,16 +128,22 @@ def _dense_matches(database: Path, images_by_name: dict[str, np.ndarray], featur
     pycolmap.verify_matches(database, work / "pairs.txt", verification)
 
 
-def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Path | None = None, max_features: int = 8192, features=None) -> Reconstruction:
+def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Path | None = None, max_features: int = 8192, features=None,
+                centre_window: float = 0.0) -> Reconstruction:
     """Camera poses and 3D points of ``images`` (RGB, one camera with intrinsics ``K``, held fixed)
     by SIFT keypoints, exhaustive matching and incremental mapping (pycolmap); the largest model is
     returned. With ``features`` (:class:`~mveq_core.features.DenseFeatures`), keypoints are matched
-    by those dense descriptors (mutual nearest neighbours) instead of SIFT's."""
+    by those dense descriptors (mutual nearest neighbours) instead of SIFT's. ``centre_window`` in
+    (0, 1]: keypoints only inside that central fraction of each frame's width and height (for videos
+    that keep the object in the middle: a repetitive background at the borders, e.g. a square
+    marker board, otherwise registers views turned by its symmetry)."""
     import cv2
     import pycolmap
 
     if len(images) < 3:
         raise SfMError(f"{len(images)} frames: structure-from-motion needs at least 3 (better 15-40 around the object)")
+    if not 0.0 <= centre_window <= 1.0:
+        raise ValueError(f"centre_window must be a fraction in [0, 1] (0: off), got {centre_window}")
     own = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="mveq_sfm_")) if own else Path(work_dir)
     try:
@@ -150,6 +156,16 @@ def reconstruct(images: Sequence[np.ndarray], K: np.ndarray, work_dir: str | Pat
         if database.exists():
             database.unlink()
         reader = pycolmap.ImageReaderOptions()
+        if centre_window > 0:  # keypoints only in the central window (object-centric capture)
+            mask_dir = work / "masks"
+            mask_dir.mkdir(exist_ok=True)
+            h, w = images[0].shape[:2]
+            window = np.zeros((h, w), np.uint8)
+            dy, dx = int(h * (1 - centre_window) / 2), int(w * (1 - centre_window) / 2)
+            window[dy : h - dy, dx : w - dx] = 255
+            for name in names:
+                cv2.imwrite(str(mask_dir / f"{name}.png"), window)
+            reader.mask_path = str(mask_dir)
         reader.camera_model = "PINHOLE"
         # poses and pixels stay in OpenCV's convention: c shifted here, observations back below
         reader.camera_params = ",".join(f"{v:.6f}" for v in (K[0, 0], K[1, 1], K[0, 2] + COLMAP_PIXEL_OFFSET, K[1, 2] + COLMAP_PIXEL_OFFSET))
@@ -321,11 +337,13 @@ class TeachReport:
 
 
 def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, object_size: float | None = None, marker_length: float | None = None,
-          box: tuple[int, Sequence[float]] | None = None, keyframes: int = 30, crop=None, progress: bool = True, work_dir: str | Path | None = None):
+          box: tuple[int, Sequence[float]] | None = None, keyframes: int = 30, crop=None, progress: bool = True, work_dir: str | Path | None = None,
+          centre_window: float = 0.0):
     """A database of ``name`` from an unposed RGB video (frames ``images``, intrinsics ``K``):
     keyframes, SfM, metric scale (``object_size``: the object's longest side, or ``marker_length``:
     an ArUco marker's side, metres), object points, crops at the estimator's scale. ``box``:
     (frame index, [x0, y0, x1, y1]) of the object in one frame (default: the orbit centre).
+    ``centre_window``: SfM keypoints only in the frames' centre (:func:`reconstruct`).
     Returns (database, :class:`TeachReport`, metric :class:`Reconstruction` over the keyframes)."""
     if (object_size is None) == (marker_length is None):
         raise ValueError("give the scale one way: object_size (the object's longest side) or marker_length (an ArUco marker's side), metres")
@@ -333,7 +351,7 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
     if box is not None and box[0] not in chosen:
         chosen = sorted(set(chosen) | {box[0]})
     frames = [images[i] for i in chosen]
-    rec = reconstruct(frames, K, work_dir)
+    rec = reconstruct(frames, K, work_dir, centre_window=centre_window)
     if len(rec.T_cam_world) < 3:
         raise SfMError(f"only {len(rec.T_cam_world)} of {len(frames)} keyframes registered: too little overlap between views (record more frames, 10-20° apart, with the object large in view)")
     local_box = None if box is None else (chosen.index(box[0]), box[1])

@@ -225,3 +225,21 @@ def test_cli_teach_pictures_and_pose_from_the_taught_database(orbit, tmp_path, c
             node.destroy_node()
     finally:
         rclpy.shutdown()
+
+
+def test_centre_window_keeps_keypoints_in_the_middle(orbit):
+    """With centre_window every reconstructed observation lies in the central window (COLMAP's
+    extraction masks), and the orbit, whose object stays in the middle, still reconstructs."""
+    images, poses, _ = orbit
+    rec = reconstruct(images, K, centre_window=0.6)
+    assert rec.registered_share >= 0.9
+    h, w = images[0].shape[:2]
+    xy = np.concatenate([o[0] for o in rec.observations.values()])
+    assert xy[:, 0].min() >= w * 0.2 - 1 and xy[:, 0].max() <= w * 0.8 + 1 and xy[:, 1].min() >= h * 0.2 - 1 and xy[:, 1].max() <= h * 0.8 + 1
+    full = reconstruct(images, K)
+    all_xy = np.concatenate([o[0] for o in full.observations.values()])
+    assert (all_xy[:, 0] < w * 0.2).any() or (all_xy[:, 0] > w * 0.8).any() or (all_xy[:, 1] < h * 0.2).any() or (all_xy[:, 1] > h * 0.8).any()
+    rot, _ = _relative_errors(rec, poses)
+    assert np.median(rot) < 1.0
+    with pytest.raises(ValueError, match="centre_window"):
+        reconstruct(images[:3], K, centre_window=1.5)
