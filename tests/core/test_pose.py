@@ -45,6 +45,18 @@ def _held_out_views(mesh, count, seed, flat=True):
     return views
 
 
+def _exact_poses(estimator, mesh, count: int, seed: int) -> list:
+    """Poses of held-out views, each asserted within 1 deg and 5 mm of the truth."""
+    results = []
+    for view in _held_out_views(mesh, count=count, seed=seed):
+        result = estimator.estimate(view.rgb, K)["toy"]
+        assert result.success, result.reason
+        rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
+        assert rot_deg < 1.0 and trans_cm * 10 < 5.0, (rot_deg, trans_cm)
+        results.append(result)
+    return results
+
+
 def test_geometry_exact_features_recover_held_out_poses(exact_setup, coloured):
     """Database, matching and PnP checked independently of learned weights: < 1 deg and 5 mm."""
     features, db = exact_setup
@@ -54,12 +66,7 @@ def test_geometry_exact_features_recover_held_out_poses(exact_setup, coloured):
 
     hull = coloured.vertices[ConvexHull(coloured.vertices).vertices]
     assert db.meta.diameter == pytest.approx(pdist(hull).max(), rel=1e-6)
-    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
-    for view in _held_out_views(coloured, count=6, seed=3):
-        result = estimator.estimate(view.rgb, K)["toy"]
-        assert result.success, result.reason
-        rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
-        assert rot_deg < 1.0 and trans_cm * 10 < 5.0, (rot_deg, trans_cm)
+    for result in _exact_poses(PoseEstimator(features, [db], PoseConfig(input_size=256)), coloured, count=6, seed=3):
         assert result.inlier_ratio > 0.5 and 0 < result.score <= 1
         assert set(result.timings_ms) >= {"preprocess", "features", "matching", "pnp", "total"}
 
@@ -257,12 +264,7 @@ def test_cropped_and_turned_cad_renders_keep_exact_geometry(coloured):
     config = CadDatabaseConfig(views=24, inplane_rotations=3, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, crop_renders=True, crop_size=256)
     db = build_database_from_mesh(features, coloured, "toy", config, progress=False)
     assert db.meta.views == 72 and int(db.view_ids.max()) >= 48  # the turned copies are in it
-    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256))
-    for view in _held_out_views(coloured, count=3, seed=5):
-        result = estimator.estimate(view.rgb, K)["toy"]
-        assert result.success, result.reason
-        rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
-        assert rot_deg < 1.0 and trans_cm * 10 < 5.0, (rot_deg, trans_cm)
+    _exact_poses(PoseEstimator(features, [db], PoseConfig(input_size=256)), coloured, count=3, seed=5)
     with pytest.raises(ValueError, match="inplane_rotations"):
         CadDatabaseConfig(inplane_rotations=0)
 
