@@ -1,19 +1,20 @@
-"""SfM camera accuracy on the real Middlebury templeSparseRing views (issue 13).
+"""SfM camera accuracy on the real Middlebury sparse-ring views (templeSparseRing, dinoSparseRing; issue 13).
 
 Reconstructs all 16 views and the 8 even views (45° apart) with `mveq_core.sfm.reconstruct` (SIFT,
-pycolmap, the given intrinsics fixed), scales by the temple's longest side (0.160 m, its tight box in
+pycolmap, the given intrinsics fixed), scales by the object's longest side (the temple: 0.160 m; its tight box in
 README.txt) and compares every pair of registered cameras' relative motion with the ground truth:
 rotation error, translation direction error, translation length ratio (scale).
 
 Then pose from an SfM-built database (offline default model): the database holds only the even
 registered views of the 16-view reconstruction (their SfM poses and points); the odd registered
-views are queries (the temple's GT box projected as the crop, and without a box). Their estimated
+views are queries (the object's GT box projected as the crop, and without a box). Their estimated
 poses are compared with the ground truth through relative motions between query views, and with
 the SfM cameras of the same views (absolute, in the reconstruction's metric frame). The odd views
 took part in the reconstruction (its points), not in the database's descriptors. The SfM rows are
 also run with the offline default's dense descriptors at SIFT's keypoints instead of SIFT's own.
 
     .venv/bin/python scripts/realdata/middlebury_sfm.py ../shared/realdata/middlebury_temple docs/results/sfm/middlebury.json
+    .venv/bin/python scripts/realdata/middlebury_sfm.py DINO_DIR docs/results/sfm/middlebury_dino.json   (dinoSparseRing)
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from mveq_core import sfm
 from mveq_core.io import read_image_rgb
 from mveq_core.provenance import set_invocation, write_result_json
 
-TEMPLE_LONGEST_SIDE = 0.181892 - 0.021728  # metres, README.txt's tight box (y extent)
-
 
 def read_cameras(folder: Path):
-    lines = [line.split() for line in (folder / "templeSR_par.txt").read_text().splitlines()[1:] if line.strip()]
+    par = next(folder.glob("*_par.txt"), None)  # templeSR_par.txt, dinoSR_par.txt
+    if par is None:
+        raise SystemExit(f"{folder}: no *_par.txt camera file (a Middlebury MVS sparse ring folder?)")
+    lines = [line.split() for line in par.read_text().splitlines()[1:] if line.strip()]
     names, Ks, Ts = [], [], []
     for row in lines:
         v = np.asarray(row[1:], float)
@@ -52,12 +54,17 @@ def relative_errors(T_est: dict[int, np.ndarray], T_gt: list[np.ndarray]) -> dic
             "median_translation_direction_error_deg": float(np.median(direction)), "median_scale_ratio": float(np.median(ratio))}
 
 
-def temple_box(folder: Path) -> np.ndarray:
+def object_box(folder: Path) -> np.ndarray:
     text = (folder / "README.txt").read_text()
     import re
 
     corners = [list(map(float, m)) for m in re.findall(r"\(([-\d.]+) ([-\d.]+) ([-\d.]+)\)", text)]
     return np.asarray(corners[:2])
+
+
+def longest_side(folder: Path) -> float:
+    """The object's longest side, metres: the largest extent of README.txt's tight box."""
+    return float(np.ptp(object_box(folder), axis=0).max())
 
 
 def held_out_pose(images, K, T_gt, names, folder: Path) -> dict:
@@ -66,20 +73,20 @@ def held_out_pose(images, K, T_gt, names, folder: Path) -> dict:
     from mveq_core.pose import PoseEstimator
 
     rec = sfm.reconstruct(images, K)
-    rec = sfm.metric(rec, TEMPLE_LONGEST_SIDE, sfm.object_points(rec))
+    rec = sfm.metric(rec, longest_side(folder), sfm.object_points(rec))
     registered = sorted(rec.T_cam_world)
     refs, queries = [k for k in registered if k % 2 == 0], [k for k in registered if k % 2 == 1]
     features = DenseFeatures.create(OFFLINE_DEFAULT)
-    db = sfm.database_from_reconstruction(features, images, K, rec, "temple", use=refs, progress=False)
+    db = sfm.database_from_reconstruction(features, images, K, rec, "object", use=refs, progress=False)
     estimator = PoseEstimator(features, [db])
     T_world_obj = sfm.object_frame(rec)
-    box3d = temple_box(folder)
+    box3d = object_box(folder)
     out = {"references": [names[k] for k in refs], "queries": [names[k] for k in queries], "database_features": len(db), "views": {}}
     for mode in ("gt_box", "no_box"):
         est = {}
         for k in queries:
             box = projected_box(box3d, T_gt[k], K, images[k].shape[:2], min_side=8.0) if mode == "gt_box" else None
-            r = estimator.estimate(images[k], K, box=box)["temple"]
+            r = estimator.estimate(images[k], K, box=box)["object"]
             row = {"success": r.success, "inliers": r.num_inliers, "matches": r.num_matches}
             if r.success:
                 T_ref = rec.T_cam_world[k] @ T_world_obj
@@ -103,14 +110,20 @@ def main(argv: list[str]) -> int:
     set_invocation(["scripts/realdata/middlebury_sfm.py", *argv])
     names, Ks, Ts = read_cameras(folder)
     images = [read_image_rgb(folder / n) for n in names]
-    result = {"benchmark": "middlebury-sfm", "object_size_m": TEMPLE_LONGEST_SIDE, "runs": {}}
+    size = longest_side(folder)
+    result = {"benchmark": "middlebury-sfm", "object_size_m": size, "runs": {}}
     for label, idx in (("all_16_views", list(range(len(names)))), ("even_8_views", list(range(0, len(names), 2)))):
         t0 = time.perf_counter()
-        rec = sfm.reconstruct([images[i] for i in idx], Ks[0])
+        try:
+            rec = sfm.reconstruct([images[i] for i in idx], Ks[0])
+        except sfm.SfMError as exc:  # a failure is a result too (e.g. the textureless dino at 45°)
+            result["runs"][label] = {"views": len(idx), "registered": 0, "error": str(exc), "seconds": time.perf_counter() - t0}
+            print(label, result["runs"][label])
+            continue
         row = {"views": len(idx), "registered": len(rec.T_cam_world), "points": len(rec.points), "reprojection_error_px": rec.reprojection_error, "seconds": time.perf_counter() - t0}
         if len(rec.T_cam_world) >= 2:
             ids = sfm.object_points(rec)
-            m = sfm.metric(rec, TEMPLE_LONGEST_SIDE, ids)
+            m = sfm.metric(rec, size, ids)
             row.update(object_points=len(ids), **relative_errors(m.T_cam_world, [Ts[i] for i in idx]))
         result["runs"][label] = row
         print(label, row)
@@ -120,10 +133,15 @@ def main(argv: list[str]) -> int:
     dense = DenseFeatures.create(OFFLINE_DEFAULT)
     for label, idx in (("all_16_views_dense", list(range(len(names)))), ("even_8_views_dense", list(range(0, len(names), 2)))):
         t0 = time.perf_counter()
-        rec = sfm.reconstruct([images[i] for i in idx], Ks[0], features=dense)
+        try:
+            rec = sfm.reconstruct([images[i] for i in idx], Ks[0], features=dense)
+        except sfm.SfMError as exc:
+            result["runs"][label] = {"views": len(idx), "registered": 0, "error": str(exc), "seconds": time.perf_counter() - t0}
+            print(label, result["runs"][label])
+            continue
         row = {"views": len(idx), "registered": len(rec.T_cam_world), "points": len(rec.points), "reprojection_error_px": rec.reprojection_error, "seconds": time.perf_counter() - t0}
         if len(rec.T_cam_world) >= 2:
-            m = sfm.metric(rec, TEMPLE_LONGEST_SIDE, sfm.object_points(rec))
+            m = sfm.metric(rec, size, sfm.object_points(rec))
             row.update(relative_errors(m.T_cam_world, [Ts[i] for i in idx]))
         result["runs"][label] = row
         print(label, row)
