@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -170,3 +171,22 @@ def keyframe_sheet(frames: Sequence[np.ndarray], K: np.ndarray, T_cam_obj: dict[
         cv2.putText(tile, text, (5, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
     return image_grid(tiles, columns=min(columns, len(tiles)))
+
+
+def save_teach_pictures(out: Path, images: Sequence[np.ndarray], K: np.ndarray, report, rec) -> None:
+    """``OUT.reconstruction.png`` (cameras and points) and ``OUT.keyframes.jpg`` (the object's box,
+    2-98 % of its points along their principal axes, in every keyframe) next to the database ``out``,
+    from a :class:`~mveq_core.sfm.TeachReport` and a metric :class:`~mveq_core.sfm.Reconstruction`."""
+    from .geometry import make_transform
+    from .sfm import object_frame
+
+    labels = {k: f"frame {report.keyframes[k]}" for k in range(len(report.keyframes))}
+    save_reconstruction_figure(out.with_suffix(".reconstruction.png"), rec.T_cam_world, rec.points, rec.object_point_ids, labels)
+    T_world_obj = object_frame(rec)
+    local = rec.points[rec.object_point_ids] - T_world_obj[:3, 3]
+    axes = np.linalg.svd(local - local.mean(0), full_matrices=False)[2].T if len(local) >= 3 else np.eye(3)
+    axes[:, 2] *= np.sign(np.linalg.det(axes)) or 1.0  # the object's principal axes, right-handed
+    bbox = np.percentile(local @ axes, [2, 98], axis=0) if len(local) else np.zeros((2, 3))
+    frames = [images[i] for i in report.keyframes]
+    T_cam_obj = {k: T @ T_world_obj @ make_transform(axes, np.zeros(3)) for k, T in rec.T_cam_world.items()}
+    write_image_atomic(out.with_suffix(".keyframes.jpg"), keyframe_sheet(frames, K, T_cam_obj, bbox, [labels[k] for k in range(len(frames))]))
