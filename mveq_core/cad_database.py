@@ -15,6 +15,7 @@ from .crop import Crop, mask_box
 from .database import DEFAULT_MAX_FEATURES, DatabaseError, ObjectDatabase, cap_features, database_meta, load_database
 from .features import DenseFeatures, image_to_tensor
 from .geometry import depth_to_object_points, sphere_viewpoints, viewpoint_poses
+from .reference_database import ReferenceCropConfig
 from .settings import option, require
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ class CadDatabaseConfig:
     # silhouette with the estimator's margin and scaled to its input size, so templates and queries
     # see the object at one scale (measured on real frames in docs/benchmarks.md).
     crop_renders: bool = option(False, "crop each render around the object at the estimator's scale (crop_margin, crop_size) before features", cli="--crop-renders")
-    crop_margin: float = 0.15  # PoseConfig.crop_margin's default
-    crop_size: int = 512  # PoseConfig.input_size's default
+    crop_margin: float = ReferenceCropConfig.margin  # the estimator's default, as for reference-video frames
+    crop_size: int = ReferenceCropConfig.input_size
 
     def __post_init__(self):
         for name in ("views", "inplane_rotations", "image_size", "pixel_stride", "lighting_setups"):

@@ -24,12 +24,9 @@ from .localize import LocalizeConfig
 from .matching import METHODS as MATCHING_METHODS
 from .matching import mutual_nearest_neighbours
 from .pnp import PnPConfig, solve_pnp
-from .settings import option, require
+from .settings import option, require, require_choice
 
 log = logging.getLogger(__name__)
-
-MASK_BACKGROUND = ("auto", "on", "off")
-
 
 @dataclass(frozen=True)
 class PoseConfig:
@@ -70,7 +67,7 @@ class PoseConfig:
     # mask topic) looks like them once its background is black too (FoundPose's protocol). Measured
     # on real frames in docs/benchmarks.md.
     mask_background: str = option("auto", "with a mask: black out the query's background before features: on, off, or auto (on when every queried database is CAD-rendered)",
-                                  cli="--mask-background", ros="mask_background", choices=MASK_BACKGROUND)
+                                  cli="--mask-background", ros="mask_background", choices=("auto", "on", "off"))
     # CAD databases whose mesh the estimator has (set_mesh): match again against renders at the pose
     # (mveq_core.render_refine; measured on real frames in docs/benchmarks.md).
     render_refine: int = option(0, "with the object's mesh: refine each pose N times against a render at the pose", cli="--render-refine")
@@ -83,8 +80,8 @@ class PoseConfig:
         require(self, "input_size", self.input_size is None or self.input_size > 0)
         require(self, "grid_stride", self.grid_stride > 0)
         require(self, "crop_quantum", self.crop_quantum >= 0, "must be >= 0")
-        require(self, "matching", self.matching in MATCHING_METHODS, f"must be one of {MATCHING_METHODS}")
-        require(self, "mask_background", self.mask_background in MASK_BACKGROUND, f"must be one of {MASK_BACKGROUND}")
+        require_choice(self, "matching")
+        require_choice(self, "mask_background")
         require(self, "render_refine", self.render_refine >= 0, "must be >= 0")
 
 

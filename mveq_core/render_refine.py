@@ -31,6 +31,8 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
     if not result.success or iterations <= 0:
         return result
     cfg = estimator.config
+    # the render is on black like a CAD template: a query mask blacks out the background as for one
+    one_config = replace(cfg, render_refine=0, refine_with_crop=False, mask_background="on" if cfg.mask_background == "auto" else cfg.mask_background)
     crop = ReferenceCropConfig(input_size=cfg.input_size or 512, margin=cfg.crop_margin)
     h, w = image.shape[:2]
     current = result
@@ -40,8 +42,7 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
             break
         ref = ReferenceFrame(view.rgb, K, current.T_cam_obj, depth=view.depth, mask=view.mask, name="render at the pose")
         db = build_database_from_frames(estimator.features, [ref], name, points="depth", crop=crop, progress=False)
-        db.meta.source = "cad"  # a render on black, like a CAD template (masks the query's background)
-        one = PoseEstimator(estimator.features, [db], replace(cfg, render_refine=0, refine_with_crop=False))
+        one = PoseEstimator(estimator.features, [db], one_config)
         query_box = box if box is not None or mask is not None else projected_box(np.asarray(mesh.bounds), current.T_cam_obj, K, (h, w), min_side=8.0, dist_coeffs=dist_coeffs)
         if query_box is None and mask is None:
             break

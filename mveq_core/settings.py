@@ -59,6 +59,13 @@ def require(config, name: str, ok: bool, what: str = "must be positive") -> None
     raise ValueError(f"{name}{f' ({aliases})' if aliases else ''} {what}, got {getattr(config, name)!r}")
 
 
+def require_choice(config, name: str) -> None:
+    """Raises ValueError unless the field ``name`` of ``config`` holds one of the ``choices`` its
+    :func:`option` declares (the one list the CLI, the node and this check all read)."""
+    choices = next(f.metadata for f in fields(config) if f.name == name)["choices"]
+    require(config, name, getattr(config, name) in choices, f"must be one of {choices}")
+
+
 def with_values(config, values: dict[tuple[str, ...], Any]):
     """``config`` with the fields at the given paths replaced (nested configs rebuilt, so their
     checks run again)."""
