@@ -6,10 +6,9 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -17,13 +16,14 @@ import torch
 
 from .crop import Crop, mask_box
 from .database import ObjectDatabase, load_database
-from .depth import DepthCorrection, apply_correction, check_depth, correct_distance
+from .depth import apply_correction, check_depth, correct_distance
 from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics
 from .localize import LocalizeConfig
 from .matching import METHODS as MATCHING_METHODS
 from .matching import mutual_nearest_neighbours
 from .pnp import PnPConfig, solve_pnp
+from .pose_result import PoseResult, QueryFeatures, check_image, pose_score  # noqa: F401  (PoseResult, check_image: public here too)
 from .settings import option, require, require_choice
 
 log = logging.getLogger(__name__)
@@ -75,86 +75,13 @@ class PoseConfig:
     localize: LocalizeConfig = LocalizeConfig()
 
     def __post_init__(self):
-        if self.search not in ("localize", "two-pass"):
-            raise ValueError(f"search must be 'localize' or 'two-pass', got {self.search!r}")
+        require_choice(self, "search")
         require(self, "input_size", self.input_size is None or self.input_size > 0)
         require(self, "grid_stride", self.grid_stride > 0)
         require(self, "crop_quantum", self.crop_quantum >= 0, "must be >= 0")
         require_choice(self, "matching")
         require_choice(self, "mask_background")
         require(self, "render_refine", self.render_refine >= 0, "must be >= 0")
-
-
-@dataclass
-class PoseResult:
-    """The outcome for one object in one image.
-
-    ``T_cam_obj`` (4, 4) metres, OpenCV axes, or None when there is no pose (``reason`` says why).
-    ``score`` in [0, 1] grows with the inlier ratio and count. ``timings_ms`` per stage.
-    ``matches_xy`` (M, 2) image pixels, ``matches_xyz`` (M, 3) object points and ``inliers`` (M,)
-    are kept for pictures and debugging.
-    """
-
-    object_name: str
-    success: bool
-    T_cam_obj: np.ndarray | None
-    num_matches: int
-    num_inliers: int
-    inlier_ratio: float
-    reprojection_error: float
-    score: float
-    timings_ms: dict[str, float]
-    reason: str = ""
-    matches_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    matches_xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    depth_correction: DepthCorrection | None = None  # set when a depth image corrected the distance
-
-    @classmethod
-    def failure(cls, name: str, reason: str, timings: dict | None = None, xy: np.ndarray | None = None, xyz: np.ndarray | None = None) -> "PoseResult":
-        """No pose for ``name``, with the reason and whatever matches there were."""
-        xy = np.zeros((0, 2)) if xy is None else xy
-        xyz = np.zeros((0, 3)) if xyz is None else xyz
-        return cls(
-            object_name=name, success=False, T_cam_obj=None, num_matches=len(xy), num_inliers=0, inlier_ratio=0.0,
-            reprojection_error=float("nan"), score=0.0, timings_ms=dict(timings or {}), reason=reason,
-            matches_xy=xy, matches_xyz=xyz, inliers=np.zeros(len(xy), bool),
-        )
-
-    def to_json(self) -> dict:
-        return {
-            "object": self.object_name,
-            "success": self.success,
-            "T_cam_obj": None if self.T_cam_obj is None else self.T_cam_obj.tolist(),
-            "num_matches": self.num_matches,
-            "num_inliers": self.num_inliers,
-            "inlier_ratio": self.inlier_ratio,
-            "reprojection_error_px": None if math.isnan(self.reprojection_error) else self.reprojection_error,
-            "score": self.score,
-            "timings_ms": self.timings_ms,
-            "reason": self.reason,
-            "depth_correction": None if self.depth_correction is None else asdict(self.depth_correction),
-        }
-
-
-def pose_score(num_inliers: int, inlier_ratio: float) -> float:
-    """Confidence in [0, 1]: the inlier ratio, discounted when there are few inliers."""
-    return float(inlier_ratio * (1.0 - math.exp(-num_inliers / 20.0)))
-
-
-def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """(H, W, 3) uint8 RGB from RGB or grey input; raises ValueError naming what is wrong."""
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name}: expected a numpy array, got {type(image).__name__}")
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise ValueError(f"{name}: expected (H, W, 3) RGB, got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"{name}: empty image of shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{name}: expected uint8 pixels, got {image.dtype}")
-    return np.ascontiguousarray(image[..., :3])
 
 
 class PoseEstimator:
@@ -315,15 +242,20 @@ class PoseEstimator:
         return torch.nonzero(torch.isin(view_ids, chosen), as_tuple=False)[:, 0]
 
     def _estimate_once(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
+        names = self._object_names(objects)
+        query = self.query_features(image, K, mask, box, names)
+        return query if isinstance(query, dict) else self.match_and_solve(query, names, K, dist_coeffs)
+
+    def query_features(self, image, K, mask, box, names: Sequence[str]) -> QueryFeatures | dict[str, PoseResult]:
+        """The query crop's descriptors on the stride grid (or {name: failure} for an empty region)."""
         t_start = time.perf_counter()
         image = check_image(image)
-        K = check_intrinsics(K)
+        check_intrinsics(K)
         h, w = image.shape[:2]
         if mask is not None:
             mask = np.asarray(mask).astype(bool)
             if mask.shape != (h, w):
                 raise ValueError(f"mask: expected shape {(h, w)} like the image, got {mask.shape}")
-        names = self._object_names(objects)
         cfg = self.config
         if box is None and mask is not None:
             box = mask_box(mask)
@@ -349,23 +281,29 @@ class PoseEstimator:
         query = self.features.feature_grid(image_to_tensor(resized, device)).sample(torch.from_numpy(xy_r).float().to(device))
         self._sync()
         t_feat = time.perf_counter()
-        shared = {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}
+        return QueryFeatures(query, xy_o, {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}, t_start)
+
+    def match_and_solve(self, query: QueryFeatures, names: Sequence[str], K, dist_coeffs) -> dict[str, PoseResult]:
+        """Mutual-NN matches of ``query`` against each object's database, then robust PnP."""
+        K = check_intrinsics(K)
+        cfg = self.config
+        xy_o, t_start = query.xy, query.t_start
         results = {}
         for name in names:
             db = self.databases[name]
             t0 = time.perf_counter()
-            candidates = self._retrieved_entries(query, db) if cfg.retrieval_views > 0 else None
+            candidates = self._retrieved_entries(query.descriptors, db) if cfg.retrieval_views > 0 else None
             if candidates is None:
-                matches = mutual_nearest_neighbours(query, db.descriptors, cfg.max_elements, cfg.matching)
+                matches = mutual_nearest_neighbours(query.descriptors, db.descriptors, cfg.max_elements, cfg.matching)
                 d_idx = matches.database_index.cpu().numpy()
             else:
-                matches = mutual_nearest_neighbours(query, db.descriptors[candidates], cfg.max_elements, cfg.matching)
+                matches = mutual_nearest_neighbours(query.descriptors, db.descriptors[candidates], cfg.max_elements, cfg.matching)
                 d_idx = candidates.cpu().numpy()[matches.database_index.cpu().numpy()]
             q_idx = matches.query_index.cpu().numpy()
             self._sync()
             t1 = time.perf_counter()
             xy_m, xyz_m = xy_o[q_idx], db.xyz[d_idx].astype(np.float64)
-            timings = {**shared, "matching": (t1 - t0) * 1e3}
+            timings = {**query.timings, "matching": (t1 - t0) * 1e3}
             if len(q_idx) < cfg.min_matches:
                 results[name] = PoseResult.failure(name, f"{len(q_idx)} matches < min_matches {cfg.min_matches}", timings, xy_m, xyz_m)
                 continue

@@ -178,7 +178,7 @@ def save_teach_pictures(out: Path, images: Sequence[np.ndarray], K: np.ndarray, 
     2-98 % of its points along their principal axes, in every keyframe) next to the database ``out``,
     from a :class:`~mveq_core.sfm.TeachReport` and a metric :class:`~mveq_core.sfm.Reconstruction`."""
     from .geometry import make_transform
-    from .sfm import object_frame
+    from .teach import object_frame
 
     labels = {k: f"frame {report.keyframes[k]}" for k in range(len(report.keyframes))}
     save_reconstruction_figure(out.with_suffix(".reconstruction.png"), rec.T_cam_world, rec.points, rec.object_point_ids, labels)

@@ -36,7 +36,8 @@ def cmd_db_teach(args: argparse.Namespace) -> int:
     """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
     from ..io import write_json_atomic
     from ..photos import read_image_folder
-    from ..sfm import read_video, teach
+    from ..sfm import read_video
+    from ..teach import teach
     from ..viz import save_teach_pictures
 
     K, _ = parse_camera(args.K, args.camera)

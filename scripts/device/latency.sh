@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 11 on the H100: `mveq bench latency` (per-stage ms median/p95, peak GPU memory, success)
 # for poselib and gpu PnP, box and search modes, against the paper's reference protocol on the same
-# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks|matching|session5|session6   (vits: the offline default, weights staged by
+# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks|matching|session5|session6|session7   (vits: the offline default, weights staged by
 # `real_pose.sh stage`; vitb: dinov2_vitb14 random init, fp32 and bf16: speed only)
 set -euo pipefail
 . scripts/device/setup.sh
@@ -33,6 +33,11 @@ case ${1:-vits} in
   session6)  # today's exact defaults (crops as given, graphs off, fused matching) and the same with CUDA graphs at arbitrary crop sizes
     LIMIT=200 run vitb14_s6_default --backbone dinov2_vitb14 --weights random --reference-frames 0
     LIMIT=200 run vitb14_s6_graphs --backbone dinov2_vitb14 --weights random --reference-frames 0 --cuda-graphs ;;
+  session7)  # query pixels every 4 px (default) vs every 8 px, ViT-B/14 (random init) and the offline default ViT-S (staged weights)
+    LIMIT=150 run vitb14_s7_stride4 --backbone dinov2_vitb14 --weights random --reference-frames 0
+    LIMIT=150 run vitb14_s7_stride8 --backbone dinov2_vitb14 --weights random --reference-frames 0 --grid-stride 8
+    LIMIT=150 run vits14_s7_stride4 --model offline-default --reference-frames 0
+    LIMIT=150 run vits14_s7_stride8 --model offline-default --reference-frames 0 --grid-stride 8 ;;
   matching)  # where features and matching spend their time; blocked vs fused (Triton) matching, same frames
     timeout 240 python3 scripts/device/profile_stages.py $OUT/latency/profile_stages.json 2>&1 | grep -v "^INFO" | tail -60 || echo "profile: stopped"
     LIMIT=150 run vitb14_before --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --frames 100 --matching blocked --no-cuda-graphs --crop-quantum 0

