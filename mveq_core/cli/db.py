@@ -34,6 +34,7 @@ def cmd_db_build(args: argparse.Namespace) -> int:
 
 def cmd_db_teach(args: argparse.Namespace) -> int:
     """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
+    from ..densify import DensifyConfig
     from ..io import write_json_atomic
     from ..photos import read_image_folder
     from ..sfm import read_video
@@ -50,11 +51,12 @@ def cmd_db_teach(args: argparse.Namespace) -> int:
         box = (int(values[0]), [float(v) for v in values[1:]])
     features = features_from_args(args)
     name = args.name or Path(args.video or args.frames).stem
-    db, report, rec = teach(features, images, K, name, args.object_size, args.marker_length, box, args.keyframes, reference_crop_from_args(args), centre_window=args.centre_window)
+    db, report, rec = teach(features, images, K, name, args.object_size, args.marker_length, box, args.keyframes, reference_crop_from_args(args), centre_window=args.centre_window,
+                            dense=DensifyConfig() if args.dense_points else None)
     db.save(args.out, "fp32" if args.fp32 else "fp16")
     write_json_atomic(Path(args.out).with_suffix(".report.json"), report.to_json())
     save_teach_pictures(Path(args.out), images, K, report, rec)
-    print(f"wrote {args.out}: {len(db)} features of '{name}'; {len(report.registered)} of {len(report.keyframes)} keyframes registered, reprojection {report.reprojection_error_px:.2f} px, {report.object_points} object points")
+    print(f"wrote {args.out}: {len(db)} features of '{name}'; {len(report.registered)} of {len(report.keyframes)} keyframes registered, reprojection {report.reprojection_error_px:.2f} px, {report.object_points} SfM object points + {report.dense_points} dense")
     print(f"pictures: {Path(args.out).with_suffix('.reconstruction.png')} (cameras and points), {Path(args.out).with_suffix('.keyframes.jpg')} (the object's box in every keyframe)")
     return 0
 
@@ -132,6 +134,8 @@ def register(sub) -> None:
     q.add_argument("--marker-length", type=float, default=None, help="metric scale: side of an ArUco marker (DICT_4X4_50) in view, metres")
     q.add_argument("--box", default=None, help="the object in one frame: FRAME,x0,y0,x1,y1 (default: what the cameras orbit)")
     q.add_argument("--keyframes", type=int, default=30, help="keyframes for SfM (the sharpest of equal stretches)")
+    q.add_argument("--dense-points", action=argparse.BooleanOptionalAction, default=True,
+                   help="add dense object points: neighbouring keyframes matched densely and triangulated with their SfM cameras (default on; --no-dense-points: SfM points only)")
     q.add_argument("--centre-window", type=float, default=0.0, help="SfM keypoints only in this central fraction of each frame (e.g. 0.5; for a repetitive background such as a marker board; 0: whole frames)")
     q.add_argument("--video-step", type=int, default=1, help="read every N-th video frame")
     q.add_argument("--points", default="depth", choices=["depth", "mesh", "sfm"], help="where 3D points come from")
