@@ -163,10 +163,18 @@ def add_cad_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cad_config_from_args(args: argparse.Namespace):
+    from dataclasses import replace
+
     from ..cad_database import CadDatabaseConfig
     from ..settings import from_args
 
-    return from_args(CadDatabaseConfig(), args)
+    config = from_args(CadDatabaseConfig(), args)
+    # a command that also poses (bench) crops renders at its own estimator scale, as the queries
+    if getattr(args, "input_size", None):
+        config = replace(config, crop_size=args.input_size)
+    if getattr(args, "crop_margin", None) is not None:
+        config = replace(config, crop_margin=args.crop_margin)
+    return config
 
 
 def add_reference_crop_args(parser: argparse.ArgumentParser) -> None:

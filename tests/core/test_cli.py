@@ -110,3 +110,17 @@ def test_pose_bad_input(tmp_path, capsys, extra, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
+
+
+def test_bench_crops_cad_renders_at_its_own_estimator_scale():
+    """`--crop-renders` in a bench follows the bench's --input-size / --crop-margin (the queries'
+    scale); `mveq db build` keeps the estimator's defaults."""
+    from mveq_core.cli import build_parser
+    from mveq_core.cli.options import cad_config_from_args
+
+    parser = build_parser()
+    bench = parser.parse_args(["bench", "bop", "--root", "x", "--out", "o", "--crop-renders", "--input-size", "448", "--crop-margin", "0.2"])
+    config = cad_config_from_args(bench)
+    assert config.crop_renders and (config.crop_size, config.crop_margin) == (448, 0.2)
+    build = parser.parse_args(["db", "build", "--mesh", "m.ply", "--out", "o.mvdb", "--crop-renders"])
+    assert (cad_config_from_args(build).crop_size, cad_config_from_args(build).crop_margin) == (512, 0.15)
