@@ -19,6 +19,7 @@ import numpy as np
 
 from .crop import Crop
 from .geometry import invert_transform
+from .reference_database import ReferenceCropConfig
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class DensifyConfig:
     min_ray_angle: float = 2.0
     confirm_px: float = 6.0
     min_confirmations: int = 1
-    crop_size: int = 512
-    margin: float = 0.15
+    crop_size: int = ReferenceCropConfig.input_size  # the estimator's scale, as the database's crops
+    margin: float = ReferenceCropConfig.margin
 
 
 @dataclass

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -62,6 +62,8 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
         rec.object_point_ids = ids
     added = 0
     if dense is not None:
+        if crop is not None:  # dense matching at the database crops' scale
+            dense = replace(dense, crop_size=crop.input_size, margin=crop.margin)
         rec, added = densify(features, frames, K, rec, dense, progress=progress)
     db = database_from_reconstruction(features, frames, K, rec, name, crop=crop, progress=progress)
     report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db), added)
