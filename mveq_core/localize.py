@@ -120,10 +120,9 @@ class Localizer:
         self.config = config
 
     @torch.no_grad()
-    def _cell_features(self, image: np.ndarray) -> tuple[torch.Tensor, np.ndarray, list[tuple[int, int]], np.ndarray]:
-        """Descriptors of every cell of every view, their image pixels, each view's grid size and
-        the view index of each cell."""
-        features = self.estimator.features
+    def _cell_features(self, image: np.ndarray, features) -> tuple[torch.Tensor, np.ndarray, list[tuple[int, int]], np.ndarray]:
+        """Descriptors (by ``features``) of every cell of every view, their image pixels, each
+        view's grid size and the view index of each cell."""
         descs, pixels, grids, owner = [], [], [], []
         for k, crop in enumerate(_views(image.shape[:2], self.config)):
             fg = features.feature_grid(image_to_tensor(crop.apply(image), features.device))
@@ -170,10 +169,15 @@ class Localizer:
         t0 = time.perf_counter()
         image = check_image(image)
         names = list(objects) if objects is not None else list(self.estimator.databases)
-        desc, pixels, grids, owner = self._cell_features(image)
+        cells = {}  # one pass over the image per feature set of the objects' databases
+        for name in names:
+            features = self.estimator.features_of(name)
+            if id(features) not in cells:
+                cells[id(features)] = self._cell_features(image, features)
         t_feat = time.perf_counter()
         out = {}
         for name in names:
+            desc, pixels, grids, owner = cells[id(self.estimator.features_of(name))]
             t1 = time.perf_counter()
             cands = self.candidates(name, desc, pixels, grids, owner, image.shape[:2])
             # the same region found in the whole image and in a tile: keep the larger cluster

@@ -88,7 +88,10 @@ class PoseEstimator:
     """Estimates the poses of database objects in RGB images.
 
     Args:
-        features: the extractor; every database must have been built with the same features.
+        features: the extractor. A database built with other features (e.g. a CAD database built
+            without the adapter) is matched with its own, recreated from its header on the same
+            device (the query crop is featurised once per feature set); one whose features cannot
+            be recreated is refused.
         databases: :class:`ObjectDatabase` objects (or a name -> database mapping).
     """
 
@@ -97,6 +100,7 @@ class PoseEstimator:
         self.config = config
         self.databases: dict[str, ObjectDatabase] = {}
         self.meshes: dict = {}  # name -> (mesh in metres, flat shading) for render_refine
+        self.feature_sets: dict[str, DenseFeatures] = {features.identity(): self.features}  # identity -> extractor
         items = databases.values() if isinstance(databases, Mapping) else databases
         for db in items:
             self.add_database(db)
@@ -109,10 +113,26 @@ class PoseEstimator:
         return estimator
 
     def add_database(self, database: ObjectDatabase, path: str | os.PathLike | None = None) -> None:
-        """Add (or replace) an object; refused when it was built with other features."""
-        database.check_compatible(self.features, path)
+        """Add (or replace) an object; built with other features, it gets its own extractor
+        (refused when those cannot be recreated)."""
+        identity = database.meta.feature_identity
+        if identity not in self.feature_sets:
+            other = None
+            try:
+                other = DenseFeatures.create(replace(database.feature_config(str(self.features.device)), precision=self.features.precision,
+                                                     cuda_graphs=self.features.cuda_graphs))
+            except Exception as exc:  # weights or adapter not here: the refusal below says what to do
+                log.debug("features of %s not recreated: %s", database.name, exc)
+            if other is None or other.identity() != identity:
+                database.check_compatible(self.features, path)  # refused, naming both feature sets
+            log.info("%s: matched with its own features (%s); the query is featurised once more for it", database.name, other.describe())
+            self.feature_sets[identity] = other.eval()
         dtype = torch.float16 if self.features.device.type == "cuda" else torch.float32
         self.databases[database.name] = database.to(self.features.device, dtype)
+
+    def features_of(self, name: str) -> DenseFeatures:
+        """The extractor that object ``name``'s database was built with."""
+        return self.feature_sets[self.databases[name].meta.feature_identity]
 
     def _sync(self) -> None:
         if self.features.device.type == "cuda":
@@ -243,11 +263,16 @@ class PoseEstimator:
 
     def _estimate_once(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
         names = self._object_names(objects)
-        query = self.query_features(image, K, mask, box, names)
-        return query if isinstance(query, dict) else self.match_and_solve(query, names, K, dist_coeffs)
+        results = {}
+        for identity in dict.fromkeys(self.databases[n].meta.feature_identity for n in names):  # one query pass per feature set
+            group = [n for n in names if self.databases[n].meta.feature_identity == identity]
+            query = self.query_features(image, K, mask, box, group)
+            results.update(query if isinstance(query, dict) else self.match_and_solve(query, group, K, dist_coeffs))
+        return {n: results[n] for n in names}
 
     def query_features(self, image, K, mask, box, names: Sequence[str]) -> QueryFeatures | dict[str, PoseResult]:
-        """The query crop's descriptors on the stride grid (or {name: failure} for an empty region)."""
+        """The query crop's descriptors on the stride grid, by the features of ``names``' databases
+        (one feature set), or {name: failure} for an empty region."""
         t_start = time.perf_counter()
         image = check_image(image)
         check_intrinsics(K)
@@ -277,8 +302,8 @@ class PoseEstimator:
             keep = mask[np.clip(np.round(xy_o[:, 1]).astype(int), 0, h - 1), np.clip(np.round(xy_o[:, 0]).astype(int), 0, w - 1)]
             xy_r, xy_o = xy_r[keep], xy_o[keep]
         t_pre = time.perf_counter()
-        device = self.features.device
-        query = self.features.feature_grid(image_to_tensor(resized, device)).sample(torch.from_numpy(xy_r).float().to(device))
+        device, features = self.features.device, self.features_of(names[0]) if names else self.features
+        query = features.feature_grid(image_to_tensor(resized, device)).sample(torch.from_numpy(xy_r).float().to(device))
         self._sync()
         t_feat = time.perf_counter()
         return QueryFeatures(query, xy_o, {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}, t_start)

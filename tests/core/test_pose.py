@@ -337,3 +337,37 @@ def test_render_refinement_pulls_a_wrong_pose_back(exact_setup, coloured):
     assert query_pose_error(result.T_cam_obj, view.T_cam_obj)[0] < 1.0
     with pytest.raises(ValueError, match="render_refine"):
         PoseConfig(render_refine=-1)
+
+
+def test_databases_of_other_features_get_their_own(coloured, tiny_features, tmp_path):
+    """One estimator, two databases built with different features (here the tiny ViT at its last
+    block and at block 1): each is matched with its own features, recreated from its header, and
+    gives exactly the poses of an estimator made with those features; localisation and render
+    refinement use them too."""
+    block1 = DenseFeatures(create_backbone("tiny_vit14", "random"), layer=1)
+    assert block1.identity() != tiny_features.identity()
+    config = CadDatabaseConfig(views=12, image_size=160, max_features=4000, camera_effects=False)
+    db_last = build_database_from_mesh(tiny_features, coloured, "last", config, progress=False)
+    db_block1 = build_database_from_mesh(block1, coloured, "block1", config, progress=False)
+    db_block1.save(tmp_path / "block1.mvdb")
+    view = _held_out_views(coloured, count=1, seed=3, flat=False)[0]
+    both = PoseEstimator.from_files(tiny_features, [tmp_path / "block1.mvdb"], PoseConfig(input_size=192))
+    both.add_database(db_last)
+    assert len(both.feature_sets) == 2 and both.features_of("block1").identity() == block1.identity()
+    assert both.features_of("last") is tiny_features
+    mixed = both.estimate(view.rgb, K, box=mask_box_of(view))
+    alone = PoseEstimator(block1, [load_database(tmp_path / "block1.mvdb")], PoseConfig(input_size=192)).estimate(view.rgb, K, box=mask_box_of(view))["block1"]
+    assert mixed["block1"].num_matches == alone.num_matches > 0
+    assert mixed["block1"].success == alone.success
+    if alone.success:
+        np.testing.assert_allclose(mixed["block1"].T_cam_obj, alone.T_cam_obj, atol=1e-9)
+    same = PoseEstimator(tiny_features, [db_last], PoseConfig(input_size=192)).estimate(view.rgb, K, box=mask_box_of(view))["last"]
+    assert mixed["last"].num_matches == same.num_matches
+    found = both.localize(view.rgb, K)
+    assert set(found) == {"block1", "last"}
+
+
+def mask_box_of(view):
+    from mveq_core.crop import mask_box
+
+    return mask_box(view.mask)
