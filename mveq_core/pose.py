@@ -70,7 +70,7 @@ class PoseConfig:
                                   cli="--mask-background", ros="mask_background", choices=("auto", "on", "off"))
     # CAD databases whose mesh the estimator has (set_mesh): match again against renders at the pose
     # (mveq_core.render_refine; measured on real frames in docs/benchmarks.md).
-    render_refine: int = option(0, "with the object's mesh: refine each pose N times against a render at the pose", cli="--render-refine")
+    render_refine: int = option(0, "with the object's mesh (a CAD database's own, or given): refine each pose N times against a render at the pose", cli="--render-refine", ros="render_refine")
     pnp: PnPConfig = PnPConfig()
     localize: LocalizeConfig = LocalizeConfig()
 
@@ -99,7 +99,7 @@ class PoseEstimator:
         self.features = features.eval()
         self.config = config
         self.databases: dict[str, ObjectDatabase] = {}
-        self.meshes: dict = {}  # name -> (mesh in metres, flat shading) for render_refine
+        self.meshes: dict = {}  # name -> (mesh in metres, flat shading) or None, for render_refine
         self.feature_sets: dict[str, DenseFeatures] = {features.identity(): self.features}  # identity -> extractor
         items = databases.values() if isinstance(databases, Mapping) else databases
         for db in items:
@@ -179,18 +179,21 @@ class PoseEstimator:
 
     def set_mesh(self, name: str, mesh, flat_shading: bool = False) -> None:
         """The object's mesh (metres, the database's object frame), for ``render_refine``; rendered
-        unlit with ``flat_shading`` (as its database was)."""
+        unlit with ``flat_shading`` (as its database was). Without it a CAD database's own mesh is
+        used when its file is found (:func:`~mveq_core.render_refine.database_mesh`)."""
         self.meshes[name] = (mesh, flat_shading)
 
     def _estimate(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
         results = self._estimate_coarse(image, K, mask, box, objects, dist_coeffs)
         if self.config.render_refine <= 0:
             return results
-        from .render_refine import refine_by_rendering
+        from .render_refine import database_mesh, refine_by_rendering
 
         image = check_image(image)
         for name, r in results.items():
-            if name in self.meshes:
+            if name not in self.meshes:  # a CAD database's own mesh (its header's path), looked up once
+                self.meshes[name] = database_mesh(self.databases[name])
+            if self.meshes[name] is not None:
                 mesh, flat = self.meshes[name]
                 results[name] = refine_by_rendering(self, name, r, image, K, mesh, self.config.render_refine, mask, box, dist_coeffs, flat)
         return results

@@ -62,3 +62,34 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
         new.timings_ms = {**current.timings_ms, "render_refine": current.timings_ms.get("render_refine", 0.0) + new.timings_ms.get("total", 0.0)}
         current = new
     return current
+
+
+def database_mesh(database):
+    """(mesh in metres, flat shading) that a CAD database was rendered from: its header's ``mesh`` path,
+    else a bundled object of that file name, in the units (m, cm or mm) that make its box the
+    database's; None (logged) when it is not a CAD database or the file is not found or does not fit."""
+    from pathlib import Path
+
+    from .bundled import ASSETS
+    from .render import UNIT_SCALES, load_mesh
+
+    meta = database.meta
+    if meta.source != "cad" or not meta.mesh or meta.bbox is None:
+        return None
+    path = Path(meta.mesh)
+    if not path.is_file():
+        path = ASSETS / "objects" / path.name
+        if not path.is_file():
+            log.warning("%s: mesh %s not found: no render refinement (give it with set_mesh / --mesh)", database.name, meta.mesh)
+            return None
+    mesh = load_mesh(path)
+    extent = float(np.max(np.ptp(np.asarray(mesh.bounds), axis=0)))
+    want = float(np.max(np.subtract(meta.bbox[1], meta.bbox[0])))
+    scale = min(UNIT_SCALES.values(), key=lambda s: abs(np.log(extent * s / want)))
+    if abs(extent * scale / want - 1.0) > 0.02:
+        log.warning("%s: mesh %s does not match the database's box in any unit: no render refinement", database.name, path)
+        return None
+    if scale != 1.0:
+        mesh.apply_scale(scale)
+    log.info("%s: render refinement against %s (x%g)", database.name, path, scale)
+    return mesh, bool(meta.flat_shading)

@@ -161,7 +161,7 @@ def register(sub) -> None:
     p.add_argument("--box", default=None, help="x0,y0,x1,y1 crop around the object")
     p.add_argument("--depth", default=None, help="depth image registered to --image (RGB-D): corrects each pose's distance (16-bit PNG in mm, float TIFF or .npy in m; see --depth-scale)")
     p.add_argument("--depth-scale", type=float, default=None, help="metres per depth unit (default: 0.001 for integer images, 1 for float images)")
-    p.add_argument("--mesh", default=None, help="the object's mesh, for --render-refine (one --db)")
+    p.add_argument("--mesh", default=None, help="the object's mesh, for --render-refine (one --db; default: the CAD database's own mesh file when found)")
     p.add_argument("--units", default="m", choices=["m", "cm", "mm"], help="units of --mesh")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--overlay", default=None, help="overlay PNG (default: next to --out)")

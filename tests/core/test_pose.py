@@ -371,3 +371,27 @@ def mask_box_of(view):
     from mveq_core.crop import mask_box
 
     return mask_box(view.mask)
+
+
+def test_render_refinement_finds_a_cad_databases_own_mesh(coloured, tmp_path):
+    """Without set_mesh, a CAD database's own mesh (its header's path, here a .ply in millimetres)
+    is found and its units told from the database's box, so `render_refine` works from the
+    database alone (the ROS node's case); a database without a mesh file is not refined."""
+    from mveq_core.render import load_mesh
+    from mveq_core.render_refine import database_mesh
+
+    mm = coloured.copy()
+    mm.apply_scale(1000.0)
+    path = tmp_path / "toy_mm.ply"
+    mm.export(path)
+    features = CoordinateFeatures()
+    config = CadDatabaseConfig(views=24, image_size=160, max_features=8000, flat_shading=True, camera_effects=False)
+    db = build_database_from_mesh(features, load_mesh(path, "mm"), "toy", config, mesh_path=str(path), progress=False)
+    mesh, flat = database_mesh(db)
+    np.testing.assert_allclose(np.asarray(mesh.bounds), np.asarray(db.meta.bbox), atol=1e-6)  # metres again
+    view = _held_out_views(coloured, count=1, seed=11)[0]
+    result = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=1)).estimate(view.rgb, K)["toy"]
+    assert result.success and result.timings_ms.get("render_refine", 0) > 0
+    assert query_pose_error(result.T_cam_obj, view.T_cam_obj)[0] < 1.0
+    path.unlink()
+    assert database_mesh(db) is None  # the file is gone: no refinement, no error
