@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
         finite = [v for v in values if v is not None and np.isfinite(v)]
         result[kind] = {"instances": len(values), "same_outcome": int(sum(v is not None for v in values)), "max_abs_pose_difference": max(finite) if finite else None}
     print(result)
-    write_result_json(out, result)
+    write_result_json(out, result, device)
     return 0
 
 
