@@ -170,14 +170,13 @@ class Localizer:
         image = check_image(image)
         names = list(objects) if objects is not None else list(self.estimator.databases)
         cells = {}  # one pass over the image per feature set of the objects' databases
-        for name in names:
-            features = self.estimator.features_of(name)
-            if id(features) not in cells:
-                cells[id(features)] = self._cell_features(image, features)
+        for identity, group in self.estimator.feature_groups(names).items():
+            features = self.estimator.feature_sets[identity]
+            cells.update(dict.fromkeys(group, self._cell_features(image, features)))
         t_feat = time.perf_counter()
         out = {}
         for name in names:
-            desc, pixels, grids, owner = cells[id(self.estimator.features_of(name))]
+            desc, pixels, grids, owner = cells[name]
             t1 = time.perf_counter()
             cands = self.candidates(name, desc, pixels, grids, owner, image.shape[:2])
             # the same region found in the whole image and in a tile: keep the larger cluster

@@ -28,6 +28,7 @@ from .settings import option, require, require_choice
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class PoseConfig:
     """The paper's protocol: the (cropped) image scaled to a 512 px longer side, query pixels every
@@ -133,6 +134,14 @@ class PoseEstimator:
     def features_of(self, name: str) -> DenseFeatures:
         """The extractor that object ``name``'s database was built with."""
         return self.feature_sets[self.databases[name].meta.feature_identity]
+
+    def feature_groups(self, names: Sequence[str]) -> dict[str, list[str]]:
+        """``names`` grouped by the feature set of their databases (identity -> names, in order):
+        an image is featurised once per group."""
+        groups: dict[str, list[str]] = {}
+        for n in names:
+            groups.setdefault(self.databases[n].meta.feature_identity, []).append(n)
+        return groups
 
     def _sync(self) -> None:
         if self.features.device.type == "cuda":
@@ -267,8 +276,7 @@ class PoseEstimator:
     def _estimate_once(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
         names = self._object_names(objects)
         results = {}
-        for identity in dict.fromkeys(self.databases[n].meta.feature_identity for n in names):  # one query pass per feature set
-            group = [n for n in names if self.databases[n].meta.feature_identity == identity]
+        for group in self.feature_groups(names).values():
             query = self.query_features(image, K, mask, box, group)
             results.update(query if isinstance(query, dict) else self.match_and_solve(query, group, K, dist_coeffs))
         return {n: results[n] for n in names}

@@ -36,6 +36,7 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
     one_config = replace(cfg, render_refine=0, refine_with_crop=False, mask_background="on" if cfg.mask_background == "auto" else cfg.mask_background)
     crop = ReferenceCropConfig(input_size=cfg.input_size or 512, margin=cfg.crop_margin)
     h, w = image.shape[:2]
+    features = estimator.features_of(name)  # the features the object's database was built with
     current = result
     query = None  # with a box or mask the query crop is the same every round: its features are taken once
     for _ in range(iterations):
@@ -43,7 +44,6 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
         if view.mask.sum() < 16:
             break
         ref = ReferenceFrame(view.rgb, K, current.T_cam_obj, depth=view.depth, mask=view.mask, name="render at the pose")
-        features = estimator.features_of(name)  # the features the object's database was built with
         db = build_database_from_frames(features, [ref], name, points="depth", crop=crop, progress=False)
         one = PoseEstimator(features, [db], one_config)
         query_box = box if box is not None or mask is not None else projected_box(np.asarray(mesh.bounds), current.T_cam_obj, K, (h, w), min_side=8.0, dist_coeffs=dist_coeffs)
