@@ -27,13 +27,12 @@ from ..metrics.pose import add_error, adds_error, query_pose_error
 from ..pose import PoseConfig, PoseEstimator, PoseResult
 from ..pose_tracking import TRACKING, PoseTracker
 from ..reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
+from . import CROP_MODES, ONBOARDING
 from .detections import frame_key, read_detections
 from .realdata import RealFrame, RealObject, RealSet, fill_visible_boxes
 
 log = logging.getLogger(__name__)
 
-CROP_MODES = ("gt", "gt-mask", "detections", "none", "localize", "track")
-ONBOARDING = ("cad", "video")
 
 
 @dataclass(frozen=True)

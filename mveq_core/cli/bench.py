@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..benchmarks import CROP_MODES, ONBOARDING
 from ..io import MveqError
 from ..provenance import write_result_json
 from .options import (
@@ -275,8 +276,8 @@ def register(sub) -> None:
             q.add_argument("--max-frames", type=int, default=None)
             q.add_argument("--frame-step", type=int, default=1)
             q.set_defaults(func=cmd_bench_bop)
-        q.add_argument("--onboarding", default="cad", choices=["cad", "video"], help="cad: mesh renders; video: the object's other posed frames (alternate reference/query)")
-        q.add_argument("--crops", default="gt", choices=["gt", "gt-mask", "detections", "none", "localize", "track"], help="gt: GT visible boxes; gt-mask: GT visible masks (CAD: background blacked out, see --mask-background); detections: --detections file; none: the estimator's whole-image search; localize: the localiser, scored as a detector too; track: tracking mode over the query frames")
+        q.add_argument("--onboarding", default="cad", choices=ONBOARDING, help="cad: mesh renders; video: the object's other posed frames (alternate reference/query)")
+        q.add_argument("--crops", default="gt", choices=CROP_MODES, help="gt: GT visible boxes; gt-mask: GT visible masks (CAD: background blacked out, see --mask-background); detections: --detections file; none: the estimator's whole-image search; localize: the localiser, scored as a detector too; track: tracking mode over the query frames")
         q.add_argument("--detections", default=None, help="detections JSON (BOP default detections or {frame, object, bbox, score})")
         q.add_argument("--no-overlays", action="store_true")
         q.add_argument("--use-depth", action="store_true", help="RGB-D sets: correct each pose's distance from the frame's depth image (see --depth-refine)")
