@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .crop import Crop
-from .geometry import invert_transform
+from .geometry import invert_transform, projected_box
 from .reference_database import ReferenceCropConfig
 
 
@@ -62,13 +62,12 @@ def _views(features, frames, K, rec, centre, radius, config, progress):
     from .features import image_to_tensor
 
     views = {}
-    corners = centre + radius * np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float64)
+    sphere_box = np.stack([centre - radius, centre + radius])  # the object's sphere's 3D box (world frame)
     for k in tqdm(sorted(rec.T_cam_world), desc="dense points: features", disable=not progress):
         T = rec.T_cam_world[k]
         h, w = frames[k].shape[:2]
-        obj_ids = rec.object_point_ids
         xy_obs, pids = rec.observations[k]
-        seen = np.isin(pids, obj_ids)
+        seen = np.isin(pids, rec.object_point_ids)
         if seen.sum() < 3:
             continue
         lo, hi = xy_obs[seen].min(0), xy_obs[seen].max(0) + 1
@@ -77,12 +76,9 @@ def _views(features, frames, K, rec, centre, radius, config, progress):
             continue
         xs, ys = np.meshgrid(np.arange(0, crop.size[0], config.stride), np.arange(0, crop.size[1], config.stride))
         crop_xy = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-        cam = (T[:3, :3] @ corners.T).T + T[:3, 3]
-        if np.all(cam[:, 2] > 0):  # keep grid points inside the projected object sphere's box
-            uv = (K @ cam.T).T
-            uv = uv[:, :2] / uv[:, 2:]
-            inside = crop.to_crop(uv)
-            lo_c, hi_c = inside.min(0), inside.max(0)
+        box = projected_box(sphere_box, T, K, (h, w), min_side=0.0)
+        if box is not None:  # keep grid points inside the projected object sphere's box
+            lo_c, hi_c = crop.to_crop(np.array([box[:2], box[2:]], np.float64))
             crop_xy = crop_xy[np.all((crop_xy >= lo_c) & (crop_xy <= hi_c), axis=1)]
         with torch.no_grad():
             grid = features.feature_grid(image_to_tensor(crop.apply(frames[k]), features.device))
