@@ -43,7 +43,8 @@ def aligned_errors(est: dict, T_gt: list[np.ndarray], rec, keyframes: list[int],
     """Held-out poses in the mesh's frame: the SfM object frame is mapped to the mesh's by the mean
     of the registered keyframes' transforms (SfM pose^-1 x GT pose; evaluation only), then rotation
     and translation errors, 5 cm 5° and ADD < 0.1 d against the ground truth."""
-    from mveq_core.geometry import invert_transform, make_transform, rotation_error_deg
+    from mveq_core.geometry import invert_transform, make_transform
+    from mveq_core.metrics.pose import add_error, query_pose_error
 
     T_world_obj = teach.object_frame(rec)
     S = [invert_transform(rec.T_cam_world[k] @ T_world_obj) @ T_gt[keyframes[k]] for k in rec.T_cam_world]
@@ -52,11 +53,10 @@ def aligned_errors(est: dict, T_gt: list[np.ndarray], rec, keyframes: list[int],
     align = make_transform(R, np.median([s[:3, 3] for s in S], 0))
     rot, trans, add = [], [], []
     for i, T in est.values():
-        T = T @ align
-        rot.append(rotation_error_deg(T[:3, :3], T_gt[i][:3, :3]))
-        trans.append(float(np.linalg.norm(T[:3, 3] - T_gt[i][:3, 3])))
-        moved = lambda M: vertices @ M[:3, :3].T + M[:3, 3]  # noqa: E731
-        add.append(float(np.linalg.norm(moved(T) - moved(T_gt[i]), axis=1).mean()))
+        rot_deg, trans_cm = query_pose_error(T @ align, T_gt[i])
+        rot.append(rot_deg)
+        trans.append(trans_cm / 100.0)
+        add.append(add_error(T @ align, T_gt[i], vertices))
     rot, trans, add = map(np.asarray, (rot, trans, add))
     if not len(rot):
         return {"posed": 0}
