@@ -31,14 +31,6 @@ from mveq_core.benchmarks.realdata import fill_visible_boxes
 from mveq_core.provenance import set_invocation, write_result_json
 
 
-def motion_summary(T_est: dict[int, np.ndarray], T_gt: list[np.ndarray]) -> dict:
-    rot, direction, ratio = sfm.relative_motion_errors(T_est, T_gt)
-    if not len(rot):
-        return {"pairs": 0}
-    return {"pairs": len(rot), "median_rotation_error_deg": float(np.median(rot)), "p90_rotation_error_deg": float(np.percentile(rot, 90)),
-            "median_translation_direction_error_deg": float(np.median(direction)), "median_scale_ratio": float(np.median(ratio))}
-
-
 def aligned_errors(est: dict, T_gt: list[np.ndarray], rec, keyframes: list[int], vertices: np.ndarray, diameter: float) -> dict:
     """Held-out poses in the mesh's frame: the SfM object frame is mapped to the mesh's by the mean
     of the registered keyframes' transforms (SfM pose^-1 x GT pose; evaluation only), then rotation
@@ -99,7 +91,7 @@ def main(argv: list[str]) -> int:
     result = {
         "benchmark": "linemod-sfm", "frames": len(frames), "object": name, "object_size_m": size, "teach_seconds": seconds, "centre_window": args.centre_window, "dense": args.dense,
         "report": report.to_json(),
-        "sfm_cameras": motion_summary(T_sfm, [T_gt[i] for i in keyframes]),
+        "sfm_cameras": sfm.relative_motion_summary(T_sfm, [T_gt[i] for i in keyframes], spread="p90"),
     }
     print("teach", result["report"], "\nSfM cameras vs GT", result["sfm_cameras"])
     held = [i for i in range(len(frames)) if i not in set(keyframes)]
@@ -114,7 +106,7 @@ def main(argv: list[str]) -> int:
             est[len(est)] = (i, r.T_cam_obj)
     T_est = {k: T for k, (_, T) in est.items()}
     result["held_out"] = {"queries": len(queries), "posed": len(est), "rows": rows,
-                          "relative_to_ground_truth": motion_summary(T_est, [T_gt[i] for i, _ in est.values()])}
+                          "relative_to_ground_truth": sfm.relative_motion_summary(T_est, [T_gt[i] for i, _ in est.values()], spread="p90")}
     result["held_out"]["aligned_to_ground_truth"] = aligned_errors(est, T_gt, rec, keyframes, real.objects[name].points, real.objects[name].diameter)
     print("held-out", {k: v for k, v in result["held_out"].items() if k != "rows"})
     write_result_json(Path(args.out), result)

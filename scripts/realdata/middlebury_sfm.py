@@ -48,14 +48,6 @@ def read_cameras(folder: Path):
     return names, Ks, Ts
 
 
-def relative_errors(T_est: dict[int, np.ndarray], T_gt: list[np.ndarray]) -> dict:
-    rot, direction, ratio = sfm.relative_motion_errors(T_est, T_gt)
-    if not len(rot):
-        return {"pairs": 0}
-    return {"pairs": len(rot), "median_rotation_error_deg": float(np.median(rot)), "max_rotation_error_deg": float(np.max(rot)),
-            "median_translation_direction_error_deg": float(np.median(direction)), "median_scale_ratio": float(np.median(ratio))}
-
-
 def object_box(folder: Path) -> np.ndarray:
     text = (folder / "README.txt").read_text()
     import re
@@ -112,7 +104,7 @@ def held_out_pose(images, K, T_gt, names, folder: Path, dense: bool = False) -> 
             "posed": len(rows), "queries": len(queries),
             "median_rotation_error_vs_sfm_deg": float(np.median([v["rotation_error_vs_sfm_deg"] for v in rows])) if rows else None,
             "median_translation_error_vs_sfm_cm": float(np.median([v["translation_error_vs_sfm_cm"] for v in rows])) if rows else None,
-            "relative_to_ground_truth": relative_errors(est, T_gt),
+            "relative_to_ground_truth": sfm.relative_motion_summary(est, T_gt),
         }
     return out
 
@@ -136,7 +128,7 @@ def main(argv: list[str]) -> int:
         if len(rec.T_cam_world) >= 2:
             ids = sfm.object_points(rec)
             m = sfm.metric(rec, size, ids)
-            row.update(object_points=len(ids), **relative_errors(m.T_cam_world, [Ts[i] for i in idx]))
+            row.update(object_points=len(ids), **sfm.relative_motion_summary(m.T_cam_world, [Ts[i] for i in idx]))
         result["runs"][label] = row
         print(label, row)
     # the same two reconstructions with our dense descriptors at SIFT's keypoints (offline default)
@@ -154,7 +146,7 @@ def main(argv: list[str]) -> int:
         row = {"views": len(idx), "registered": len(rec.T_cam_world), "points": len(rec.points), "reprojection_error_px": rec.reprojection_error, "seconds": time.perf_counter() - t0}
         if len(rec.T_cam_world) >= 2:
             m = sfm.metric(rec, size, sfm.object_points(rec))
-            row.update(relative_errors(m.T_cam_world, [Ts[i] for i in idx]))
+            row.update(sfm.relative_motion_summary(m.T_cam_world, [Ts[i] for i in idx]))
         result["runs"][label] = row
         print(label, row)
     result["held_out_pose"] = held_out_pose(images, Ks[0], Ts, names, folder)

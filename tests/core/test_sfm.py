@@ -245,3 +245,17 @@ def test_centre_window_keeps_keypoints_in_the_middle(orbit):
     assert np.median(rot) < 1.0
     with pytest.raises(ValueError, match="centre_window"):
         reconstruct(images[:3], K, centre_window=1.5)
+
+
+def test_relative_motion_summary_of_exact_and_scaled_cameras():
+    """The summary the real-data scripts report: exact cameras give 0° everywhere; cameras whose
+    translations are all doubled keep their rotations and report a scale ratio of 2."""
+    from mveq_core.sfm import relative_motion_summary
+
+    poses = [look_at(np.array([np.cos(a), np.sin(a), 0.3]), np.zeros(3)) for a in np.radians([0, 20, 45, 70])]
+    exact = relative_motion_summary(dict(enumerate(poses)), poses, spread="p90")
+    assert exact["pairs"] == 6 and exact["median_rotation_error_deg"] < 1e-4 and exact["p90_rotation_error_deg"] < 1e-4  # arccos noise: ~1e-6°
+    doubled = {k: np.vstack([np.c_[T[:3, :3], 2 * T[:3, 3]], [0, 0, 0, 1]]) for k, T in enumerate(poses)}
+    summary = relative_motion_summary(doubled, poses)
+    assert summary["max_rotation_error_deg"] < 1e-4 and abs(summary["median_scale_ratio"] - 2.0) < 1e-9
+    assert relative_motion_summary({0: poses[0]}, poses) == {"pairs": 0}
