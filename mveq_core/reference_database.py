@@ -52,6 +52,11 @@ class ReferenceCropConfig:
     margin: float = 0.15
     depth_tolerance: float = 0.02
 
+    @classmethod
+    def of_pose(cls, pose_config) -> "ReferenceCropConfig":
+        """Crops at a :class:`~mveq_core.pose.PoseConfig`'s scale (its input size, else the default, and margin)."""
+        return cls(input_size=pose_config.input_size or cls.input_size, margin=pose_config.crop_margin)
+
 
 def reference_box(frame: ReferenceFrame, bbox3d: np.ndarray | None) -> list[float] | None:
     """The object's image box in a reference frame: its mask's box, else its 3D box (2|8, 3)

@@ -34,7 +34,7 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
     cfg = estimator.config
     # the render is on black like a CAD template: a query mask blacks out the background as for one
     one_config = replace(cfg, render_refine=0, refine_with_crop=False, mask_background="on" if cfg.mask_background == "auto" else cfg.mask_background)
-    crop = ReferenceCropConfig(input_size=cfg.input_size or 512, margin=cfg.crop_margin)
+    crop = ReferenceCropConfig.of_pose(cfg)
     h, w = image.shape[:2]
     features = estimator.features_of(name)  # the features the object's database was built with
     current = result

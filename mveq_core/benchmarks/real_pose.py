@@ -251,7 +251,7 @@ def run_real(
     dets = load_frame_detections(detections) if bench.crops == "detections" else None
     if bench.crops == "detections" and detections is None:
         raise MveqError("crops=detections needs a detections file (--detections)")
-    reference_crop = reference_crop or ReferenceCropConfig(input_size=pose_config.input_size or 512, margin=pose_config.crop_margin)
+    reference_crop = reference_crop or ReferenceCropConfig.of_pose(pose_config)
     rows: list[dict] = []
     databases_info = {}
     all_databases: dict[str, dict[str, ObjectDatabase]] = {}
