@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     features = DenseFeatures.create(replace(config, device=device, precision=args.precision))
     mesh = load_mesh(args.mesh, args.units)
-    db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, "object", CadDatabaseConfig())
+    db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, "object", CadDatabaseConfig(inplane_rotations=1, crop_renders=False))  # the documented figures' templates
     queries = render_queries(mesh, QueryConfig(count=args.frames))
     images = [conv.rgb8_to_image(q.rgb, Header()) for q in queries]
     K = queries[0].K

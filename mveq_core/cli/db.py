@@ -21,9 +21,15 @@ from .options import (
 def cmd_db_build(args: argparse.Namespace) -> int:
     from ..bundled import resolve
     from ..cad_database import build_database_from_mesh
+    from ..features import OFFLINE_DEFAULT
     from ..render import load_mesh
 
     mesh = load_mesh(resolve(args.mesh, "objects"), args.units)  # input files first: a bad path must not wait for a model
+    if args.model == "offline-default" and args.adapter is None:
+        # the adapter was trained on renders and takes real-photo CAD poses away (docs/benchmarks.md):
+        # CAD databases take the same backbone at the adapter's block without it unless asked
+        args.adapter = "none"
+        print(f"CAD features: the offline default's backbone without its adapter (the real-camera recipe; --adapter {OFFLINE_DEFAULT.adapter} keeps it)")
     features = features_from_args(args)
     name = args.name or Path(args.mesh).stem
     db = build_database_from_mesh(features, mesh, name, cad_config_from_args(args), mesh_path=str(Path(args.mesh).resolve()))
@@ -114,7 +120,7 @@ def register(sub) -> None:
     """Adds this module's subcommands to the ``mveq`` parser's subparsers."""
     p = sub.add_parser("db", help="object databases: build from CAD or a reference video, inspect")
     dsub = p.add_subparsers(dest="db_command", required=True)
-    q = dsub.add_parser("build", help="database from a CAD model (96 icosphere renders)")
+    q = dsub.add_parser("build", help="database from a CAD model (96 icosphere views x 4 in-plane turns, cropped at the estimator's scale)")
     add_feature_args(q)
     q.add_argument("--mesh", required=True, help="mesh file (.obj/.ply/.glb ...)")
     q.add_argument("--units", default="m", choices=["m", "cm", "mm"])

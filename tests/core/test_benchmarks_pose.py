@@ -122,7 +122,7 @@ def bop_root(tmp_path_factory, coloured):
 
 
 def test_ycbv_runner_writes_bop_csv_and_scores(bop_root, features, tmp_path):
-    db_config = CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False)
+    db_config = CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False)
     result = run_ycbv(features, bop_root, tmp_path / "out", PoseConfig(input_size=256), db_config, progress=False)
     assert result["targets"] == 3 and result["estimates"] == 3
     assert result["AR_MSSD"] == 1.0 and result["AR_MSPD"] == 1.0 and result["AR_VSD"] > 0.95

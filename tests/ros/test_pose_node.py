@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def setup(procedural_mesh):
     mesh = coordinate_coloured(procedural_mesh)[0]
     features = CoordinateFeatures()
-    db = build_database_from_mesh(features, mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False), progress=False)
+    db = build_database_from_mesh(features, mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False), progress=False)
     obj = MeshObject(mesh, "toy", ViewConfig())
     rng = np.random.default_rng(21)
     frames = []
