@@ -147,10 +147,14 @@ class ViTBackbone(nn.Module):
         prefix_pos, patch_pos = pos[:, :prefix], pos[:, prefix:]
         old = int(math.isqrt(patch_pos.shape[1]))
         if (old, old) != tuple(grid_hw):
+            # F.interpolate(bicubic) of the (1, C, old, old) grid, as its two separable weight
+            # matrices: the same values, but CUDA's bicubic kernel runs one thread per output cell
+            # over all channels (milliseconds per new crop size on an H200), two matmuls do not
             dim = patch_pos.shape[-1]
-            grid = patch_pos.reshape(1, old, old, dim).permute(0, 3, 1, 2).float()
-            grid = F.interpolate(grid, size=grid_hw, mode="bicubic", align_corners=False, antialias=False)
-            patch_pos = grid.permute(0, 2, 3, 1).reshape(1, -1, dim).to(pos.dtype)
+            wy, wx = (_bicubic_weights(old, n, pos.device) for n in grid_hw)
+            grid = patch_pos.reshape(old, old, dim).float()
+            grid = torch.einsum("yi,ijc,xj->yxc", wy, grid, wx)
+            patch_pos = grid.reshape(1, -1, dim).to(pos.dtype)
         return torch.cat([prefix_pos, patch_pos], dim=1)
 
     def forward(self, images: torch.Tensor, layer: int = -1, patch_stride: int | None = None) -> torch.Tensor:
@@ -167,20 +171,54 @@ class ViTBackbone(nn.Module):
         Returns:
             (B, C, gh, gw) tokens, prefix tokens (CLS, registers) dropped.
         """
-        vit = self.vit
-        x = (images - self.mean) / self.std
-        proj = vit.patch_embed.proj
-        stride = patch_stride or self.patch_size
-        x = F.conv2d(x, proj.weight, proj.bias, stride=stride)  # (B, C, gh, gw)
+        x = self._patch_tokens(images, patch_stride or self.patch_size)
         B, C, gh, gw = x.shape
-        x = x.flatten(2).transpose(1, 2)
+        x = self._blocks(x.flatten(2).transpose(1, 2), self._position_embedding((gh, gw)), None, layer)
+        return x.transpose(1, 2).reshape(B, C, gh, gw)
+
+    def padded_layout(self, grid_hw: tuple[int, int], padded_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Position embedding and key mask for a (gh, gw) token grid placed top-left in a larger
+        (GH, GW) grid: the real tokens get their own grid's embedding, and the mask (1, 1, 1, N)
+        (True: attended) hides the padding, so :meth:`forward_padded` gives the real tokens the
+        values :meth:`forward` gives them (up to the attention kernel's rounding)."""
+        (gh, gw), (GH, GW) = grid_hw, padded_hw
+        if gh > GH or gw > GW:
+            raise ValueError(f"grid {grid_hw} does not fit the padded grid {padded_hw}")
+        pos = self._position_embedding((gh, gw))
+        vit = self.vit
+        prefix = 0 if vit.no_embed_class else self.num_prefix_tokens
+        patch = torch.zeros(1, GH, GW, pos.shape[-1], dtype=pos.dtype, device=pos.device)
+        patch[:, :gh, :gw] = pos[:, prefix:].reshape(1, gh, gw, -1)
+        layout = torch.cat([pos[:, :prefix], patch.reshape(1, GH * GW, -1)], dim=1)
+        real = torch.zeros(GH, GW, dtype=torch.bool, device=pos.device)
+        real[:gh, :gw] = True
+        mask = torch.cat([torch.ones(self.num_prefix_tokens, dtype=torch.bool, device=pos.device), real.reshape(-1)])
+        return layout, mask.view(1, 1, 1, -1)
+
+    def forward_padded(self, images: torch.Tensor, position: torch.Tensor, key_mask: torch.Tensor, layer: int = -1) -> torch.Tensor:
+        """Patch tokens (B, C, GH, GW) of images (B, 3, GH * p, GW * p) whose real content is a
+        top-left (gh, gw) patch grid, with :meth:`padded_layout`'s tensors: one shape for every
+        crop up to (GH, GW), so one captured CUDA graph serves them all. Tokens outside the real
+        grid are meaningless."""
+        x = self._patch_tokens(images, self.patch_size)
+        B, C, GH, GW = x.shape
+        x = self._blocks(x.flatten(2).transpose(1, 2), position, key_mask, layer)
+        return x.transpose(1, 2).reshape(B, C, GH, GW)
+
+    def _patch_tokens(self, images: torch.Tensor, stride: int) -> torch.Tensor:
+        proj = self.vit.patch_embed.proj
+        return F.conv2d((images - self.mean) / self.std, proj.weight, proj.bias, stride=stride)  # (B, C, gh, gw)
+
+    def _blocks(self, x: torch.Tensor, pos: torch.Tensor, attn_mask: torch.Tensor | None, layer: int) -> torch.Tensor:
+        """Patch tokens (B, N, C) -> prefix + position -> blocks up to ``layer`` -> final norm -> patch tokens."""
+        vit = self.vit
+        B = x.shape[0]
         x = vit.patch_embed.norm(x)
         prefix = []
         if vit.cls_token is not None:
             prefix.append(vit.cls_token.expand(B, -1, -1))
         if vit.reg_token is not None:
             prefix.append(vit.reg_token.expand(B, -1, -1))
-        pos = self._position_embedding((gh, gw))
         if vit.no_embed_class:
             x = torch.cat(prefix + [x + pos], dim=1)
         else:
@@ -188,10 +226,16 @@ class ViTBackbone(nn.Module):
         x = vit.norm_pre(x)
         last = layer % self.depth
         for block in vit.blocks[: last + 1]:
-            x = block(x)
+            x = block(x) if attn_mask is None else block(x, attn_mask=attn_mask)
         x = vit.norm(x)
-        x = x[:, self.num_prefix_tokens :]
-        return x.transpose(1, 2).reshape(B, C, gh, gw)
+        return x[:, self.num_prefix_tokens :]
+
+
+def _bicubic_weights(size: int, out: int, device) -> torch.Tensor:
+    """(out, size): row j holds the weights F.interpolate(mode="bicubic", align_corners=False,
+    antialias=False) gives the ``size`` inputs for output j (borders clamped as it does)."""
+    eye = torch.eye(size, device=device).view(1, size, 1, size)
+    return F.interpolate(eye, size=(1, out), mode="bicubic", align_corners=False, antialias=False)[0, :, 0].T.contiguous()
 
 
 def _hub_offline_message(spec: BackboneSpec, exc: Exception) -> str:

@@ -26,6 +26,7 @@ from .adapter import (
     lora_state_dict,
 )
 from .backbones import DEFAULT_BACKBONE, WEIGHTS_PRETRAINED, ViTBackbone, create_backbone
+from .feature_graphs import GraphedGrids
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,10 @@ class FeatureConfig:
     or ``bundled:NAME``, or None for the raw backbone. ``resolution``: None is the paper's
     evaluation rule (grid = image / 8). ``layer``: backbone block whose tokens are used (None: the
     adapter's, else -1 = final). ``precision``: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``fp32`` or
-    ``bf16`` (autocast; outputs float32). ``cuda_graphs``: on CUDA, inference replays one captured
-    CUDA graph per ViT input size instead of launching the ViT's few hundred kernels one by one;
-    opt-in: measured with few fixed sizes only (docs/benchmarks.md, issue 11).
+    ``bf16`` (autocast; outputs float32). ``cuda_graphs``: on CUDA, inference replays captured CUDA
+    graphs instead of launching the ViT's few hundred kernels one by one: each crop's token grid is
+    padded to a multiple of 8 tokens a side with the padding hidden from attention, so a few graphs
+    serve crops of every size (:mod:`.feature_graphs`; docs/benchmarks.md, issue 11).
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -88,9 +90,6 @@ class FeatureConfig:
     device: str = "cpu"
     cuda_graphs: bool = False
 
-
-MAX_GRAPHS = 16  # captured ViT input sizes per model; later new sizes run eagerly (graphs are never dropped)
-CAPTURE_AFTER = 3  # a size is captured when seen this many times (a stream of new sizes stays eager)
 
 
 class DenseFeatures(nn.Module):
@@ -121,8 +120,7 @@ class DenseFeatures(nn.Module):
         self.adapter_source = "none"  # how the adapter was named when loaded (a path or bundled:NAME)
         self.weights_source = backbone.weights_id
         self.cuda_graphs = False  # see FeatureConfig.cuda_graphs
-        self._graphs: dict[tuple, tuple] = {}
-        self._sightings: dict[tuple, int] = {}  # ViT input sizes seen, not yet captured
+        self._graphs = GraphedGrids()
 
     # -------------------------------------------------------------------------------- building
     @classmethod
@@ -206,7 +204,6 @@ class DenseFeatures(nn.Module):
     def clear_graphs(self) -> None:
         """Forget the captured CUDA graphs (after weights change or the model moves)."""
         self._graphs.clear()
-        self._sightings.clear()
 
     def train(self, mode: bool = True) -> "DenseFeatures":
         self.clear_graphs()
@@ -230,36 +227,11 @@ class DenseFeatures(nn.Module):
             return self.refine(self.backbone(x, layer=self.layer)).float()
 
     def _graphed_grid(self, x: torch.Tensor) -> torch.Tensor:
-        """``self._grid(x)`` by replaying the CUDA graph captured for this ViT input size. A size is
-        captured the ``CAPTURE_AFTER``-th time it is seen (two warm-up runs on a side stream, then
-        the capture) while fewer than ``MAX_GRAPHS`` are held; otherwise it runs eagerly, so a
-        stream of ever-new crop sizes pays little capture cost. Captured graphs are never dropped
-        (destroying one while cuDNN keeps plans made during its capture is not safe)."""
-        key = (tuple(x.shape), x.dtype, x.device)
-        entry = self._graphs.get(key)
-        if entry is None:
-            self._sightings[key] = self._sightings.get(key, 0) + 1
-            if self._sightings[key] < CAPTURE_AFTER or len(self._graphs) >= MAX_GRAPHS:
-                return self._grid(x)
-            static_in = x.clone()
-            stream = torch.cuda.Stream(x.device)
-            stream.wait_stream(torch.cuda.current_stream(x.device))
-            with torch.cuda.stream(stream):
-                for _ in range(2):
-                    self._grid(static_in)
-            torch.cuda.current_stream(x.device).wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static_out = self._grid(static_in)
-            # the graph reads the backbone's cached position embedding for this size by address:
-            # keep that tensor alive with the graph, whatever the cache drops later
-            p = self.backbone.patch_size
-            position = self.backbone._position_embedding((x.shape[-2] // p, x.shape[-1] // p))
-            entry = self._graphs[key] = (graph, static_in, static_out, position)
-        graph, static_in, static_out, _ = entry
-        static_in.copy_(x)
-        graph.replay()
-        return static_out.clone()
+        """``self._grid(x)`` with the backbone replayed from CUDA graphs (:mod:`.feature_graphs`:
+        crops padded to a few sizes, the padding hidden from attention)."""
+        tokens = self._graphs.tokens(self.backbone, x, self.layer, self._autocast)
+        with self._autocast():
+            return self.refine(tokens).float()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Raw feature grid (B, C, gh, gw) (not normalised) for images (B, 3, H, W) in [0, 1]."""

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Issue 11 on the H100: `mveq bench latency` (per-stage ms median/p95, peak GPU memory, success)
 # for poselib and gpu PnP, box and search modes, against the paper's reference protocol on the same
-# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks|matching|session5|session6|session7   (vits: the offline default, weights staged by
+# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks|matching|session5|session6|session7|session8|session8b   (vits: the offline default, weights staged by
 # `real_pose.sh stage`; vitb: dinov2_vitb14 random init, fp32 and bf16: speed only)
 set -euo pipefail
 . scripts/device/setup.sh
 R=/tmp/lat; mkdir -p $R $OUT/latency
 run() {  # run NAME ARGS...
   local name=$1; shift
-  timeout ${LIMIT:-280} python3 -m mveq_core.cli -q bench latency --device cuda --out $R/$name "$@" 2>&1 | grep -v "^INFO\|database" | tail -12 || echo "$name: stopped (exit $?)"
+  timeout ${LIMIT:-280} python3 -m mveq_core.cli -q bench latency "${V1[@]}" --device cuda --out $R/$name "$@" 2>&1 | grep -v "^INFO\|database" | tail -12 || echo "$name: stopped (exit $?)"
   cp $R/$name/latency.json $OUT/latency/$name.json 2>/dev/null || true
 }
 case ${1:-vits} in
@@ -38,6 +38,19 @@ case ${1:-vits} in
     LIMIT=150 run vitb14_s7_stride8 --backbone dinov2_vitb14 --weights random --reference-frames 0 --grid-stride 8
     LIMIT=150 run vits14_s7_stride4 --model offline-default --reference-frames 0
     LIMIT=150 run vits14_s7_stride8 --model offline-default --reference-frames 0 --grid-stride 8 ;;
+  session8)  # CUDA graphs for crops of any size (padded to 8-token steps, padding masked) vs eager, ViT-B/14 (random init) and the offline default ViT-S
+    LIMIT=150 run vitb14_s8_eager --backbone dinov2_vitb14 --weights random --reference-frames 0
+    LIMIT=150 run vitb14_s8_graphs --backbone dinov2_vitb14 --weights random --reference-frames 0 --cuda-graphs
+    LIMIT=150 run vits14_s8_eager --model offline-default --reference-frames 0
+    LIMIT=150 run vits14_s8_graphs --model offline-default --reference-frames 0 --cuda-graphs ;;
+  session8b)  # the position embedding resized by two matmuls (this session) vs F.interpolate's bicubic kernel (the code before: .carry/old_backbones.py = commit 93d6f97's backbones.py), same machine
+    LIMIT=150 run vitb14_s8b_new --backbone dinov2_vitb14 --weights random --reference-frames 0
+    LIMIT=150 run vits14_s8b_new --model offline-default --reference-frames 0
+    LIMIT=150 run vits14_s8b_new_graphs --model offline-default --reference-frames 0 --cuda-graphs
+    cp mveq_core/backbones.py /tmp/new_backbones.py && cp .carry/old_backbones.py mveq_core/backbones.py
+    LIMIT=150 run vitb14_s8b_old --backbone dinov2_vitb14 --weights random --reference-frames 0
+    LIMIT=150 run vits14_s8b_old --model offline-default --reference-frames 0
+    cp /tmp/new_backbones.py mveq_core/backbones.py ;;
   matching)  # where features and matching spend their time; blocked vs fused (Triton) matching, same frames
     timeout 240 python3 scripts/device/profile_stages.py $OUT/latency/profile_stages.json 2>&1 | grep -v "^INFO" | tail -60 || echo "profile: stopped"
     LIMIT=150 run vitb14_before --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --frames 100 --matching blocked --no-cuda-graphs --crop-quantum 0

@@ -76,3 +76,20 @@ def test_local_weights_file_loads_exactly(tmp_path, suffix):
 def test_missing_weights_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.safetensors"):
         create_backbone("tiny_vit14", tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("grid_hw", [(64, 45), (20, 64), (1, 7), (80, 30)])
+def test_position_embedding_resize_is_torch_bicubic(grid_hw):
+    """The separable-matmul resize of the position embedding gives F.interpolate's bicubic values
+    (align_corners False, no antialiasing, as DINOv2), up- and downsizing, borders included."""
+    import torch.nn.functional as F
+
+    backbone = create_backbone("tiny_vit14", "random")
+    pos = backbone.vit.pos_embed
+    old = int((pos.shape[1] - backbone.num_prefix_tokens) ** 0.5)
+    patch = pos[:, backbone.num_prefix_tokens :].reshape(1, old, old, -1).permute(0, 3, 1, 2).float()
+    reference = F.interpolate(patch, size=grid_hw, mode="bicubic", align_corners=False, antialias=False).permute(0, 2, 3, 1).reshape(1, -1, pos.shape[-1])
+    resized = backbone._resized_position_embedding(grid_hw)
+    assert resized.shape == (1, backbone.num_prefix_tokens + grid_hw[0] * grid_hw[1], pos.shape[-1])
+    assert torch.allclose(resized[:, backbone.num_prefix_tokens :], reference, atol=1e-6)
+    assert torch.equal(resized[:, : backbone.num_prefix_tokens], pos[:, : backbone.num_prefix_tokens])
