@@ -213,12 +213,13 @@ class PoseEstimatorNode(Node):
         tolerance = self.get_parameter("sync_tolerance").value
         # camera_info rarely changes: its nearest stamp, else the latest one
         info = self._infos.match(msg.header, tolerance) or self._infos.latest()
-        mask_msg = self._masks.match(msg.header, tolerance) if self.get_parameter("use_mask").value else None
+        use_mask, use_depth = self.get_parameter("use_mask").value, self.get_parameter("use_depth").value
+        mask_msg = self._masks.match(msg.header, tolerance) if use_mask else None
         detections = self._detections.match(msg.header, tolerance) if self.get_parameter("use_detections").value else None
-        depth_msg = self._depths.match(msg.header, tolerance) if self.get_parameter("use_depth").value else None
-        if self.get_parameter("use_mask").value and mask_msg is None and len(self._masks):
+        depth_msg = self._depths.match(msg.header, tolerance) if use_depth else None
+        if use_mask and mask_msg is None and len(self._masks):
             self.get_logger().warning("no mask within sync_tolerance of the frame: using the whole image", throttle_duration_sec=5.0)
-        if self.get_parameter("use_depth").value and depth_msg is None:
+        if use_depth and depth_msg is None:
             self.get_logger().warning("no depth image within sync_tolerance of the frame: RGB-only pose", throttle_duration_sec=5.0)
         self.process(msg, info, mask_msg, None if detections is None else detection_boxes(detections), depth_msg)
 
