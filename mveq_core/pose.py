@@ -58,7 +58,7 @@ class PoseConfig:
     max_elements: int = option(50_000_000, "largest query x database similarity block held at once (memory bound; fewer, larger blocks are faster on a GPU)", cli="--max-elements")
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
     # query descriptors pick as their nearest neighbour's view (this many views).
-    retrieval_views: int = option(0, "match only against the N database views with most nearest-neighbour votes (0: all)", cli="--retrieval-views")
+    retrieval_views: int = option(0, "match only against the N database views with most nearest-neighbour votes (0: all; 12 with render_refine: the CAD recipe, docs/benchmarks.md)", cli="--retrieval-views", ros="retrieval_views")
     # Grey query crops: for databases rendered from meshes without colours (the renders are grey).
     grayscale_query: bool = option(False, "grey query crops (for databases of meshes without colours)", cli="--grayscale-query")
     # RGB-D: with a depth image registered to the colour image, the pose's distance is corrected

