@@ -1,9 +1,14 @@
-"""SfM camera accuracy on the real Middlebury sparse-ring views (templeSparseRing, dinoSparseRing; issue 13).
+"""SfM camera accuracy on real calibrated multi-view sets (issue 13): the Middlebury sparse rings
+(templeSparseRing, dinoSparseRing) and DTU scans in the IDR / NeuS layout (``image/``, ``mask/``,
+``cameras_sphere.npz``: e.g. DTU scan 65 in the public repository jingz666/NeuF,
+``data/DTU/dtu_scan65``).
 
-Reconstructs all 16 views and the 8 even views (45° apart) with `mveq_core.sfm.reconstruct` (SIFT,
-pycolmap, the given intrinsics fixed), scales by the object's longest side (the temple: 0.160 m; its tight box in
-README.txt) and compares every pair of registered cameras' relative motion with the ground truth:
-rotation error, translation direction error, translation length ratio (scale).
+Reconstructs all views and the even views (Middlebury: 16 and 8, 45° apart) with
+`mveq_core.sfm.reconstruct` (SIFT, pycolmap, the given intrinsics fixed: DTU's per-view calibrations
+differ slightly, the first view's is used), scales by the object's longest side (the temple: 0.160 m,
+its tight box in README.txt; DTU: the principal-axes box of the visual hull carved from the object
+masks with the calibrated cameras) and compares every pair of registered cameras' relative motion
+with the ground truth: rotation error, translation direction error, translation length ratio (scale).
 
 Then pose from an SfM-built database (offline default model): the database holds only the even
 registered views of the 16-view reconstruction (their SfM poses and points); the odd registered
@@ -17,6 +22,9 @@ and the held-out poses again with the database's points densified from the refer
 
     .venv/bin/python scripts/realdata/middlebury_sfm.py ../shared/realdata/middlebury_temple docs/results/sfm/middlebury.json
     .venv/bin/python scripts/realdata/middlebury_sfm.py DINO_DIR docs/results/sfm/middlebury_dino.json   (dinoSparseRing)
+    .venv/bin/python scripts/realdata/middlebury_sfm.py DTU_SCAN65_DIR docs/results/sfm/dtu_scan65.json --no-dense-sfm
+(--no-dense-sfm skips the SfM rows with dense descriptors: whole 1600 x 1200 DTU frames through the
+ViT are too slow for a 2-core CPU.)
 """
 
 from __future__ import annotations
@@ -48,6 +56,57 @@ def read_cameras(folder: Path):
     return names, Ks, Ts
 
 
+def read_idr(folder: Path):
+    """DTU in the IDR / NeuS layout: names, K (3, 3) per view, T_cam_world (metres; DTU's world is in
+    millimetres), the masks' union box in 3D and the longest side of the visual hull (metres)."""
+    import cv2
+
+    cams = np.load(folder / "cameras_sphere.npz")
+    names = sorted(p.name for p in (folder / "image").glob("*.png"))
+    masks = [read_image_rgb(m)[..., 0] > 127 for m in sorted((folder / "mask").glob("*.png"))]
+    if len(masks) != len(names):
+        raise SystemExit(f"{folder}: {len(names)} images but {len(masks)} masks")
+    Ks, Ts, Ps = [], [], []
+    for i in range(len(names)):
+        P = cams[f"world_mat_{i}"][:3]
+        K, R, c = cv2.decomposeProjectionMatrix(P)[:3]
+        D = np.diag(np.sign(np.diag(K)))  # positive focal lengths
+        K, R = K @ D, D @ R
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R, -R @ (c[:3, 0] / c[3, 0]) / 1000.0
+        Ks.append(K / K[2, 2])
+        Ts.append(T)
+        Ps.append(P)
+    scale = cams["scale_mat_0"]  # the object's bounding sphere: centre, radius (mm)
+    hull = visual_hull(masks, Ps, scale[:3, 3], scale[0, 0]) / 1000.0
+    return names, Ks, Ts, np.stack([hull.min(0), hull.max(0)]), sfm.longest_side(hull)
+
+
+def visual_hull(masks, Ps, centre, radius, n: int = 128) -> np.ndarray:
+    """Centres (M, 3) of the voxels of the sphere's cube that project inside every mask."""
+    g = np.linspace(-1.0, 1.0, n)
+    X = centre + radius * np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+    inside = np.ones(len(X), bool)
+    for mask, P in zip(masks, Ps):
+        x = X[inside] @ P[:, :3].T + P[:, 3]
+        u, v = np.round(x[:, 0] / x[:, 2]).astype(int), np.round(x[:, 1] / x[:, 2]).astype(int)
+        ok = (x[:, 2] > 0) & (u >= 0) & (v >= 0) & (u < mask.shape[1]) & (v < mask.shape[0])
+        ok[ok] = mask[v[ok], u[ok]]
+        inside[np.nonzero(inside)[0][~ok]] = False
+    if not inside.any():
+        raise SystemExit("the visual hull is empty: masks and cameras disagree")
+    return X[inside]
+
+
+def load(folder: Path):
+    """(names, K per view, T_cam_world per view, the object's 3D box (2, 3), its longest side m)."""
+    if (folder / "cameras_sphere.npz").is_file():
+        return read_idr(folder)
+    names, Ks, Ts = read_cameras(folder)
+    box = object_box(folder)
+    return names, Ks, Ts, box, float(np.ptp(box, axis=0).max())
+
+
 def object_box(folder: Path) -> np.ndarray:
     text = (folder / "README.txt").read_text()
     import re
@@ -56,12 +115,7 @@ def object_box(folder: Path) -> np.ndarray:
     return np.asarray(corners[:2])
 
 
-def longest_side(folder: Path) -> float:
-    """The object's longest side, metres: the largest extent of README.txt's tight box."""
-    return float(np.ptp(object_box(folder), axis=0).max())
-
-
-def held_out_pose(images, K, T_gt, names, folder: Path, dense: bool = False) -> dict:
+def held_out_pose(images, K, T_gt, names, box3d: np.ndarray, size: float, dense: bool = False) -> dict:
     """Held-out views posed against a database of the even registered views; with ``dense``, the
     database's points are densified (mveq_core.densify) from the reference views alone."""
     from mveq_core.densify import DensifyConfig, densify
@@ -70,7 +124,7 @@ def held_out_pose(images, K, T_gt, names, folder: Path, dense: bool = False) -> 
     from mveq_core.pose import PoseEstimator
 
     rec = sfm.reconstruct(images, K)
-    rec = sfm.metric(rec, longest_side(folder), sfm.object_points(rec))
+    rec = sfm.metric(rec, size, sfm.object_points(rec))
     registered = sorted(rec.T_cam_world)
     refs, queries = [k for k in registered if k % 2 == 0], [k for k in registered if k % 2 == 1]
     features = DenseFeatures.create(OFFLINE_DEFAULT)
@@ -84,7 +138,6 @@ def held_out_pose(images, K, T_gt, names, folder: Path, dense: bool = False) -> 
     db = teach.database_from_reconstruction(features, images, K, rec, "object", use=refs, progress=False)
     estimator = PoseEstimator(features, [db])
     T_world_obj = teach.object_frame(rec)
-    box3d = object_box(folder)
     out = {"references": [names[k] for k in refs], "queries": [names[k] for k in queries], "database_features": len(db), "dense_points": added, "views": {}}
     for mode in ("gt_box", "no_box"):
         est = {}
@@ -112,11 +165,11 @@ def held_out_pose(images, K, T_gt, names, folder: Path, dense: bool = False) -> 
 def main(argv: list[str]) -> int:
     folder, out = Path(argv[0]), Path(argv[1])
     set_invocation(["scripts/realdata/middlebury_sfm.py", *argv])
-    names, Ks, Ts = read_cameras(folder)
-    images = [read_image_rgb(folder / n) for n in names]
-    size = longest_side(folder)
+    names, Ks, Ts, box3d, size = load(folder)
+    images = [read_image_rgb(folder / ("image" if (folder / "image").is_dir() else "") / n) for n in names]
     result = {"benchmark": "middlebury-sfm", "object_size_m": size, "runs": {}}
-    for label, idx in (("all_16_views", list(range(len(names)))), ("even_8_views", list(range(0, len(names), 2)))):
+    n_all, n_even = len(names), len(range(0, len(names), 2))
+    for label, idx in ((f"all_{n_all}_views", list(range(len(names)))), (f"even_{n_even}_views", list(range(0, len(names), 2)))):
         t0 = time.perf_counter()
         try:
             rec = sfm.reconstruct([images[i] for i in idx], Ks[0])
@@ -135,7 +188,8 @@ def main(argv: list[str]) -> int:
     from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures
 
     dense = DenseFeatures.create(OFFLINE_DEFAULT)
-    for label, idx in (("all_16_views_dense", list(range(len(names)))), ("even_8_views_dense", list(range(0, len(names), 2)))):
+    dense_rows = () if "--no-dense-sfm" in argv else ((f"all_{n_all}_views_dense", list(range(len(names)))), (f"even_{n_even}_views_dense", list(range(0, len(names), 2))))
+    for label, idx in dense_rows:
         t0 = time.perf_counter()
         try:
             rec = sfm.reconstruct([images[i] for i in idx], Ks[0], features=dense)
@@ -149,9 +203,9 @@ def main(argv: list[str]) -> int:
             row.update(sfm.relative_motion_summary(m.T_cam_world, [Ts[i] for i in idx]))
         result["runs"][label] = row
         print(label, row)
-    result["held_out_pose"] = held_out_pose(images, Ks[0], Ts, names, folder)
+    result["held_out_pose"] = held_out_pose(images, Ks[0], Ts, names, box3d, size)
     print("held-out pose", {k: v for k, v in result["held_out_pose"].items() if k != "views"})
-    result["held_out_pose_dense_points"] = held_out_pose(images, Ks[0], Ts, names, folder, dense=True)
+    result["held_out_pose_dense_points"] = held_out_pose(images, Ks[0], Ts, names, box3d, size, dense=True)
     print("held-out pose, dense points", {k: v for k, v in result["held_out_pose_dense_points"].items() if k != "views"})
     write_result_json(out, result)
     return 0
