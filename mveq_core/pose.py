@@ -58,7 +58,7 @@ class PoseConfig:
     max_elements: int = option(50_000_000, "largest query x database similarity block held at once (memory bound; fewer, larger blocks are faster on a GPU)", cli="--max-elements")
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
     # query descriptors pick as their nearest neighbour's view (this many views).
-    retrieval_views: int = option(0, "match only against the N database views with most nearest-neighbour votes (0: all; 12 with render_refine: the CAD recipe, docs/benchmarks.md)", cli="--retrieval-views", ros="retrieval_views")
+    retrieval_views: int = option(0, "match a query crop around the object (a box, a mask, the second pass) only against the N database views with most nearest-neighbour votes (0: all; 12 with render_refine: the CAD recipe, docs/benchmarks.md)", cli="--retrieval-views", ros="retrieval_views")
     # Grey query crops: for databases rendered from meshes without colours (the renders are grey).
     grayscale_query: bool = option(False, "grey query crops (for databases of meshes without colours)", cli="--grayscale-query")
     # RGB-D: with a depth image registered to the colour image, the pose's distance is corrected
@@ -317,7 +317,7 @@ class PoseEstimator:
         query = features.feature_grid(image_to_tensor(resized, device)).sample(torch.from_numpy(xy_r).float().to(device))
         self._sync()
         t_feat = time.perf_counter()
-        return QueryFeatures(query, xy_o, {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}, t_start)
+        return QueryFeatures(query, xy_o, {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}, t_start, box is not None)
 
     def match_and_solve(self, query: QueryFeatures, names: Sequence[str], K, dist_coeffs) -> dict[str, PoseResult]:
         """Mutual-NN matches of ``query`` against each object's database, then robust PnP."""
@@ -328,7 +328,8 @@ class PoseEstimator:
         for name in names:
             db = self.databases[name]
             t0 = time.perf_counter()
-            candidates = self._retrieved_entries(query.descriptors, db) if cfg.retrieval_views > 0 else None
+            # retrieval votes need a query around the object: the whole image's background outvotes it
+            candidates = self._retrieved_entries(query.descriptors, db) if cfg.retrieval_views > 0 and query.around_object else None
             if candidates is None:
                 matches = mutual_nearest_neighbours(query.descriptors, db.descriptors, cfg.max_elements, cfg.matching)
                 d_idx = matches.database_index.cpu().numpy()

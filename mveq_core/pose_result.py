@@ -87,9 +87,11 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
 @dataclass
 class QueryFeatures:
     """A query crop's descriptors (N, C), their pixels in the original image (N, 2), the
-    preprocess/features milliseconds and when the query started (perf_counter seconds)."""
+    preprocess/features milliseconds, when the query started (perf_counter seconds), and whether
+    the crop is around the object (a box or mask was given) rather than the whole image."""
 
     descriptors: torch.Tensor
     xy: np.ndarray
     timings: dict
     t_start: float
+    around_object: bool = True

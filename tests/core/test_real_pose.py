@@ -176,3 +176,29 @@ def test_bench_real_cli(tmp_path, capsys):
         result = json.loads((tmp_path / "o" / "real_cad_gt.json").read_text())
         assert result["overall"]["instances"] == 10 and result["provenance"]["argv"][-1] == str(tmp_path / "o")
         assert "commit" in result["provenance"] and "torch" in result["provenance"]["versions"]
+
+
+def test_retrieval_waits_for_a_query_around_the_object():
+    """Template retrieval votes only with a crop around the object: on a whole frame the background
+    outvotes the object and the chosen views were wrong (the launched node with retrieval_views 12
+    found no pose on rendered drill frames; with this rule the two-pass search retrieves on its
+    second, cropped pass and poses as without retrieval)."""
+    from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
+    from mveq_core.bundled import SAMPLE_DATABASE, SAMPLE_OBJECT
+    from mveq_core.database import load_database
+    from mveq_core.features import DenseFeatures
+    from mveq_core.metrics.pose import query_pose_error
+    from mveq_core.render import load_mesh
+
+    db = load_database(SAMPLE_DATABASE)
+    features = DenseFeatures.create(db.feature_config("cpu"))
+    queries = render_queries(load_mesh(SAMPLE_OBJECT), QueryConfig(count=2, width=640, height=480, seed=3))
+    estimator = PoseEstimator(features, [db], PoseConfig(retrieval_views=12))
+    seen = []
+    retrieve = estimator._retrieved_entries
+    estimator._retrieved_entries = lambda q, d: seen.append(len(q)) or retrieve(q, d)
+    for q in queries:
+        seen.clear()
+        result = estimator.estimate(q.rgb, q.K)[db.name]  # no box: whole frame, then a crop
+        assert result.success and query_pose_error(result.T_cam_obj, q.T_cam_obj)[0] < 5.0
+        assert len(seen) == 1  # the cropped second pass only
