@@ -62,6 +62,11 @@ class CadDatabaseConfig:
             require(self, name, getattr(self, name) > 0)
 
 
+# The templates of every CAD figure measured before session 8 (the defaults then): one turn per
+# viewpoint and whole renders. ``CadDatabaseConfig(..., **WHOLE_RENDERS)``.
+WHOLE_RENDERS = {"inplane_rotations": 1, "crop_renders": False}
+
+
 @torch.no_grad()
 def build_database_from_mesh(
     features: DenseFeatures,

@@ -25,7 +25,8 @@ class GraphedGrids:
     replays) :meth:`~mveq_core.backbones.ViTBackbone.forward_padded` with the real grid's position
     embedding and key mask, and returns the real (B, C, gh, gw) tokens. A size is captured on its
     ``CAPTURE_AFTER``-th sighting (two warm-up runs on a side stream, then the capture) while fewer
-    than ``MAX_GRAPHS`` are held; others run the same padded computation eagerly. Graphs are never
+    than ``MAX_GRAPHS`` are held; other sizes run eagerly and unpadded (the same tokens, no padding
+    to pay for). Graphs are never
     dropped one by one (destroying one while cuDNN keeps plans made during its capture is not
     safe); :meth:`clear` forgets all (the model's weights or device changed).
     """
@@ -45,28 +46,25 @@ class GraphedGrids:
         p = backbone.patch_size
         gh, gw = x.shape[-2] // p, x.shape[-1] // p
         GH, GW = padded_grid((gh, gw))
-        padded = F.pad(x, (0, GW * p - x.shape[-1], 0, GH * p - x.shape[-2]))
-        key = (tuple(padded.shape), x.dtype, x.device, layer)
+        key = (x.shape[0], x.shape[1], GH * p, GW * p, x.dtype, x.device, layer)
         entry = self._graphs.get(key)
         if entry is None:
             self._sightings[key] = self._sightings.get(key, 0) + 1
             if self._sightings[key] < CAPTURE_AFTER or len(self._graphs) >= MAX_GRAPHS:
                 with autocast():  # the same tokens, unpadded
                     return backbone(x, layer=layer)
-            entry = self._graphs[key] = [*self._capture(backbone, padded, self._layout(backbone, (gh, gw), (GH, GW)), layer, autocast), None]
+        padded = F.pad(x, (0, GW * p - x.shape[-1], 0, GH * p - x.shape[-2]))
+        if entry is None:
+            entry = self._graphs[key] = [*self._capture(backbone, padded, backbone.padded_layout((gh, gw), (GH, GW)), layer, autocast), (gh, gw)]
         graph, (image, position, mask), output, held = entry
         image.copy_(padded)
         if held != (gh, gw):  # the position layout and mask change only with the real grid
-            new_position, new_mask = self._layout(backbone, (gh, gw), (GH, GW))
+            new_position, new_mask = backbone.padded_layout((gh, gw), (GH, GW))
             position.copy_(new_position)
             mask.copy_(new_mask)
             entry[3] = (gh, gw)
         graph.replay()
         return output[..., :gh, :gw].clone()
-
-    @staticmethod
-    def _layout(backbone, grid_hw, padded_hw):
-        return backbone.padded_layout(grid_hw, padded_hw)
 
     @staticmethod
     def _capture(backbone, padded, layout, layer, autocast) -> tuple:

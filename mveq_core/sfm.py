@@ -232,7 +232,6 @@ def relative_motion_errors(T_est: dict[int, np.ndarray], T_gt) -> tuple[np.ndarr
     return np.asarray(rot), np.asarray(direction), np.asarray(ratio)
 
 
-
 def relative_motion_summary(T_est: dict[int, np.ndarray], T_gt, spread: str = "max") -> dict:
     """:func:`relative_motion_errors` summarised: pairs, median rotation error and its ``spread``
     ("max" or "p90"), median translation direction error and median scale ratio."""
@@ -242,6 +241,7 @@ def relative_motion_summary(T_est: dict[int, np.ndarray], T_gt, spread: str = "m
     worst = {"max": ("max_rotation_error_deg", np.max), "p90": ("p90_rotation_error_deg", lambda r: np.percentile(r, 90))}[spread]
     return {"pairs": len(rot), "median_rotation_error_deg": float(np.median(rot)), worst[0]: float(worst[1](rot)),
             "median_translation_direction_error_deg": float(np.median(direction)), "median_scale_ratio": float(np.median(ratio))}
+
 
 def orbit_centre(T_cam_world: dict[int, np.ndarray]) -> np.ndarray:
     """The point closest (least squares) to every camera's optical axis: what an orbit looks at."""

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     from visualization_msgs.msg import MarkerArray
 
     from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
-    from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
+    from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
     from mveq_core.database import load_database
     from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig, resolve_device
     from mveq_core.pose import PoseEstimator
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     features = DenseFeatures.create(replace(config, device=device, precision=args.precision))
     mesh = load_mesh(args.mesh, args.units)
-    db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, "object", CadDatabaseConfig(inplane_rotations=1, crop_renders=False))  # the documented figures' templates
+    db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, "object", CadDatabaseConfig(**WHOLE_RENDERS))  # the documented figures' templates
     queries = render_queries(mesh, QueryConfig(count=args.frames))
     images = [conv.rgb8_to_image(q.rgb, Header()) for q in queries]
     K = queries[0].K

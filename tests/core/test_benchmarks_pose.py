@@ -8,7 +8,7 @@ import pytest
 from mveq_core.benchmarks.onepose import format_table as onepose_table
 from mveq_core.benchmarks.onepose import run_onepose
 from mveq_core.benchmarks.ycbv import BopDataset, evaluate_bop19, run_ycbv
-from mveq_core.cad_database import CadDatabaseConfig
+from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig
 from mveq_core.geometry import box_corners, depth_to_object_points, intrinsics_from_values, make_transform
 from mveq_core.io import write_image_atomic, write_json_atomic
 from mveq_core.metrics.bop import read_bop_csv
@@ -122,7 +122,7 @@ def bop_root(tmp_path_factory, coloured):
 
 
 def test_ycbv_runner_writes_bop_csv_and_scores(bop_root, features, tmp_path):
-    db_config = CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False)
+    db_config = CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS)
     result = run_ycbv(features, bop_root, tmp_path / "out", PoseConfig(input_size=256), db_config, progress=False)
     assert result["targets"] == 3 and result["estimates"] == 3
     assert result["AR_MSSD"] == 1.0 and result["AR_MSPD"] == 1.0 and result["AR_VSD"] > 0.95

@@ -6,7 +6,7 @@ import torch
 
 from mveq_core.adapter import ResolutionRule
 from mveq_core.backbones import create_backbone
-from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
+from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
 from mveq_core.database import DatabaseError, load_database
 from mveq_core.features import DenseFeatures
 from mveq_core.geometry import intrinsics_from_values
@@ -30,7 +30,7 @@ def coloured(procedural_mesh):
 @pytest.fixture(scope="module")
 def exact_setup(coloured):
     features = CoordinateFeatures()
-    db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False), progress=False)
+    db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
     return features, db
 
 
@@ -385,7 +385,7 @@ def test_render_refinement_finds_a_cad_databases_own_mesh(coloured, tmp_path):
     path = tmp_path / "toy_mm.ply"
     mm.export(path)
     features = CoordinateFeatures()
-    config = CadDatabaseConfig(views=24, image_size=160, max_features=8000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False)
+    config = CadDatabaseConfig(views=24, image_size=160, max_features=8000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS)
     db = build_database_from_mesh(features, load_mesh(path, "mm"), "toy", config, mesh_path=str(path), progress=False)
     mesh, flat = database_mesh(db)
     np.testing.assert_allclose(np.asarray(mesh.bounds), np.asarray(db.meta.bbox), atol=1e-6)  # metres again

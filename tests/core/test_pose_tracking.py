@@ -4,7 +4,7 @@ lost then searching while it is gone, tracking again after it re-enters."""
 import numpy as np
 import pytest
 
-from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
+from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
 from mveq_core.geometry import intrinsics_from_values, make_transform, rotation_matrix_axis_angle
 from mveq_core.metrics.pose import query_pose_error
 from mveq_core.pose import PoseConfig, PoseEstimator
@@ -25,7 +25,7 @@ def sequence(procedural_mesh):
         x = -0.06 + 0.01 * t if t < 5 else (3.0 if t < 8 else 0.05 - 0.01 * (t - 8))  # frames 5-7: out of view
         T = make_transform(R, -R @ ((lo + hi) / 2) + [x, 0.01, 0.75])
         frames.append((render_view(mesh, K, T, (240, 320), None, False, flat=True).rgb, T))
-    db = build_database_from_mesh(CoordinateFeatures(), mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False), progress=False)
+    db = build_database_from_mesh(CoordinateFeatures(), mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
     return db, frames
 
 
@@ -50,7 +50,7 @@ def test_tracking_mode_benchmark_on_a_stream(procedural_mesh):
     from mveq_core.benchmarks.tracking_mode import format_table, render_stream, run_tracking_mode
 
     mesh = coordinate_coloured(procedural_mesh)[0]
-    db = build_database_from_mesh(CoordinateFeatures(), mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False), progress=False)
+    db = build_database_from_mesh(CoordinateFeatures(), mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
     stream = render_stream(mesh, frames=8, gap=(3, 5), flat=True)
     assert [f.visible for f in stream] == [True, True, True, False, False, True, True, True]
     result = run_tracking_mode(PoseEstimator(CoordinateFeatures(), [db], PoseConfig(input_size=256)), "toy", stream, TrackingConfig(max_failures=1))

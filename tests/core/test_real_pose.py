@@ -9,7 +9,7 @@ import pytest
 
 from mveq_core.benchmarks.real_pose import RealBenchConfig, run_real, summarise
 from mveq_core.benchmarks.realdata import Annotation, RealFrame, RealObject, RealSet, load_realdata
-from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh
+from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
 from mveq_core.geometry import intrinsics_from_values, make_transform, project_points, transform_points
 from mveq_core.pose import PoseConfig, PoseEstimator
 from mveq_core.reference_database import ReferenceCropConfig
@@ -42,7 +42,7 @@ def _rendered_set(mesh, tmp_path) -> RealSet:
 
 def test_cad_benchmark_metrics_on_an_exact_scene(coloured, tmp_path):
     real = _rendered_set(coloured, tmp_path)
-    cad = CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False)
+    cad = CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS)
     result = run_real(CoordinateFeatures(), [real], tmp_path / "out", PoseConfig(input_size=256), RealBenchConfig(), cad, progress=False)
     overall = result["overall"]
     assert overall["instances"] == 1 and overall["not_visible"] == 1  # counted, not a crash
@@ -126,7 +126,7 @@ def test_template_retrieval_matches_only_the_chosen_views(coloured):
     from mveq_core.render import render_view
 
     features = CoordinateFeatures()
-    db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False), progress=False)
+    db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
     lo, hi = coloured.bounds
     T = make_transform(np.eye(3), -(lo + hi) / 2 + [0.0, 0.0, 0.7])
     view = render_view(coloured, K, T, (480, 640), None, False, flat=True)

@@ -17,7 +17,7 @@ from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from mveq_core.cad_database import CadDatabaseConfig, build_database_from_mesh  # noqa: E402
+from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh  # noqa: E402
 from mveq_core.geometry import intrinsics_from_values  # noqa: E402
 from mveq_core.metrics.pose import query_pose_error  # noqa: E402
 from mveq_core.objects import MeshObject, held_out_pose  # noqa: E402
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def setup(procedural_mesh):
     mesh = coordinate_coloured(procedural_mesh)[0]
     features = CoordinateFeatures()
-    db = build_database_from_mesh(features, mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, inplane_rotations=1, crop_renders=False), progress=False)
+    db = build_database_from_mesh(features, mesh, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
     obj = MeshObject(mesh, "toy", ViewConfig())
     rng = np.random.default_rng(21)
     frames = []
