@@ -72,6 +72,11 @@ class PoseConfig:
     # CAD databases whose mesh the estimator has (set_mesh): match again against renders at the pose
     # (mveq_core.render_refine; measured on real frames in docs/benchmarks.md).
     render_refine: int = option(0, "with the object's mesh (a CAD database's own, or given): refine each pose N times against a render at the pose", cli="--render-refine", ros="render_refine")
+    # With render_refine: more coarse poses, one per most-voted template, each refined; the refined
+    # pose that explains the query best is kept (mveq_core.hypotheses; measured in docs/benchmarks.md).
+    hypotheses: int = option(1, "with render_refine and a query around the object: refine up to N coarse poses (all templates, then single most-voted templates) and keep the best", cli="--hypotheses", ros="hypotheses")
+    hypothesis_score: str = option("inliers", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask), or inliers-silhouette (their product)",
+                                   cli="--hypothesis-score", ros="hypothesis_score", choices=("inliers", "silhouette", "inliers-silhouette"))
     pnp: PnPConfig = PnPConfig()
     localize: LocalizeConfig = LocalizeConfig()
 
@@ -83,6 +88,8 @@ class PoseConfig:
         require_choice(self, "matching")
         require_choice(self, "mask_background")
         require(self, "render_refine", self.render_refine >= 0, "must be >= 0")
+        require(self, "hypotheses", self.hypotheses >= 1, "must be >= 1")
+        require_choice(self, "hypothesis_score")
 
 
 class PoseEstimator:
@@ -196,7 +203,8 @@ class PoseEstimator:
         results = self._estimate_coarse(image, K, mask, box, objects, dist_coeffs)
         if self.config.render_refine <= 0:
             return results
-        from .render_refine import database_mesh, refine_by_rendering
+        from .hypotheses import refine_hypotheses
+        from .render_refine import database_mesh
 
         image = check_image(image)
         for name, r in results.items():
@@ -204,7 +212,7 @@ class PoseEstimator:
                 self.meshes[name] = database_mesh(self.databases[name])
             if self.meshes[name] is not None:
                 mesh, flat = self.meshes[name]
-                results[name] = refine_by_rendering(self, name, r, image, K, mesh, self.config.render_refine, mask, box, dist_coeffs, flat)
+                results[name] = refine_hypotheses(self, name, r, image, K, mesh, flat, mask, box, dist_coeffs)
         return results
 
     def _estimate_coarse(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
@@ -260,17 +268,12 @@ class PoseEstimator:
     def _retrieved_entries(self, query: torch.Tensor, db: ObjectDatabase) -> torch.Tensor | None:
         """Indices of the database entries of the ``retrieval_views`` views that collect the most
         nearest-neighbour votes from the query descriptors (None when the database has fewer views)."""
+        from .hypotheses import ranked_views
+
         view_ids = torch.as_tensor(db.view_ids, device=db.descriptors.device, dtype=torch.long)
-        views = torch.unique(view_ids)
-        if len(views) <= self.config.retrieval_views:
+        if len(torch.unique(view_ids)) <= self.config.retrieval_views:
             return None
-        nearest = torch.empty(len(query), dtype=torch.long, device=db.descriptors.device)
-        q = query.to(db.descriptors.dtype)
-        rows = max(1, self.config.max_elements // len(db))
-        for start in range(0, len(q), rows):
-            nearest[start : start + rows] = (q[start : start + rows] @ db.descriptors.T).argmax(1)
-        votes = torch.bincount(view_ids[nearest], minlength=int(view_ids.max()) + 1)
-        chosen = torch.topk(votes, self.config.retrieval_views).indices
+        chosen = ranked_views(query, db, self.config.max_elements, self.config.retrieval_views)[0]
         return torch.nonzero(torch.isin(view_ids, chosen), as_tuple=False)[:, 0]
 
     def _estimate_once(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:

@@ -36,6 +36,7 @@ class PoseResult:
     matches_xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     depth_correction: DepthCorrection | None = None  # set when a depth image corrected the distance
+    hypotheses: list | None = None  # with several refined hypotheses (mveq_core.hypotheses): each one's summary
 
     @classmethod
     def failure(cls, name: str, reason: str, timings: dict | None = None, xy: np.ndarray | None = None, xyz: np.ndarray | None = None) -> "PoseResult":
@@ -61,6 +62,7 @@ class PoseResult:
             "timings_ms": self.timings_ms,
             "reason": self.reason,
             "depth_correction": None if self.depth_correction is None else asdict(self.depth_correction),
+            "hypotheses": self.hypotheses,
         }
 
 

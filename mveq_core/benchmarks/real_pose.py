@@ -317,6 +317,7 @@ def run_real(
                     "T_est": None if result.T_cam_obj is None else result.T_cam_obj.tolist(), "T_gt": ann.T_cam_obj.tolist(),
                     "ms": result.timings_ms.get("total"),
                     "depth_correction": None if result.depth_correction is None else asdict(result.depth_correction),
+                    "hypotheses": result.hypotheses,
                 })  # fmt: skip
                 if bench.overlays:
                     label = f"{ann.object} {'ok' if row['add_or_adds_ok'] else 'wrong' if result.success else 'no pose'} {correct}/{result.num_matches} correct"

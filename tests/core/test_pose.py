@@ -395,3 +395,35 @@ def test_render_refinement_finds_a_cad_databases_own_mesh(coloured, tmp_path):
     assert query_pose_error(result.T_cam_obj, view.T_cam_obj)[0] < 1.0
     path.unlink()
     assert database_mesh(db) is None  # the file is gone: no refinement, no error
+
+
+
+def test_hypotheses_pose_a_query_the_all_template_match_missed(exact_setup, coloured):
+    """When matching against all templates gave no pose, the most-voted single templates still give
+    coarse poses; each is refined against renders and the best returned with every hypothesis
+    summarised; one hypothesis (the default) keeps the failure. The choice follows the score."""
+    from mveq_core.hypotheses import choose, refine_hypotheses, silhouette_iou
+    from mveq_core.pose import PoseResult
+
+    features, db = exact_setup
+    view = _held_out_views(coloured, count=1, seed=5)[0]
+    missed = PoseResult.failure("toy", "5 matches < min_matches 12")
+    for count, score in ((1, "inliers"), (3, "inliers"), (3, "silhouette")):
+        estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=2, hypotheses=count, hypothesis_score=score))
+        result = refine_hypotheses(estimator, "toy", missed, view.rgb, K, coloured, True, view.mask, None, None)
+        if count == 1:
+            assert not result.success and result.hypotheses is None
+            continue
+        rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
+        assert rot_deg < 3.0 and trans_cm < 1.0, (score, rot_deg, trans_cm)
+        assert result.hypotheses[0] == {**result.hypotheses[0], "source": "all templates", "success": False}
+        found = [h for h in result.hypotheses if h["success"]]
+        assert found and all(h["source"] == "one template" and 0.9 < h["silhouette_iou"] <= 1.0 for h in found)
+    assert silhouette_iou(coloured, K, view.T_cam_obj, view.mask, True) == pytest.approx(1.0)
+    candidates = [{"num_inliers": 300, "silhouette_iou": 0.5}, {"num_inliers": 200, "silhouette_iou": 0.9}, {"num_inliers": 150, "silhouette_iou": 0.95}]
+    assert [choose(candidates, s) for s in ("inliers", "silhouette", "inliers-silhouette")] == [0, 2, 1]
+    assert choose([*candidates, {"num_inliers": 100, "silhouette_iou": None}], "silhouette") == 0  # no mask: by inliers
+    with pytest.raises(ValueError, match="hypotheses"):
+        PoseConfig(hypotheses=0)
+    with pytest.raises(ValueError, match="hypothesis_score"):
+        PoseConfig(hypothesis_score="votes")
