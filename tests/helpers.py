@@ -1,5 +1,7 @@
 """Test helpers: geometry-exact stand-in features and coordinate-coloured meshes."""
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -7,6 +9,9 @@ import trimesh
 
 from mveq_core.backbones import create_backbone
 from mveq_core.features import DenseFeatures
+
+# ../shared/realdata (its README): the real development frames, present in CI
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
 
 def coordinate_coloured(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, np.ndarray, float]:

@@ -17,6 +17,7 @@ from .options import (
     add_pnp_args,
     add_reference_crop_args,
     cad_config_from_args,
+    cad_features_without_adapter,
     features_from_args,
     pose_config_from_args,
     reference_crop_from_args,
@@ -37,6 +38,7 @@ def cmd_bench_onepose(args: argparse.Namespace) -> int:
 def cmd_bench_ycbv(args: argparse.Namespace) -> int:
     from ..benchmarks.ycbv import format_table, run_ycbv
 
+    cad_features_without_adapter(args)
     features = features_from_args(args)
     result = run_ycbv(
         features, args.bop_root, args.out, pose_config_from_args(args), cad_config_from_args(args),
@@ -53,6 +55,8 @@ def _real_bench(args: argparse.Namespace, sets) -> int:
     from ..benchmarks.realdata import use_meshes
 
     meshes = use_meshes(sets, args.meshes, args.mesh_units) if args.meshes else None
+    if args.onboarding == "cad":  # what `mveq db build` gives: the offline default's CAD databases are adapter-free
+        cad_features_without_adapter(args)
     features = features_from_args(args)
     bench = RealBenchConfig(onboarding=args.onboarding, crops=args.crops, overlays=not args.no_overlays, use_depth=args.use_depth)
     result = run_real(features, sets, args.out, pose_config_from_args(args), bench, cad_config_from_args(args), reference_crop_from_args(args), args.detections, database_cache=args.db_cache)

@@ -12,6 +12,7 @@ from .options import (
     add_feature_args,
     add_reference_crop_args,
     cad_config_from_args,
+    cad_features_without_adapter,
     features_from_args,
     parse_camera,
     reference_crop_from_args,
@@ -21,15 +22,10 @@ from .options import (
 def cmd_db_build(args: argparse.Namespace) -> int:
     from ..bundled import resolve
     from ..cad_database import build_database_from_mesh
-    from ..features import OFFLINE_DEFAULT
     from ..render import load_mesh
 
     mesh = load_mesh(resolve(args.mesh, "objects"), args.units)  # input files first: a bad path must not wait for a model
-    if args.model == "offline-default" and args.adapter is None:
-        # the adapter was trained on renders and takes real-photo CAD poses away (docs/benchmarks.md):
-        # CAD databases take the same backbone at the adapter's block without it unless asked
-        args.adapter = "none"
-        print(f"CAD features: the offline default's backbone without its adapter (the real-camera recipe; --adapter {OFFLINE_DEFAULT.adapter} keeps it)")
+    cad_features_without_adapter(args)
     features = features_from_args(args)
     name = args.name or Path(args.mesh).stem
     db = build_database_from_mesh(features, mesh, name, cad_config_from_args(args), mesh_path=str(Path(args.mesh).resolve()))

@@ -48,6 +48,17 @@ def resolve_device_name(name: str) -> str:
     return str(resolve_device(name))
 
 
+def cad_features_without_adapter(args: argparse.Namespace) -> None:
+    """``--model offline-default`` for CAD databases: the same backbone at the adapter's block without
+    the adapter (the adapter was trained on renders and takes real-photo CAD poses away,
+    docs/benchmarks.md) unless ``--adapter`` names one; says so on stdout."""
+    from ..features import OFFLINE_DEFAULT
+
+    if getattr(args, "model", None) == "offline-default" and getattr(args, "adapter", None) is None:
+        args.adapter = "none"
+        print(f"CAD features: the offline default's backbone without its adapter (the real-camera recipe; --adapter {OFFLINE_DEFAULT.adapter} keeps it)")
+
+
 def features_from_args(args: argparse.Namespace):
     from ..adapter import ResolutionRule
     from ..features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig

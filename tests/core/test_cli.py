@@ -3,6 +3,7 @@ import json
 import pytest
 
 from mveq_core.cli import main
+from tests.helpers import REALDATA
 
 
 def test_render_finetune_and_eval_equivariance_end_to_end(tmp_path, capsys):
@@ -166,3 +167,23 @@ def test_db_build_offline_default_builds_the_real_camera_recipe(tmp_path, capsys
                  "--no-crop-renders", "--inplane-rotations", "1"]) == 0  # fmt: skip
     old = load_database(kept)
     assert old.meta.feature_identity != db.meta.feature_identity and old.meta.views == 2
+
+
+
+def test_bench_real_offline_default_measures_what_db_build_gives(monkeypatch, tmp_path):
+    """`mveq bench real|bop --model offline-default` builds its CAD databases with the features `mveq
+    db build --model offline-default` uses (no adapter); reference-video onboarding and a named
+    `--adapter` keep the adapter."""
+    from mveq_core.benchmarks import real_pose
+    from mveq_core.cli import build_parser, main
+    from mveq_core.cli.options import features_from_args
+    from mveq_core.features import OFFLINE_DEFAULT
+
+    seen = []
+    monkeypatch.setattr(real_pose, "run_real", lambda features, *a, **k: seen.append(features.identity()) or {"overall": {}, "per_set": {}, "per_object": {}, "rows": []})
+    monkeypatch.setattr(real_pose, "format_table", lambda result: "")
+    recipe = features_from_args(build_parser().parse_args(["db", "build", "--mesh", "m", "--out", "o", "--model", "offline-default", "--adapter", "none"])).identity()
+    default = features_from_args(build_parser().parse_args(["pose", "--db", "x", "--image", "i", "--out", "o", "--model", "offline-default"])).identity()
+    for extra, expect in (([], recipe), (["--onboarding", "video"], default), (["--adapter", OFFLINE_DEFAULT.adapter], default)):
+        assert main(["-q", "bench", "real", "--data", str(REALDATA), "--sets", "lm", "--model", "offline-default", "--device", "cpu", "--out", str(tmp_path / "o"), *extra]) == 0
+        assert seen[-1] == expect, extra

@@ -1,6 +1,5 @@
 """Distance correction from a registered depth image (RGB-D): synthetic and real YCB-Video depth."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +7,7 @@ import pytest
 from mveq_core.depth import apply_correction, check_depth, correct_distance, depth_in_metres, read_depth
 from mveq_core.geometry import transform_points
 from mveq_core.io import MveqError
-
-REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"
+from tests.helpers import REALDATA
 
 
 def _pose(t=(0.05, -0.02, 0.6)):

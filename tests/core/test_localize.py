@@ -1,7 +1,6 @@
 """Localisation from the object database alone: a rendered object placed in a real photo at a known
 box is found (IoU >= 0.5) and reported absent from the same photo without it; box and view helpers."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,7 @@ from mveq_core.crop import mask_box
 from mveq_core.geometry import make_transform, rotation_matrix_axis_angle
 from mveq_core.localize import LocalizeConfig, _views, box_iou
 from mveq_core.pose import PoseConfig, PoseEstimator
-
-REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"
+from tests.helpers import REALDATA
 
 
 def test_box_iou_and_views():

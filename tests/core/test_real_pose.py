@@ -2,7 +2,6 @@
 render-vs-photo training pairs on a real LINEMOD frame, template retrieval and CAD variants."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +12,8 @@ from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_datab
 from mveq_core.geometry import intrinsics_from_values, make_transform, project_points, transform_points
 from mveq_core.pose import PoseConfig, PoseEstimator
 from mveq_core.reference_database import ReferenceCropConfig
-from tests.helpers import CoordinateFeatures, coordinate_coloured
+from tests.helpers import REALDATA, CoordinateFeatures, coordinate_coloured
 
-REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"
 K = intrinsics_from_values(500.0, 500.0, 319.5, 239.5)
 
 
