@@ -71,6 +71,24 @@ def select_keyframes(frames: Sequence[np.ndarray], count: int) -> list[int]:
     return [int(a + np.argmax([sharpness(frames[i]) for i in range(a, b)])) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
+def undistort_frames(frames: Sequence[np.ndarray], K: np.ndarray, dist_coeffs) -> list[np.ndarray]:
+    """``frames`` with OpenCV lens distortion ``dist_coeffs`` (k1, k2, p1, p2[, k3, ...]) removed,
+    keeping the intrinsics ``K`` (pinhole images for SfM and the database; one remap table)."""
+    import cv2
+
+    dist = np.asarray(dist_coeffs, np.float64).reshape(-1)
+    if dist.size not in (4, 5, 8, 12, 14):
+        raise ValueError(f"distortion coefficients: expected 4, 5, 8, 12 or 14 numbers (OpenCV), got {dist.size}")
+    maps = {}
+    out = []
+    for frame in frames:
+        h, w = frame.shape[:2]
+        if (h, w) not in maps:
+            maps[(h, w)] = cv2.initUndistortRectifyMap(K, dist, None, K, (w, h), cv2.CV_32FC1)
+        out.append(cv2.remap(frame, *maps[(h, w)], cv2.INTER_LINEAR))
+    return out
+
+
 def read_video(path: str | Path, step: int = 1, max_frames: int | None = None) -> list[np.ndarray]:
     """RGB frames of a video file (every ``step``-th)."""
     import cv2

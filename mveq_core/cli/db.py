@@ -36,15 +36,23 @@ def cmd_db_build(args: argparse.Namespace) -> int:
 
 def cmd_db_teach(args: argparse.Namespace) -> int:
     """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
+    import numpy as np
+
     from ..densify import DensifyConfig
     from ..io import write_json_atomic
     from ..photos import read_image_folder
-    from ..sfm import read_video
+    from ..sfm import read_video, undistort_frames
     from ..teach import teach
     from ..viz import save_teach_pictures
 
-    K, _ = parse_camera(args.K, args.camera)
+    K, dist = parse_camera(args.K, args.camera)
     images = read_video(args.video, args.video_step) if args.video else read_image_folder(args.frames)
+    if dist is not None and np.any(np.asarray(dist) != 0):  # SfM and the database work on pinhole frames
+        try:
+            images = undistort_frames(images, K, dist)
+        except ValueError as exc:
+            raise MveqError(f"{args.camera}: dist: {exc}") from None
+        print(f"frames undistorted with {args.camera}'s dist coefficients (the database is of pinhole frames with K; give queries the same dist)")
     box = None
     if args.box:
         values = args.box.split(",")
@@ -131,7 +139,7 @@ def register(sub) -> None:
     q.add_argument("--video", default=None, help="unposed video file around the object (poses by structure-from-motion)")
     q.add_argument("--frames", default=None, help="unposed frames (folder of images, name order) around the object")
     q.add_argument("--K", default=None, help="intrinsics fx,fy,cx,cy of --video/--frames")
-    q.add_argument("--camera", default=None, help="camera JSON (K or fx, fy, cx, cy) of --video/--frames")
+    q.add_argument("--camera", default=None, help="camera JSON (K or fx, fy, cx, cy; optional dist: OpenCV distortion, the frames are undistorted) of --video/--frames")
     q.add_argument("--object-size", type=float, default=None, help="metric scale: the object's longest side, metres")
     q.add_argument("--marker-length", type=float, default=None, help="metric scale: side of an ArUco marker (DICT_4X4_50) in view, metres")
     q.add_argument("--box", default=None, help="the object in one frame: FRAME,x0,y0,x1,y1 (default: what the cameras orbit)")

@@ -162,6 +162,22 @@ def held_out_pose(images, K, T_gt, names, box3d: np.ndarray, size: float, dense:
     return out
 
 
+def sfm_run(images, K, T_gt, size: float, features=None) -> dict:
+    """One reconstruction (SIFT, or ``features``' descriptors at SIFT's keypoints) scaled by the object
+    size, and its cameras against the ground truth; a failure is a result too (e.g. the textureless
+    dino at 45°)."""
+    t0 = time.perf_counter()
+    try:
+        rec = sfm.reconstruct(images, K, features=features)
+    except sfm.SfMError as exc:
+        return {"views": len(images), "registered": 0, "error": str(exc), "seconds": time.perf_counter() - t0}
+    row = {"views": len(images), "registered": len(rec.T_cam_world), "points": len(rec.points), "reprojection_error_px": rec.reprojection_error, "seconds": time.perf_counter() - t0}
+    if len(rec.T_cam_world) >= 2:
+        ids = sfm.object_points(rec)
+        row.update(({} if features is not None else {"object_points": len(ids)}), **sfm.relative_motion_summary(sfm.metric(rec, size, ids).T_cam_world, T_gt))
+    return row
+
+
 def main(argv: list[str]) -> int:
     folder, out = Path(argv[0]), Path(argv[1])
     set_invocation(["scripts/realdata/middlebury_sfm.py", *argv])
@@ -169,40 +185,15 @@ def main(argv: list[str]) -> int:
     images = [read_image_rgb(folder / ("image" if (folder / "image").is_dir() else "") / n) for n in names]
     result = {"benchmark": "middlebury-sfm", "object_size_m": size, "runs": {}}
     n_all, n_even = len(names), len(range(0, len(names), 2))
-    for label, idx in ((f"all_{n_all}_views", list(range(len(names)))), (f"even_{n_even}_views", list(range(0, len(names), 2)))):
-        t0 = time.perf_counter()
-        try:
-            rec = sfm.reconstruct([images[i] for i in idx], Ks[0])
-        except sfm.SfMError as exc:  # a failure is a result too (e.g. the textureless dino at 45°)
-            result["runs"][label] = {"views": len(idx), "registered": 0, "error": str(exc), "seconds": time.perf_counter() - t0}
-            print(label, result["runs"][label])
-            continue
-        row = {"views": len(idx), "registered": len(rec.T_cam_world), "points": len(rec.points), "reprojection_error_px": rec.reprojection_error, "seconds": time.perf_counter() - t0}
-        if len(rec.T_cam_world) >= 2:
-            ids = sfm.object_points(rec)
-            m = sfm.metric(rec, size, ids)
-            row.update(object_points=len(ids), **sfm.relative_motion_summary(m.T_cam_world, [Ts[i] for i in idx]))
-        result["runs"][label] = row
-        print(label, row)
-    # the same two reconstructions with our dense descriptors at SIFT's keypoints (offline default)
+    views = ((f"all_{n_all}_views", list(range(len(names)))), (f"even_{n_even}_views", list(range(0, len(names), 2))))
+    # SIFT, then the same two reconstructions with our dense descriptors at SIFT's keypoints (offline default)
     from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures
 
     dense = DenseFeatures.create(OFFLINE_DEFAULT)
-    dense_rows = () if "--no-dense-sfm" in argv else ((f"all_{n_all}_views_dense", list(range(len(names)))), (f"even_{n_even}_views_dense", list(range(0, len(names), 2))))
-    for label, idx in dense_rows:
-        t0 = time.perf_counter()
-        try:
-            rec = sfm.reconstruct([images[i] for i in idx], Ks[0], features=dense)
-        except sfm.SfMError as exc:
-            result["runs"][label] = {"views": len(idx), "registered": 0, "error": str(exc), "seconds": time.perf_counter() - t0}
-            print(label, result["runs"][label])
-            continue
-        row = {"views": len(idx), "registered": len(rec.T_cam_world), "points": len(rec.points), "reprojection_error_px": rec.reprojection_error, "seconds": time.perf_counter() - t0}
-        if len(rec.T_cam_world) >= 2:
-            m = sfm.metric(rec, size, sfm.object_points(rec))
-            row.update(sfm.relative_motion_summary(m.T_cam_world, [Ts[i] for i in idx]))
-        result["runs"][label] = row
-        print(label, row)
+    runs = [(label, idx, None) for label, idx in views] + ([] if "--no-dense-sfm" in argv else [(f"{label}_dense", idx, dense) for label, idx in views])
+    for label, idx, features in runs:
+        result["runs"][label] = sfm_run([images[i] for i in idx], Ks[0], [Ts[i] for i in idx], size, features)
+        print(label, result["runs"][label])
     result["held_out_pose"] = held_out_pose(images, Ks[0], Ts, names, box3d, size)
     print("held-out pose", {k: v for k, v in result["held_out_pose"].items() if k != "views"})
     result["held_out_pose_dense_points"] = held_out_pose(images, Ks[0], Ts, names, box3d, size, dense=True)

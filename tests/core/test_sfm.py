@@ -124,6 +124,29 @@ def test_clear_errors():
         metric(Reconstruction({}, np.zeros((20, 3)), {}, 0.0, 4), 0.0, np.arange(20))
 
 
+def test_undistort_frames_puts_points_where_the_pinhole_camera_sees_them():
+    """A calibrated phone camera's distortion (camera JSON ``dist``) is removed before SfM: a point
+    drawn where the distorted lens images it lands where the pinhole camera K would."""
+    import cv2
+
+    from mveq_core.sfm import undistort_frames
+
+    K2 = np.array([[150.0, 0, 79.5], [0, 150.0, 59.5], [0, 0, 1]])
+    dist = np.array([-0.25, 0.08, 0.001, -0.002])
+    X = np.array([[0.45, 0.3, 1.0]])
+    pinhole = (K2 @ X[0])[:2] / X[0, 2]
+    distorted = cv2.projectPoints(X, np.zeros(3), np.zeros(3), K2, dist)[0].reshape(2)
+    assert np.linalg.norm(distorted - pinhole) > 4.0  # the lens moves it by pixels
+    image = np.zeros((120, 160, 3), np.uint8)
+    cv2.circle(image, tuple(np.round(distorted * 16).astype(int)), 24, (255, 255, 255), -1, cv2.LINE_AA, shift=4)
+    out = undistort_frames([image, image], K2, dist)
+    assert len(out) == 2 and out[0].shape == image.shape
+    ys, xs = np.nonzero(out[0][..., 0] > 127)
+    assert np.linalg.norm([xs.mean() - pinhole[0], ys.mean() - pinhole[1]]) < 0.5
+    with pytest.raises(ValueError, match="distortion coefficients"):
+        undistort_frames([image], K2, [0.1, 0.2, 0.3])
+
+
 def test_cli_build_from_video_names_the_problem(tmp_path, capsys):
     from mveq_core.cli import main
 
@@ -140,6 +163,10 @@ def test_cli_build_from_video_names_the_problem(tmp_path, capsys):
     assert main([*base, "--frames", str(tmp_path / "frames"), "--K", "500,500,80,60", "--object-size", "0.2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "too little overlap or parallax" in err
+    (tmp_path / "cam.json").write_text('{"fx": 500, "fy": 500, "cx": 80, "cy": 60, "dist": [0.1, 0.2, 0.3]}')
+    assert main([*base, "--frames", str(tmp_path / "frames"), "--camera", str(tmp_path / "cam.json"), "--object-size", "0.2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cam.json: dist: distortion coefficients: expected 4, 5, 8, 12 or 14 numbers" in err
 
 
 def test_dense_feature_matching_registers_the_orbit(orbit):
