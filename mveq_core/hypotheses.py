@@ -97,9 +97,9 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
         query = estimator.query_features(image, K, mask, box, [name])
         if not isinstance(query, dict):
             others = view_hypotheses(estimator, query, name, K, dist_coeffs, cfg.hypotheses - 1, first)
-    refined, summaries = [], []
+    refined, summaries, shared = [], [], {}  # shared: the query's features, taken once for every hypothesis
     for k, h in enumerate([first, *others]):
-        r = refine_by_rendering(estimator, name, h, image, K, mesh, cfg.render_refine, mask, box, dist_coeffs, flat)
+        r = refine_by_rendering(estimator, name, h, image, K, mesh, cfg.render_refine, mask, box, dist_coeffs, flat, shared)
         refined.append(r)
         iou = silhouette_iou(mesh, K, r.T_cam_obj, mask, flat) if r.success and mask is not None and cfg.hypotheses > 1 else None
         summaries.append({"source": "all templates" if k == 0 else "one template", "success": r.success, "num_inliers": r.num_inliers,

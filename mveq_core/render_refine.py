@@ -15,13 +15,14 @@ log = logging.getLogger(__name__)
 
 
 def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.ndarray, mesh, iterations: int,
-                        mask: np.ndarray | None = None, box=None, dist_coeffs: np.ndarray | None = None, flat: bool = False):
+                        mask: np.ndarray | None = None, box=None, dist_coeffs: np.ndarray | None = None, flat: bool = False, shared: dict | None = None):
     """``result`` refined ``iterations`` times against renders of ``mesh`` (metres) at its pose
     (``flat``: unlit, like a database built with ``flat_shading``).
 
     Each round's pose is kept when the round finds one; the first failure ends the refinement and
     returns the last pose found. ``mask``/``box`` are the query's, as in the first estimate (without
-    them, the box of the mesh projected at the current pose)."""
+    them, the box of the mesh projected at the current pose). ``shared``: a dict kept across calls
+    for the same image, mask and box (several hypotheses): the query's features are taken once."""
     from dataclasses import replace
 
     from .geometry import projected_box
@@ -38,7 +39,8 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
     h, w = image.shape[:2]
     features = estimator.features_of(name)  # the features the object's database was built with
     current = result
-    query = None  # with a box or mask the query crop is the same every round: its features are taken once
+    fixed = box is not None or mask is not None  # the query crop is the same every round: its features are taken once
+    query = shared.get("query") if shared is not None and fixed else None
     for _ in range(iterations):
         view = render_view(mesh, K, current.T_cam_obj, (h, w), None, False, flat)
         if view.mask.sum() < 16:
@@ -49,10 +51,12 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
         query_box = box if box is not None or mask is not None else projected_box(np.asarray(mesh.bounds), current.T_cam_obj, K, (h, w), min_side=8.0, dist_coeffs=dist_coeffs)
         if query_box is None and mask is None:
             break
-        if query is None or (box is None and mask is None):
+        if query is None or not fixed:
             query = one.query_features(image, K, mask, query_box, [name])
             if isinstance(query, dict):
                 break
+            if shared is not None and fixed:
+                shared["query"] = query
         else:  # the same features again: no feature time counted this round
             query = replace(query, timings={"preprocess": 0.0, "features": 0.0}, t_start=time.perf_counter())
         new = one.match_and_solve(query, [name], K, dist_coeffs)[name]

@@ -408,9 +408,15 @@ def test_hypotheses_pose_a_query_the_all_template_match_missed(exact_setup, colo
     features, db = exact_setup
     view = _held_out_views(coloured, count=1, seed=5)[0]
     missed = PoseResult.failure("toy", "5 matches < min_matches 12")
+    query_features = PoseEstimator.query_features
     for count, score in ((1, "inliers"), (3, "inliers"), (3, "silhouette")):
+        passes = []
         estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=2, hypotheses=count, hypothesis_score=score))
-        result = refine_hypotheses(estimator, "toy", missed, view.rgb, K, coloured, True, view.mask, None, None)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(PoseEstimator, "query_features", lambda self, *a, **k: passes.append(count) or query_features(self, *a, **k))
+            result = refine_hypotheses(estimator, "toy", missed, view.rgb, K, coloured, True, view.mask, None, None)
+        # the query is featurised once for the templates' votes and once for every refinement round
+        assert len(passes) == (0 if count == 1 else 2), passes
         if count == 1:
             assert not result.success and result.hypotheses is None
             continue
