@@ -1,0 +1,76 @@
+"""Other ways to choose among refined pose hypotheses, re-scored from a bench run's JSON (issue 9).
+
+Every row of `mveq bench real|bop --hypotheses N` records each refined hypothesis (pose, inliers
+against its render, silhouette IoU with the query mask); this script picks one per row by several
+rules and scores the picks against the ground truth as the bench does (ADD(-S) < 0.1 d, 5 cm 5°),
+plus the best any rule could do (the oracle). No pose is re-estimated.
+
+    .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_bop_hyp10_silhouette.json --data ../shared/realdata
+    .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_cat_hyp10_silhouette.json --bop LM_CAT_BOP
+    .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_ycbv_hyp10_silhouette.json --data ../shared/realdata --meshes YCB_MESHES
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from mveq_core.benchmarks.real_pose import evaluate_instance
+from mveq_core.pose_result import PoseResult
+
+RULES = {
+    "silhouette": lambda h: h["silhouette_iou"] or 0.0,
+    "inliers": lambda h: h["num_inliers"],
+    "inliers x silhouette": lambda h: h["num_inliers"] * (h["silhouette_iou"] or 0.0),
+    "first (one hypothesis)": None,
+}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("result", help="a bench JSON whose rows hold hypotheses")
+    ap.add_argument("--data", help="the ../shared/realdata root (bench real)")
+    ap.add_argument("--bop", help="the BOP root (bench bop)")
+    ap.add_argument("--meshes", help="the bench's --meshes folder, when it had one")
+    args = ap.parse_args(argv)
+    result = json.load(open(args.result))
+    if args.bop:
+        from mveq_core.benchmarks.bop import load_bop
+
+        sets = [load_bop(args.bop)]
+    else:
+        from mveq_core.benchmarks.realdata import load_realdata, use_meshes
+
+        sets = load_realdata(args.data, sorted({r["set"] for r in result["rows"]}))
+        if args.meshes:
+            use_meshes(sets, args.meshes)
+    objects = {(s.name, n): o for s in sets for n, o in s.objects.items()}
+    counts = {k: np.zeros(2) for k in [*RULES, "oracle"]}
+    for row in result["rows"]:
+        hypotheses = row.get("hypotheses") or []
+        found = [h for h in hypotheses if h["success"]]
+        if not found:  # one hypothesis or none found: every rule keeps the row's own outcome
+            for k in counts:
+                counts[k] += [row["add_or_adds_ok"], row["cm5_deg5"]]
+            continue
+        obj, T_gt = objects[(row["set"], row["object"])], np.asarray(row["T_gt"])
+        scores = [evaluate_instance(PoseResult(row["object"], True, np.asarray(h["T_cam_obj"]), 0, 0, 0.0, 0.0, 0.0, {}), obj, T_gt) for h in found]
+        for k, rule in RULES.items():
+            if rule is None:
+                pick = scores[0] if hypotheses[0]["success"] else None
+            else:
+                pick = scores[int(np.argmax([rule(h) for h in found]))]
+            counts[k] += [0, 0] if pick is None else [pick["add_or_adds_ok"], pick["cm5_deg5"]]
+        counts["oracle"] += [any(s["add_or_adds_ok"] for s in scores), any(s["cm5_deg5"] for s in scores)]
+    n = len(result["rows"])
+    print(f"{args.result}: {n} instances")
+    for k, (add, deg) in counts.items():
+        print(f"  {k:24s} ADD(-S) {100 * add / n:5.1f} %   5 cm 5° {100 * deg / n:5.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
