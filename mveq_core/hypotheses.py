@@ -92,12 +92,16 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
     from .render_refine import refine_by_rendering
 
     cfg = estimator.config
-    others = []
+    others, shared = [], {}  # shared: the query's features, taken once for every hypothesis
     if cfg.hypotheses > 1 and (mask is not None or box is not None):  # template votes need a query around the object
         query = estimator.query_features(image, K, mask, box, [name])
         if not isinstance(query, dict):
             others = view_hypotheses(estimator, query, name, K, dist_coeffs, cfg.hypotheses - 1, first)
-    refined, summaries, shared = [], [], {}  # shared: the query's features, taken once for every hypothesis
+            # refinement blacks out a masked query's background unless mask_background is off; where
+            # the estimator's setting gives the same crop, the votes' features serve every refinement
+            if mask is None or estimator.masks_background([name]) == (cfg.mask_background != "off"):
+                shared["query"] = query
+    refined, summaries = [], []
     for k, h in enumerate([first, *others]):
         r = refine_by_rendering(estimator, name, h, image, K, mesh, cfg.render_refine, mask, box, dist_coeffs, flat, shared)
         refined.append(r)

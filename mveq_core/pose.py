@@ -19,6 +19,8 @@ from .database import ObjectDatabase, load_database
 from .depth import apply_correction, check_depth, correct_distance
 from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics
+from .hypotheses import SCORES as HYPOTHESIS_SCORES
+from .hypotheses import ranked_views, refine_hypotheses
 from .localize import LocalizeConfig
 from .matching import METHODS as MATCHING_METHODS
 from .matching import mutual_nearest_neighbours
@@ -77,7 +79,7 @@ class PoseConfig:
     # silhouette: real BOP frames ADD(-S) 42 -> 61 %, LINEMOD cat 37 -> 53 % (docs/benchmarks.md).
     hypotheses: int = option(10, "with render_refine and a query around the object: refine up to N coarse poses (all templates, then single most-voted templates) and keep the best", cli="--hypotheses", ros="hypotheses")
     hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; inliers without a mask), or inliers-silhouette (their product)",
-                                   cli="--hypothesis-score", ros="hypothesis_score", choices=("inliers", "silhouette", "inliers-silhouette"))
+                                   cli="--hypothesis-score", ros="hypothesis_score", choices=HYPOTHESIS_SCORES)
     pnp: PnPConfig = PnPConfig()
     localize: LocalizeConfig = LocalizeConfig()
 
@@ -204,7 +206,6 @@ class PoseEstimator:
         results = self._estimate_coarse(image, K, mask, box, objects, dist_coeffs)
         if self.config.render_refine <= 0:
             return results
-        from .hypotheses import refine_hypotheses
         from .render_refine import database_mesh
 
         image = check_image(image)
@@ -269,8 +270,6 @@ class PoseEstimator:
     def _retrieved_entries(self, query: torch.Tensor, db: ObjectDatabase) -> torch.Tensor | None:
         """Indices of the database entries of the ``retrieval_views`` views that collect the most
         nearest-neighbour votes from the query descriptors (None when the database has fewer views)."""
-        from .hypotheses import ranked_views
-
         view_ids = torch.as_tensor(db.view_ids, device=db.descriptors.device, dtype=torch.long)
         if len(torch.unique(view_ids)) <= self.config.retrieval_views:
             return None
