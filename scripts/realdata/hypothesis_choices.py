@@ -5,6 +5,10 @@ against its render, silhouette IoU with the query mask); this script picks one p
 rules and scores the picks against the ground truth as the bench does (ADD(-S) < 0.1 d, 5 cm 5°),
 plus the best any rule could do (the oracle). No pose is re-estimated.
 
+``--grabcut`` adds rules that need no ground-truth mask: each hypothesis's mesh silhouette against
+a mask that OpenCV's GrabCut cuts from the ground-truth box (a box-only user's stand-in for a
+segmenter), alone and times the inliers, and the GrabCut masks' IoU with the ground-truth masks.
+
     .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_bop_hyp10_silhouette.json --data ../shared/realdata
     .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_cat_hyp10_silhouette.json --bop LM_CAT_BOP
     .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_ycbv_hyp10_silhouette.json --data ../shared/realdata --meshes YCB_MESHES
@@ -27,6 +31,26 @@ RULES = {
     "inliers x silhouette": lambda h: h["num_inliers"] * (h["silhouette_iou"] or 0.0),
     "first (one hypothesis)": None,
 }
+GRABCUT_RULES = ("silhouette vs GrabCut", "inliers x silhouette vs GrabCut")
+
+
+def grabcut_mask(rgb: np.ndarray, box, margin: float = 0.15, iterations: int = 5) -> np.ndarray:
+    """(H, W) bool foreground that GrabCut cuts from ``box`` [x0, y0, x1, y1] (run on the box grown by
+    ``margin`` a side, the rest of the image background)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    cx0, cy0 = int(max(0, x0 - margin * bw)), int(max(0, y0 - margin * bh))
+    cx1, cy1 = int(min(w, x1 + margin * bw + 1)), int(min(h, y1 + margin * bh + 1))
+    crop = np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1, ::-1])
+    labels = np.zeros(crop.shape[:2], np.uint8)
+    rect = (int(x0 - cx0), int(y0 - cy0), max(1, int(bw)), max(1, int(bh)))
+    cv2.grabCut(crop, labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_RECT)
+    out = np.zeros((h, w), bool)
+    out[cy0:cy1, cx0:cx1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -35,6 +59,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--data", help="the ../shared/realdata root (bench real)")
     ap.add_argument("--bop", help="the BOP root (bench bop)")
     ap.add_argument("--meshes", help="the bench's --meshes folder, when it had one")
+    ap.add_argument("--grabcut", action="store_true", help="also choose by the silhouette against GrabCut masks cut from the GT boxes")
     args = ap.parse_args(argv)
     result = json.load(open(args.result))
     if args.bop:
@@ -48,7 +73,10 @@ def main(argv: list[str]) -> int:
         if args.meshes:
             use_meshes(sets, args.meshes)
     objects = {(s.name, n): o for s in sets for n, o in s.objects.items()}
-    counts = {k: np.zeros(2) for k in [*RULES, "oracle"]}
+    frames = {f.key: (s, f) for s in sets for f in s.frames}
+    rules = [*RULES, *(GRABCUT_RULES if args.grabcut else ())]
+    counts = {k: np.zeros(2) for k in [*rules, "oracle"]}
+    grabcut_ious = []
     for row in result["rows"]:
         hypotheses = row.get("hypotheses") or []
         found = [h for h in hypotheses if h["success"]]
@@ -64,11 +92,26 @@ def main(argv: list[str]) -> int:
             else:
                 pick = scores[int(np.argmax([rule(h) for h in found]))]
             counts[k] += [0, 0] if pick is None else [pick["add_or_adds_ok"], pick["cm5_deg5"]]
+        if args.grabcut:
+            from mveq_core.benchmarks.realdata import fill_visible_boxes
+            from mveq_core.hypotheses import silhouette_iou
+
+            real, frame = frames[row["frame"]]
+            fill_visible_boxes(frame, real.objects, masks=True)
+            ann = next(a for a in frame.annotations if a.object == row["object"])
+            cut = grabcut_mask(frame.rgb, ann.box)
+            grabcut_ious.append(float((cut & ann.mask).sum() / max(1, (cut | ann.mask).sum())))
+            ious = np.array([silhouette_iou(obj.mesh(), frame.K, np.asarray(h["T_cam_obj"]), cut) for h in found])
+            for k, values in zip(GRABCUT_RULES, (ious, ious * [h["num_inliers"] for h in found])):
+                pick = scores[int(np.argmax(values))]
+                counts[k] += [pick["add_or_adds_ok"], pick["cm5_deg5"]]
         counts["oracle"] += [any(s["add_or_adds_ok"] for s in scores), any(s["cm5_deg5"] for s in scores)]
     n = len(result["rows"])
     print(f"{args.result}: {n} instances")
     for k, (add, deg) in counts.items():
-        print(f"  {k:24s} ADD(-S) {100 * add / n:5.1f} %   5 cm 5° {100 * deg / n:5.1f} %")
+        print(f"  {k:32s} ADD(-S) {100 * add / n:5.1f} %   5 cm 5° {100 * deg / n:5.1f} %")
+    if grabcut_ious:
+        print(f"  GrabCut masks vs GT masks: median IoU {np.median(grabcut_ious):.2f} over {len(grabcut_ious)} instances with several hypotheses")
     return 0
 
 
