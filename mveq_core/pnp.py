@@ -32,6 +32,8 @@ class PnPConfig:
     # 1% of the matches; real detections sit far above 3%.
     min_inlier_ratio: float = option(0.03, "a lower inlier ratio: no pose", cli="--min-inlier-ratio", ros="min_inlier_ratio")
     seed: int = 0
+    compile: bool = option(False, "gpu back-end on CUDA: torch.compile the search into fewer, fused kernels (compiled on first use of each size bucket)",
+                           cli="--pnp-compile", ros="pnp_compile")
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -146,7 +148,7 @@ def _torch(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig, de
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return ransac_pnp_torch(xyz, xy, K, config.iterations, config.threshold_px, config.seed, device).T_cam_obj
+    return ransac_pnp_torch(xyz, xy, K, config.iterations, config.threshold_px, config.seed, device, compile=config.compile).T_cam_obj
 
 
 def _opencv(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, config: PnPConfig) -> np.ndarray | None:

@@ -6,7 +6,7 @@ branches on tensor values), so the whole search is a few hundred queued kernels.
 P3P is Grunert's: with unit bearings j1..j3 of three pixels and the distances a = |P2P3|,
 b = |P1P3|, c = |P1P2| of their object points, the ratios u = s2/s1, v = s3/s1 of the points'
 depths along their bearings satisfy a quartic in v (the resultant of the two law-of-cosines
-quadratics in u), solved in closed form (Ferrari, complex arithmetic, then Newton polishing); u
+quadratics in u), solved in closed form (Ferrari in real arithmetic, then Newton polishing); u
 follows linearly. Up to four poses per sample come from aligning the object triangle with the
 camera-frame triangle (orthonormal frames of both triangles: exact for the congruent triangles P3P
 returns, no SVD).
@@ -52,54 +52,63 @@ def _quartic_coefficients(a2, b2, c2, ca, cb, cg):
     return torch.stack([k4, k3, k2, k1, k0], dim=-1)
 
 
-def _cube_root(z: torch.Tensor) -> torch.Tensor:
-    """Principal complex cube root (zero stays zero)."""
-    return torch.polar(z.abs() ** (1.0 / 3.0), z.angle() / 3.0)
+def _largest_cubic_root(A, B, C):
+    """The largest real root of m^3 + A m^2 + B m + C (real arithmetic: Cardano with real cube roots
+    for one real root, the trigonometric form for three), polished by two Newton steps."""
+    P = B - A * A / 3
+    Q = 2 * A**3 / 27 - A * B / 3 + C
+    disc = Q * Q / 4 + P**3 / 27
+    sq = disc.clamp_min(0).sqrt()
+    one = torch.sign(-Q / 2 + sq) * (-Q / 2 + sq).abs() ** (1 / 3) + torch.sign(-Q / 2 - sq) * (-Q / 2 - sq).abs() ** (1 / 3)
+    neg_p = (-P).clamp_min(1e-300)
+    cos_arg = ((3 * Q) / (2 * -neg_p) * (3 / neg_p).sqrt()).clamp(-1, 1)
+    three = 2 * (neg_p / 3).sqrt() * torch.cos(torch.acos(cos_arg) / 3)
+    m = torch.where(disc > 0, one, three) - A / 3
+    for _ in range(2):
+        f = ((m + A) * m + B) * m + C
+        df = (3 * m + 2 * A) * m + B
+        m = m - torch.where(df.abs() > 1e-300, f / torch.where(df.abs() > 1e-300, df, torch.ones_like(df)), torch.zeros_like(f))
+    return m
 
 
 def _real_roots(coefficients: torch.Tensor, tolerance: float = 1e-6):
     """Roots (B, 4) of quartics (B, 5) and a (B, 4) mask of the real ones.
 
-    Ferrari's closed form, elementwise over the batch in complex128 (no per-matrix eigen-solver
-    calls, which do not batch well on GPUs, and no iteration count to tune), then two Newton steps on
-    the real parts. A root is real when its imaginary part is under ``tolerance`` x (1 + |root|).
+    Ferrari's closed form in real float64 arithmetic, elementwise over the batch (no per-matrix
+    eigen-solver calls, which do not batch well on GPUs, no complex numbers, which torch.compile
+    cannot fuse, and no iteration count to tune), then two Newton steps. A complex pair's real part is
+    kept as a root candidate and counted real when its imaginary part is under ``tolerance`` x
+    (1 + |root|) (a near-double root that rounding split).
     """
     lead = coefficients[:, :1]
     ok = lead.abs() > 1e-12
     monic = (coefficients / torch.where(ok, lead, torch.ones_like(lead))).to(torch.float64)
-    a, b, c, d = (monic[:, k].to(torch.complex128) for k in range(1, 5))
+    a, b, c, d = (monic[:, k] for k in range(1, 5))
     # Depressed quartic y^4 + p y^2 + q y + r with x = y - a/4.
     p = b - 3 * a * a / 8
     q = c - a * b / 2 + a**3 / 8
     r = d - a * c / 4 + a * a * b / 16 - 3 * a**4 / 256
-    # Resolvent cubic m^3 + p m^2 + (p^2/4 - r) m - q^2/8 = 0 (Cardano); any root m != 0 splits the
-    # quartic into two quadratics; the largest |m| keeps the division by sqrt(2m) tame.
-    A, B, C = p, p * p / 4 - r, -q * q / 8
-    P = B - A * A / 3
-    Q = 2 * A**3 / 27 - A * B / 3 + C
-    sqrt_disc = torch.sqrt(Q * Q / 4 + P**3 / 27)
-    w_plus, w_minus = -Q / 2 + sqrt_disc, -Q / 2 - sqrt_disc
-    u = _cube_root(torch.where(w_plus.abs() >= w_minus.abs(), w_plus, w_minus))
-    v = torch.where(u.abs() > 1e-300, -P / (3 * torch.where(u.abs() > 1e-300, u, torch.ones_like(u))), torch.zeros_like(u))
-    omega = complex(-0.5, 3**0.5 / 2)
-    cubic = torch.stack([u + v, omega * u + omega.conjugate() * v, omega.conjugate() * u + omega * v], -1) - A[:, None] / 3
-    m = cubic.gather(1, cubic.abs().argmax(1, keepdim=True))[:, 0]
-    s = torch.sqrt(2 * m)
-    s_safe = torch.where(s.abs() > 1e-150, s, torch.ones_like(s))
-    half_q = torch.where(s.abs() > 1e-150, q / (2 * s_safe), torch.zeros_like(s))
+    # Resolvent cubic m^3 + p m^2 + (p^2/4 - r) m - q^2/8 = 0: its largest root is >= 0 whenever q != 0
+    # (the cubic is -q^2/8 at 0), and any m > 0 splits the quartic into two real quadratics.
+    m = _largest_cubic_root(p, p * p / 4 - r, -q * q / 8).clamp_min(0)
+    s = (2 * m).sqrt()
+    # q / (2s) -> sign(q) sqrt(p^2/4 - r) as q -> 0 (the biquadratic limit of the same split)
+    limit = torch.where(q < 0, -1.0, 1.0) * (p * p / 4 - r).clamp_min(0).sqrt()
+    half_q = torch.where(s > 1e-12, q / (2 * torch.where(s > 1e-12, s, torch.ones_like(s))), limit)
     # y^2 - s y + (p/2 + m + q/(2s)) = 0 and y^2 + s y + (p/2 + m - q/(2s)) = 0
-    d1 = torch.sqrt(s * s - 4 * (p / 2 + m + half_q))
-    d2 = torch.sqrt(s * s - 4 * (p / 2 + m - half_q))
-    y = torch.stack([(s + d1) / 2, (s - d1) / 2, (-s + d2) / 2, (-s - d2) / 2], -1)
-    z = y - a[:, None] / 4
-    real = z.real
-    for _ in range(2):  # Newton on the real parts
+    d1 = s * s - 4 * (p / 2 + m + half_q)
+    d2 = s * s - 4 * (p / 2 + m - half_q)
+    r1, r2 = d1.clamp_min(0).sqrt(), d2.clamp_min(0).sqrt()
+    y = torch.stack([(s + r1) / 2, (s - r1) / 2, (-s + r2) / 2, (-s - r2) / 2], -1)
+    imag = torch.stack([(-d1).clamp_min(0).sqrt() / 2] * 2 + [(-d2).clamp_min(0).sqrt() / 2] * 2, -1)
+    real = y - a[:, None] / 4
+    for _ in range(2):  # Newton
         x = real
         f = (((x + monic[:, 1:2]) * x + monic[:, 2:3]) * x + monic[:, 3:4]) * x + monic[:, 4:5]
         df = ((4 * x + 3 * monic[:, 1:2]) * x + 2 * monic[:, 2:3]) * x + monic[:, 3:4]
         step = torch.where(df.abs() > 1e-15, f / torch.where(df.abs() > 1e-15, df, torch.ones_like(df)), torch.zeros_like(f))
         real = x - step
-    mask = (z.imag.abs() < tolerance * (1 + real.abs())) & ok & torch.isfinite(real)
+    mask = (imag < tolerance * (1 + real.abs())) & ok & torch.isfinite(real)
     return real, mask
 
 
@@ -258,11 +267,24 @@ def _search(P, p, K, n, u_samples, u_subset, cfg: _Search):
     return torch.cat([T.reshape(16), score_all.index_select(0, k), inliers.to(f64)])
 
 
-class _GraphedSearch:
-    """A CUDA graph of :func:`_search` for one size bucket: the inputs are copied into static buffers,
-    the graph is replayed (a few hundred kernels, one launch), the result copied back once."""
+def _compiled_search():
+    """:func:`_search` through torch.compile (inductor fuses its elementwise chains: fewer, larger
+    kernels; static shapes, so one compilation per size bucket and settings)."""
+    global _COMPILED
+    if _COMPILED is None:
+        _COMPILED = torch.compile(_search, dynamic=False, fullgraph=True)
+    return _COMPILED
 
-    def __init__(self, device: torch.device, nb: int, cfg: _Search):
+
+_COMPILED = None
+
+
+class _GraphedSearch:
+    """A CUDA graph of :func:`_search` (or its compiled form) for one size bucket: the inputs are
+    copied into static buffers, the graph is replayed (a few hundred kernels, one launch), the result
+    copied back once."""
+
+    def __init__(self, device: torch.device, nb: int, cfg: _Search, compiled: bool = False):
         f64 = torch.float64
         self.P = torch.zeros(nb, 3, dtype=f64, device=device)
         self.p = torch.full((nb, 2), _FAR_PIXEL, dtype=f64, device=device)
@@ -271,15 +293,16 @@ class _GraphedSearch:
         self.u_samples = torch.rand(cfg.iterations, 3, dtype=f64, device=device)
         self.u_subset = torch.rand(cfg.preemptive, dtype=f64, device=device)
         self.args = (self.P, self.p, self.K, self.n, self.u_samples, self.u_subset, cfg)
+        search = _compiled_search() if compiled else _search
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):  # warm-up outside the capture (cuBLAS handles, allocator)
+        with torch.cuda.stream(side):  # warm-up outside the capture (compilation, cuBLAS handles, allocator)
             for _ in range(2):
-                _search(*self.args)
+                search(*self.args)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.out = _search(*self.args)
+            self.out = search(*self.args)
 
     def __call__(self, P, p, K, n, generator):
         self.P.zero_()
@@ -305,13 +328,13 @@ def _bucket(n: int, smallest: int) -> int:
     return nb
 
 
-def _graphed_search(device: torch.device, n: int, cfg: _Search) -> _GraphedSearch | None:
+def _graphed_search(device: torch.device, n: int, cfg: _Search, compiled: bool = False) -> _GraphedSearch | None:
     """The CUDA graph for ``n`` correspondences (captured on first use of its size bucket), or None
     when a kernel could not be captured (that bucket then runs eagerly)."""
-    key = (device, _bucket(n, cfg.preemptive), cfg)
+    key = (device, _bucket(n, cfg.preemptive), cfg, compiled)
     if key not in _GRAPHS:
         try:
-            _GRAPHS[key] = _GraphedSearch(device, key[1], cfg)
+            _GRAPHS[key] = _GraphedSearch(device, key[1], cfg, compiled)
         except RuntimeError as error:
             logging.getLogger(__name__).warning("gpu PnP: CUDA graph capture failed (%s); running eagerly", str(error).splitlines()[0])
             torch.cuda.synchronize(device)
@@ -332,6 +355,7 @@ def ransac_pnp_torch(
     preemptive: int = 512,
     keep: int = 64,
     cuda_graph: bool = True,
+    compile: bool = False,
 ) -> TorchPnPResult:
     """RANSAC PnP with ``iterations`` P3P samples drawn at once (deterministic for a seed and device).
 
@@ -339,7 +363,8 @@ def ransac_pnp_torch(
     fewer), the ``keep`` best on every correspondence; the ``local_optimisations`` best of those are
     refined together and the pose with the lowest MSAC score is kept. On CUDA the search runs as a
     captured CUDA graph per size bucket (``cuda_graph``; captured on first use of a bucket, with
-    the correspondences padded up to it), otherwise eagerly.
+    the correspondences padded up to it), otherwise eagerly. ``compile``: the search through
+    torch.compile (fused kernels; the CPU's compiler is slow, so it is meant for CUDA).
 
     Args:
         xyz: (N, 3) object points, metres; xy: (N, 2) undistorted pixels; K: (3, 3).
@@ -354,13 +379,14 @@ def ransac_pnp_torch(
     Kt = torch.as_tensor(np.asarray(K), dtype=f64).to(device, non_blocking=True)
     cfg = _Search(int(iterations), float(threshold_px) ** 2, int(refine_steps), int(local_optimisations), int(preemptive), int(keep))
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    graphed = _graphed_search(device, n, cfg) if device.type == "cuda" and cuda_graph else None
+    graphed = _graphed_search(device, n, cfg, compile) if device.type == "cuda" and cuda_graph else None
     if graphed is not None:
         out = graphed(P, p, Kt, n, generator)
     else:
         u_samples = torch.rand(cfg.iterations, 3, generator=generator, dtype=f64, device=device)
         u_subset = torch.rand(cfg.preemptive, generator=generator, dtype=f64, device=device)
-        out = _search(P, p, Kt, torch.tensor(float(n), dtype=f64, device=device), u_samples, u_subset, cfg)
+        search = _compiled_search() if compile else _search
+        out = search(P, p, Kt, torch.tensor(float(n), dtype=f64, device=device), u_samples, u_subset, cfg)
     host = out.cpu().numpy()  # the one sync
     T_host, score, inliers_host = host[:16].reshape(4, 4), host[16], host[17 : 17 + n] > 0.5
     if not np.isfinite(score) or not np.all(np.isfinite(T_host)):

@@ -20,6 +20,11 @@ def test_quartic_roots_real_and_complex():
     pair = np.real(np.poly([0.5, -1.25, 1 + 1j, 1 - 1j]))
     real, mask = _real_roots(torch.tensor(pair[None]))
     np.testing.assert_allclose(np.sort(real[0][mask[0]].numpy()), [-1.25, 0.5], atol=1e-9)
+    # biquadratics (no odd terms: the resolvent's root is 0 and the split takes its limit), a double root
+    cases = [([1, 0, -5, 0, 4], [-2, -1, 1, 2]), ([1, 0, 2, 0, -3], [-1, 1]), ([1, 0, 1, 0, 1], []), (np.poly([0.5, 0.5, -1, 3]), [-1, 0.5, 0.5, 3])]
+    real, mask = _real_roots(torch.tensor(np.array([c for c, _ in cases], float)))
+    for k, (_, expected) in enumerate(cases):
+        np.testing.assert_allclose(np.sort(real[k][mask[k]].numpy()), expected, atol=1e-6)
 
 
 def test_p3p_recovers_the_pose_among_its_candidates():
@@ -50,6 +55,18 @@ def test_ransac_as_accurate_as_poselib(outliers):
         assert rot < max(2 * rot_p, 0.3)
         inliers = int(round((1 - outliers) * 300))
         assert abs(ours.num_inliers - inliers) <= 0.05 * 300  # the true inliers, few chance outliers
+
+
+def test_compiled_search_gives_the_eager_pose():
+    """torch.compile of the whole search (``compile=True``; meant for CUDA, compiled here by the CPU's
+    compiler): one graph without breaks, the same pose and inliers as the eager search."""
+    rng = np.random.default_rng(11)
+    s = make_set(300, 0.6, 1.0, rng)
+    eager = ransac_pnp_torch(s.xyz, s.xy, K, 1000, 8.0, seed=5, preemptive=128, keep=32)
+    compiled = ransac_pnp_torch(s.xyz, s.xy, K, 1000, 8.0, seed=5, preemptive=128, keep=32, compile=True)
+    np.testing.assert_allclose(compiled.T_cam_obj, eager.T_cam_obj, atol=1e-9)
+    np.testing.assert_array_equal(compiled.inliers, eager.inliers)
+    assert rotation_error_deg(compiled.T_cam_obj[:3, :3], s.T[:3, :3]) < 1.0
 
 
 def test_ransac_is_deterministic_and_reports_no_pose_on_noise():

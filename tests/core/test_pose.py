@@ -85,6 +85,22 @@ def test_both_pnp_backends_and_mask_and_box(exact_setup, coloured):
             assert rot_deg < limit and trans_cm < 1.0, (backend, kwargs.keys(), rot_deg, trans_cm)
 
 
+def test_box_queries_stay_inside_the_box(exact_setup, coloured):
+    """``box_queries``: a box's crop is featurised with its margin, but only pixels inside the box
+    query the database (fewer matches to compute), and the pose stays exact."""
+    features, db = exact_setup
+    view = _held_out_views(coloured, count=1, seed=11)[0]
+    ys, xs = np.nonzero(view.mask)
+    box = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    whole = PoseEstimator(features, [db], PoseConfig(input_size=256)).query_features(view.rgb, K, None, box, ["toy"])
+    inner = PoseEstimator(features, [db], PoseConfig(input_size=256, box_queries=True)).query_features(view.rgb, K, None, box, ["toy"])
+    inside = lambda xy: (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])  # noqa: E731
+    assert inside(inner.xy).all() and len(inner.xy) == inside(whole.xy).sum() < 0.8 * len(whole.xy)
+    result = PoseEstimator(features, [db], PoseConfig(input_size=256, box_queries=True)).estimate(view.rgb, K, box=box)["toy"]
+    rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
+    assert rot_deg < 1.0 and trans_cm < 1.0, (rot_deg, trans_cm)
+
+
 def test_several_objects_in_one_query(exact_setup, coloured):
     features, db = exact_setup
     other = load_database_copy(db, "other")
