@@ -342,6 +342,21 @@ def _graphed_search(device: torch.device, n: int, cfg: _Search, compiled: bool =
     return _GRAPHS[key]
 
 
+def prepare(device: str | torch.device, up_to: int, iterations: int = 10_000, threshold_px: float = 8.0, compile: bool = False,
+            refine_steps: int = 5, local_optimisations: int = 8, preemptive: int = 512, keep: int = 64) -> int:
+    """Capture (and with ``compile``, compile) the CUDA graphs of every size bucket up to ``up_to``
+    correspondences now, so that no frame pays for it later; the number of buckets ready. A no-op
+    off CUDA."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return 0
+    cfg = _Search(int(iterations), float(threshold_px) ** 2, int(refine_steps), int(local_optimisations), int(preemptive), int(keep))
+    sizes = [cfg.preemptive]
+    while sizes[-1] < up_to:
+        sizes.append(sizes[-1] * 4)
+    return sum(_graphed_search(device, n, cfg, compile) is not None for n in sizes)
+
+
 def ransac_pnp_torch(
     xyz: np.ndarray,
     xy: np.ndarray,

