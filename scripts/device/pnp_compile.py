@@ -27,6 +27,7 @@ from mveq_core.provenance import provenance
 def load(path: str):
     spec = importlib.util.spec_from_file_location("pnp_gpu_other", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
