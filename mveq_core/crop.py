@@ -29,6 +29,27 @@ def enlarged_box(shape: tuple[int, int], box: Sequence[float] | None, margin: fl
     return x0, y0, x1, y1
 
 
+def grabcut_mask(rgb: np.ndarray, box: Sequence[float], margin: float = 0.15, iterations: int = 5) -> np.ndarray:
+    """(H, W) bool foreground that OpenCV's GrabCut cuts from ``box`` [x0, y0, x1, y1] of an RGB
+    image (run on the box grown by ``margin`` a side; outside the box is background)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    cx0, cy0 = int(max(0, x0 - margin * bw)), int(max(0, y0 - margin * bh))
+    cx1, cy1 = int(min(w, x1 + margin * bw + 1)), int(min(h, y1 + margin * bh + 1))
+    out = np.zeros((h, w), bool)
+    if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+        return out
+    crop = np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1, ::-1])
+    labels = np.zeros(crop.shape[:2], np.uint8)
+    rect = (int(max(0, x0 - cx0)), int(max(0, y0 - cy0)), max(1, int(bw)), max(1, int(bh)))
+    cv2.grabCut(crop, labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_RECT)
+    out[cy0:cy1, cx0:cx1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    return out
+
+
 def mask_box(mask: np.ndarray) -> list[float] | None:
     """[x0, y0, x1, y1] around a (H, W) mask's pixels (exclusive max), or None when empty."""
     ys, xs = np.nonzero(mask)

@@ -269,10 +269,10 @@ def _search(P, p, K, n, u_samples, u_subset, cfg: _Search):
 
 def _compiled_search():
     """:func:`_search` through torch.compile (inductor fuses its elementwise chains: fewer, larger
-    kernels; static shapes, so one compilation per size bucket and settings)."""
+    kernels; dynamic shapes: one compilation serves every size bucket)."""
     global _COMPILED
     if _COMPILED is None:
-        _COMPILED = torch.compile(_search, dynamic=False, fullgraph=True)
+        _COMPILED = torch.compile(_search, dynamic=True, fullgraph=True)
     return _COMPILED
 
 
@@ -321,10 +321,10 @@ _GRAPHS: dict = {}
 
 
 def _bucket(n: int, smallest: int) -> int:
-    """Padded size for ``n`` correspondences: ``smallest`` x a power of 4 (few graphs, <= 4x padding)."""
+    """Padded size for ``n`` correspondences: ``smallest`` x a power of 2 (few graphs, < 2x padding)."""
     nb = smallest
     while nb < n:
-        nb *= 4
+        nb *= 2
     return nb
 
 
@@ -353,7 +353,7 @@ def prepare(device: str | torch.device, up_to: int, iterations: int = 10_000, th
     cfg = _Search(int(iterations), float(threshold_px) ** 2, int(refine_steps), int(local_optimisations), int(preemptive), int(keep))
     sizes = [cfg.preemptive]
     while sizes[-1] < up_to:
-        sizes.append(sizes[-1] * 4)
+        sizes.append(sizes[-1] * 2)
     return sum(_graphed_search(device, n, cfg, compile) is not None for n in sizes)
 
 

@@ -55,6 +55,9 @@ class PoseConfig:
     # Queries in the crop's margin see background (a visible box holds the whole visible object);
     # without them matching has about 40 % fewer queries to compare (margin 0.15).
     box_queries: bool = option(False, "with a box: query pixels only inside the box (not in the crop's margin around it)", cli="--box-queries", ros="box_queries")
+    # A mask matters for CAD databases (background blacked out like a render's; the silhouette
+    # choice of hypotheses): a box alone can be turned into one by GrabCut (docs/benchmarks.md).
+    box_mask: str = option("off", "with a box and no mask: grabcut = cut a mask from the box with OpenCV's GrabCut and use it as the query mask", cli="--box-mask", ros="box_mask", choices=("off", "grabcut"))
     refine_with_crop: bool = option(True, "without a box: a second pass on a crop around the first pose", ros="refine_with_crop")
     search: str = option("two-pass", "without a box or mask: two-pass (whole image, then a crop) or localize (matched-cell clusters verified by pose)",
                          cli="--search", choices=("two-pass", "localize"))
@@ -93,6 +96,7 @@ class PoseConfig:
         require(self, "crop_quantum", self.crop_quantum >= 0, "must be >= 0")
         require_choice(self, "matching")
         require_choice(self, "mask_background")
+        require_choice(self, "box_mask")
         require(self, "render_refine", self.render_refine >= 0, "must be >= 0")
         require(self, "hypotheses", self.hypotheses >= 1, "must be >= 1")
         require_choice(self, "hypothesis_score")
@@ -184,6 +188,11 @@ class PoseEstimator:
         """
         if depth is not None:
             depth = check_depth(depth, np.shape(image)[:2])
+        if mask is None and box is not None and self.config.box_mask == "grabcut":
+            from .crop import grabcut_mask
+
+            mask = grabcut_mask(check_image(image), box)
+            mask = mask if mask.any() else None
         results = self._estimate(image, K, mask, box, objects, dist_coeffs)
         return {name: self.correct_with_depth(r, depth) for name, r in results.items()} if depth is not None else results
 

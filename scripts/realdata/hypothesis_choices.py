@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from mveq_core.benchmarks.real_pose import evaluate_instance
+from mveq_core.crop import grabcut_mask
 from mveq_core.pose_result import PoseResult
 
 RULES = {
@@ -32,25 +33,6 @@ RULES = {
     "first (one hypothesis)": None,
 }
 GRABCUT_RULES = ("silhouette vs GrabCut", "inliers x silhouette vs GrabCut")
-
-
-def grabcut_mask(rgb: np.ndarray, box, margin: float = 0.15, iterations: int = 5) -> np.ndarray:
-    """(H, W) bool foreground that GrabCut cuts from ``box`` [x0, y0, x1, y1] (run on the box grown by
-    ``margin`` a side, the rest of the image background)."""
-    import cv2
-
-    h, w = rgb.shape[:2]
-    x0, y0, x1, y1 = box
-    bw, bh = x1 - x0, y1 - y0
-    cx0, cy0 = int(max(0, x0 - margin * bw)), int(max(0, y0 - margin * bh))
-    cx1, cy1 = int(min(w, x1 + margin * bw + 1)), int(min(h, y1 + margin * bh + 1))
-    crop = np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1, ::-1])
-    labels = np.zeros(crop.shape[:2], np.uint8)
-    rect = (int(x0 - cx0), int(y0 - cy0), max(1, int(bw)), max(1, int(bh)))
-    cv2.grabCut(crop, labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_RECT)
-    out = np.zeros((h, w), bool)
-    out[cy0:cy1, cx0:cx1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
-    return out
 
 
 def main(argv: list[str]) -> int:
