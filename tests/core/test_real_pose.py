@@ -10,6 +10,7 @@ from mveq_core.benchmarks.real_pose import RealBenchConfig, run_real, summarise
 from mveq_core.benchmarks.realdata import Annotation, RealFrame, RealObject, RealSet, load_realdata
 from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
 from mveq_core.geometry import intrinsics_from_values, make_transform, project_points, transform_points
+from mveq_core.metrics.pose import query_pose_error
 from mveq_core.pose import PoseConfig, PoseEstimator
 from mveq_core.reference_database import ReferenceCropConfig
 from tests.helpers import REALDATA, CoordinateFeatures, coordinate_coloured
@@ -118,6 +119,44 @@ def test_render_vs_photo_pairs_correspond_on_a_real_frame():
     # the photo keeps its real background: pixels outside the object mask are not black
     assert obj.photo[~obj.view(0).mask].mean() > 30
     assert sampler._pick_views(obj, rng)[0] == 0
+
+
+@pytest.mark.skipif(not (REALDATA / "bop_lm").is_dir(), reason="../shared/realdata is not beside this checkout")
+def test_grabcut_cuts_the_object_from_its_box_on_real_frames():
+    """``--box-mask grabcut``'s mask on real LINEMOD frames: closer to the ground-truth visible mask
+    than the box itself (measured: IoU 0.84-0.94 vs 0.62-0.73 on these three frames)."""
+    from mveq_core.benchmarks.realdata import fill_visible_boxes
+    from mveq_core.crop import grabcut_mask
+
+    real = load_realdata(REALDATA, ["lm"])[0]
+    for frame in real.frames[:3]:
+        fill_visible_boxes(frame, real.objects, masks=True)
+        ann = frame.annotations[0]
+        cut = grabcut_mask(frame.rgb, ann.box)
+        box = np.zeros_like(ann.mask)
+        x0, y0, x1, y1 = (int(round(v)) for v in ann.box)
+        box[y0:y1, x0:x1] = True
+        iou = lambda m: (m & ann.mask).sum() / (m | ann.mask).sum()  # noqa: E731
+        assert iou(cut) > 0.8 and iou(cut) > iou(box) + 0.1, (frame.key, iou(cut), iou(box))
+
+
+def test_box_mask_grabcut_gives_the_estimator_a_mask(coloured):
+    """With ``box_mask="grabcut"`` a box alone becomes a query mask (queries only on the cut object),
+    and the pose of a render on black stays exact."""
+    from mveq_core.render import render_view
+
+    features = CoordinateFeatures()
+    db = build_database_from_mesh(features, coloured, "toy", CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
+    lo, hi = coloured.bounds
+    T = make_transform(np.eye(3), -(lo + hi) / 2 + [0.0, 0.0, 0.7])
+    view = render_view(coloured, K, T, (480, 640), None, False, flat=True)
+    ys, xs = np.nonzero(view.mask)
+    box = [xs.min() - 10, ys.min() - 10, xs.max() + 11, ys.max() + 11]
+    plain = PoseEstimator(features, [db], PoseConfig(input_size=256)).estimate(view.rgb, K, box=box)["toy"]
+    cut = PoseEstimator(features, [db], PoseConfig(input_size=256, box_mask="grabcut")).estimate(view.rgb, K, box=box)["toy"]
+    assert cut.success and cut.num_matches < plain.num_matches  # the black margin inside the box no longer queries
+    rot_deg, trans_cm = query_pose_error(cut.T_cam_obj, view.T_cam_obj)
+    assert rot_deg < 1.0 and trans_cm < 1.0, (rot_deg, trans_cm)
 
 
 def test_template_retrieval_matches_only_the_chosen_views(coloured):
