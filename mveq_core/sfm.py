@@ -300,11 +300,15 @@ def object_points(rec: Reconstruction, box: tuple[int, Sequence[float]] | None =
 
 
 def longest_side(points: np.ndarray) -> float:
-    """Longest side of the points' principal-axes box (the object's points, already selected)."""
-    centred = points - points.mean(0)
-    _, _, Vt = np.linalg.svd(centred, full_matrices=False)
-    local = centred @ Vt.T
-    return float(np.ptp(local, axis=0).max())
+    """Longest side of the points' smallest enclosing box (trimesh's minimum-volume oriented box):
+    what a ruler measures along an object's longest edge. (Principal axes do not follow the edges of
+    boxy objects: the bundled drill's 18.5 cm read as 22.4 cm along its principal axis.)"""
+    import trimesh
+
+    points = np.asarray(points, np.float64)
+    if len(points) < 4:
+        raise SfMError(f"only {len(points)} object points: too few to measure the object's size")
+    return float(np.max(trimesh.bounds.oriented_bounds(points)[1]))
 
 
 def metric(rec: Reconstruction, object_size: float, object_ids: np.ndarray) -> Reconstruction:
@@ -323,7 +327,9 @@ def marker_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarra
     import cv2
 
     parameters = cv2.aruco.DetectorParameters()
-    parameters.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    # AprilTag's edge refinement: unbiased on rendered markers (corners from ground-truth cameras
+    # within 0.1-0.2 % of the side, against 1.1 % small with CORNER_REFINE_SUBPIX; session 10)
+    parameters.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_APRILTAG
     detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)), parameters)
     seen: dict[int, list[tuple[int, np.ndarray]]] = {}
     for k, image in enumerate(images):

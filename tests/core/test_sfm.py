@@ -1,5 +1,5 @@
 """Teach from an unposed video: SfM camera poses on a rendered orbit (relative rotations within 1°,
-metric scale within 4 % from the object's size and from an ArUco marker), keyframes, clear errors."""
+metric scale within 4 % from the object's size and within 1 % from an ArUco marker), keyframes, clear errors."""
 
 import numpy as np
 import pytest
@@ -57,9 +57,24 @@ def test_orbit_poses_and_scale_from_object_size(orbit):
     m = metric(rec, size, ids)
     rot, scale = _relative_errors(m, poses)
     assert np.median(rot) < 1.0 and rot.max() < 2.0
-    # sparse SfM points cover the object's surface unevenly: the object-size scale is measured at
-    # 1-4 % here (docs/benchmarks.md), short of issue 13's 1 % target
+    # the sparse SfM points scatter a few millimetres off the surface, and a few of them set the
+    # extremes: measured 2.1 % here with the smallest-box side (1.9 % with the principal-axes
+    # extent used before session 10), short of issue 13's 1 % target; the marker below reaches it
     assert abs(np.median(scale) - 1.0) < 0.04, np.median(scale)
+
+
+def test_longest_side_is_the_longest_edge_of_the_smallest_box(orbit):
+    """The size a user measures with a ruler: the bundled drill's longest edge is 18.5 cm (its
+    axis-aligned box), also when the drill is turned; its principal axis would read 22.4 cm."""
+    from scipy.spatial.transform import Rotation
+
+    _, _, drill = orbit
+    points = np.asarray(drill.sample(20000, seed=0))
+    assert longest_side(points) == pytest.approx(float(np.ptp(drill.vertices, axis=0).max()), rel=2e-3)
+    turned = points @ Rotation.from_euler("xyz", [30, -50, 70], degrees=True).as_matrix().T
+    assert longest_side(turned) == pytest.approx(longest_side(points), rel=2e-3)
+    with pytest.raises(SfMError, match="too few"):
+        longest_side(points[:3])
 
 
 def _marker_plane(side: float, z: float, y: float):
@@ -87,15 +102,16 @@ def test_scale_from_an_aruco_marker(orbit):
     _, _, drill = orbit
     lo, hi = drill.bounds
     side = 0.5 * float(np.linalg.norm(hi - lo))
-    scene = trimesh.Scene([drill, _marker_plane(side, float(lo[2]) - 0.002, float(lo[1]) - 0.8 * side)])  # beyond the drill
+    scene = trimesh.Scene([drill, _marker_plane(side, float(lo[2]) - 0.002, float(hi[1]) + 0.8 * side)])  # between the drill and the cameras
     images, poses = _ring(scene, 2.2 * float(np.linalg.norm(hi - lo)), 16, 12.0, 45.0)
     rec = reconstruct(images, K)
     assert rec.registered_share >= 0.75
     scaled = rec.scaled(marker_scale(images, rec, K, side))
     _, scale = _relative_errors(scaled, poses)
-    # measured 2.6 % (the marker is seen in 4 oblique keyframes, a few dozen pixels wide): short of
-    # issue 13's 1 % target, like the object-size scale
-    assert abs(np.median(scale) - 1.0) < 0.04, np.median(scale)
+    # issue 13's 1 %: measured 0.05 % with AprilTag corner refinement (the marker in 6 of 16
+    # keyframes); OpenCV's sub-pixel corners sit inside the marker (1.1 % small even from the
+    # ground-truth cameras) and gave 0.5-0.9 % here, 2.3 % with the marker behind the drill
+    assert abs(np.median(scale) - 1.0) < 0.01, np.median(scale)
     with pytest.raises(SfMError, match="ArUco marker .* found in 0 registered keyframes"):
         marker_scale([np.zeros_like(im) for im in images], rec, K, side)
 
