@@ -32,7 +32,7 @@ class PnPConfig:
     # 1% of the matches; real detections sit far above 3%.
     min_inlier_ratio: float = option(0.03, "a lower inlier ratio: no pose", cli="--min-inlier-ratio", ros="min_inlier_ratio")
     seed: int = 0
-    compile: bool = option(False, "gpu back-end on CUDA: torch.compile the search into fewer, fused kernels (compiled on first use of each size bucket)",
+    compile: bool = option(False, "gpu back-end on CUDA: torch.compile the search into fewer, fused kernels (compiled once per process, about a minute, on its first call)",
                            cli="--pnp-compile", ros="pnp_compile")
 
     def __post_init__(self):

@@ -50,14 +50,14 @@ class PoseConfig:
     crop_margin: float = option(0.15, "a box is enlarged by this fraction of its size per side", cli="--crop-margin")
     # Off by default: the extra context cost accuracy on real frames (docs/benchmarks.md, session 5).
     crop_quantum: int = option(0, "a crop's shorter side grows (more context, no padding) to a multiple of this many input pixels, so the GPU's captured feature graphs see fewer sizes; 0: off", cli="--crop-quantum", ros="crop_quantum")
-    # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
-    # on a crop around the object's projected box then sees it at the database's scale.
     # Queries in the crop's margin see background (a visible box holds the whole visible object);
     # without them matching has about 40 % fewer queries to compare (margin 0.15).
     box_queries: bool = option(False, "with a box: query pixels only inside the box (not in the crop's margin around it)", cli="--box-queries", ros="box_queries")
     # A mask matters for CAD databases (background blacked out like a render's; the silhouette
     # choice of hypotheses): a box alone can be turned into one by GrabCut (docs/benchmarks.md).
     box_mask: str = option("off", "with a box and no mask: grabcut = cut a mask from the box with OpenCV's GrabCut and use it as the query mask", cli="--box-mask", ros="box_mask", choices=("off", "grabcut"))
+    # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
+    # on a crop around the object's projected box then sees it at the database's scale.
     refine_with_crop: bool = option(True, "without a box: a second pass on a crop around the first pose", ros="refine_with_crop")
     search: str = option("two-pass", "without a box or mask: two-pass (whole image, then a crop) or localize (matched-cell clusters verified by pose)",
                          cli="--search", choices=("two-pass", "localize"))
