@@ -140,7 +140,7 @@ def register(sub) -> None:
     q.add_argument("--frames", default=None, help="unposed frames (folder of images, name order) around the object")
     q.add_argument("--K", default=None, help="intrinsics fx,fy,cx,cy of --video/--frames")
     q.add_argument("--camera", default=None, help="camera JSON (K or fx, fy, cx, cy; optional dist: OpenCV distortion, the frames are undistorted) of --video/--frames")
-    q.add_argument("--object-size", type=float, default=None, help="metric scale: the object's longest side, metres")
+    q.add_argument("--object-size", type=float, default=None, help="metric scale: the object's longest side (the longest edge of the smallest box around it, as a ruler measures), metres")
     q.add_argument("--marker-length", type=float, default=None, help="metric scale: side of an ArUco marker (DICT_4X4_50) in view, metres")
     q.add_argument("--box", default=None, help="the object in one frame: FRAME,x0,y0,x1,y1 (default: what the cameras orbit)")
     q.add_argument("--keyframes", type=int, default=30, help="keyframes for SfM (the sharpest of equal stretches)")
