@@ -147,6 +147,12 @@ class PoseEstimator:
             self.feature_sets[identity] = other.eval()
         dtype = torch.float16 if self.features.device.type == "cuda" else torch.float32
         self.databases[database.name] = database.to(self.features.device, dtype)
+        pnp = self.config.pnp
+        if pnp.compile and pnp.backend in ("gpu", "auto"):  # compile and capture the PnP's size buckets now, not on the first frames (CUDA only)
+            from .pnp_gpu import prepare
+
+            queries_max = ((self.config.input_size or 2048) // self.config.grid_stride) ** 2
+            prepare(self.features.device, min(len(database), queries_max), pnp.iterations, pnp.threshold_px, compile=True)
 
     def features_of(self, name: str) -> DenseFeatures:
         """The extractor that object ``name``'s database was built with."""

@@ -27,12 +27,6 @@ def _mode_stats(estimator: PoseEstimator, name: str, queries: Sequence[Query], w
 
     device = estimator.features.device
     boxes = [mask_box(q.mask) if with_box else None for q in queries]
-    pnp = estimator.config.pnp
-    if pnp.compile and pnp.backend in ("gpu", "auto") and device.type == "cuda":  # compile every size bucket before timing
-        from ..pnp_gpu import prepare
-
-        queries_max = ((estimator.config.input_size or 2048) // estimator.config.grid_stride) ** 2
-        prepare(device, min(len(estimator.databases[name]), queries_max), pnp.iterations, pnp.threshold_px, compile=True)
     for q, box in zip(queries[:warmup], boxes[:warmup]):
         estimator.estimate(q.rgb, q.K, box=box, objects=[name])
     if device.type == "cuda":

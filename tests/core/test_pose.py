@@ -101,6 +101,20 @@ def test_box_queries_stay_inside_the_box(exact_setup, coloured):
     assert rot_deg < 1.0 and trans_cm < 1.0, (rot_deg, trans_cm)
 
 
+def test_compiled_pnp_is_prepared_when_a_database_is_added(exact_setup, monkeypatch):
+    """``pnp.compile``: the estimator compiles and captures the PnP's size buckets as databases are
+    added (up to the most correspondences a query can give), so no frame pays for it."""
+    import mveq_core.pnp_gpu as pnp_gpu
+
+    calls = []
+    monkeypatch.setattr(pnp_gpu, "prepare", lambda device, up_to, iterations, threshold_px, compile: calls.append((up_to, iterations, compile)) or 0)
+    features, db = exact_setup
+    PoseEstimator(features, [db], PoseConfig(input_size=256))
+    assert calls == []
+    PoseEstimator(features, [db], PoseConfig(input_size=256, pnp=PnPConfig(backend="gpu", iterations=500, compile=True)))
+    assert calls == [(min(len(db), (256 // 4) ** 2), 500, True)]
+
+
 def test_several_objects_in_one_query(exact_setup, coloured):
     features, db = exact_setup
     other = load_database_copy(db, "other")
