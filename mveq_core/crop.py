@@ -29,6 +29,11 @@ def enlarged_box(shape: tuple[int, int], box: Sequence[float] | None, margin: fl
     return x0, y0, x1, y1
 
 
+def in_box(xy: np.ndarray, box: Sequence[float]) -> np.ndarray:
+    """(N,) bool: which pixels ``xy`` (N, 2) lie in ``box`` [x0, y0, x1, y1] (edges included)."""
+    return (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
+
+
 def grabcut_mask(rgb: np.ndarray, box: Sequence[float], margin: float = 0.15, iterations: int = 5) -> np.ndarray:
     """(H, W) bool foreground that OpenCV's GrabCut cuts from ``box`` [x0, y0, x1, y1] of an RGB
     image (run on the box grown by ``margin`` a side; outside the box is background)."""

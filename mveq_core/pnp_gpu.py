@@ -19,6 +19,7 @@ optimisation as in LO-RANSAC); a refinement is kept only where it lowers the MSA
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -223,6 +224,10 @@ class _Search:
     preemptive: int
     keep: int
 
+    @classmethod
+    def of(cls, iterations, threshold_px, refine_steps, local_optimisations, preemptive, keep) -> "_Search":
+        return cls(int(iterations), float(threshold_px) ** 2, int(refine_steps), int(local_optimisations), int(preemptive), int(keep))
+
 
 _FAR_PIXEL = 1e7  # padded correspondences sit here: never inliers, a constant truncated error
 
@@ -267,16 +272,11 @@ def _search(P, p, K, n, u_samples, u_subset, cfg: _Search):
     return torch.cat([T.reshape(16), score_all.index_select(0, k), inliers.to(f64)])
 
 
+@functools.cache
 def _compiled_search():
     """:func:`_search` through torch.compile (inductor fuses its elementwise chains: fewer, larger
     kernels; dynamic shapes: one compilation serves every size bucket)."""
-    global _COMPILED
-    if _COMPILED is None:
-        _COMPILED = torch.compile(_search, dynamic=True, fullgraph=True)
-    return _COMPILED
-
-
-_COMPILED = None
+    return torch.compile(_search, dynamic=True, fullgraph=True)
 
 
 class _GraphedSearch:
@@ -350,11 +350,13 @@ def prepare(device: str | torch.device, up_to: int, iterations: int = 10_000, th
     device = torch.device(device)
     if device.type != "cuda":
         return 0
-    cfg = _Search(int(iterations), float(threshold_px) ** 2, int(refine_steps), int(local_optimisations), int(preemptive), int(keep))
-    sizes = [cfg.preemptive]
-    while sizes[-1] < up_to:
-        sizes.append(sizes[-1] * 2)
-    return sum(_graphed_search(device, n, cfg, compile) is not None for n in sizes)
+    cfg = _Search.of(iterations, threshold_px, refine_steps, local_optimisations, preemptive, keep)
+    ready, nb = 0, cfg.preemptive
+    while True:  # every bucket _bucket can give for up to ``up_to`` correspondences
+        ready += _graphed_search(device, nb, cfg, compile) is not None
+        if nb >= up_to:
+            return ready
+        nb = _bucket(nb + 1, cfg.preemptive)
 
 
 def ransac_pnp_torch(
@@ -392,7 +394,7 @@ def ransac_pnp_torch(
     P = torch.as_tensor(np.asarray(xyz), dtype=f64).to(device, non_blocking=True)
     p = torch.as_tensor(np.asarray(xy), dtype=f64).to(device, non_blocking=True)
     Kt = torch.as_tensor(np.asarray(K), dtype=f64).to(device, non_blocking=True)
-    cfg = _Search(int(iterations), float(threshold_px) ** 2, int(refine_steps), int(local_optimisations), int(preemptive), int(keep))
+    cfg = _Search.of(iterations, threshold_px, refine_steps, local_optimisations, preemptive, keep)
     generator = torch.Generator(device=device).manual_seed(int(seed))
     graphed = _graphed_search(device, n, cfg, compile) if device.type == "cuda" and cuda_graph else None
     if graphed is not None:

@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .crop import Crop, mask_box
+from .crop import Crop, in_box, mask_box
 from .database import ObjectDatabase, load_database
 from .depth import apply_correction, check_depth, correct_distance
 from .features import DenseFeatures, image_to_tensor
@@ -334,7 +334,7 @@ class PoseEstimator:
             keep = mask[np.clip(np.round(xy_o[:, 1]).astype(int), 0, h - 1), np.clip(np.round(xy_o[:, 0]).astype(int), 0, w - 1)]
             xy_r, xy_o = xy_r[keep], xy_o[keep]
         elif box is not None and cfg.box_queries:
-            keep = (xy_o[:, 0] >= box[0]) & (xy_o[:, 0] <= box[2]) & (xy_o[:, 1] >= box[1]) & (xy_o[:, 1] <= box[3])
+            keep = in_box(xy_o, box)
             xy_r, xy_o = xy_r[keep], xy_o[keep]
         t_pre = time.perf_counter()
         device, features = self.features.device, self.features_of(names[0]) if names else self.features

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .crop import in_box
 from .geometry import COLMAP_PIXEL_OFFSET, invert_transform, make_transform, rotation_error_deg
 from .io import MveqError
 
@@ -282,7 +283,7 @@ def object_points(rec: Reconstruction, box: tuple[int, Sequence[float]] | None =
         if k not in rec.T_cam_world:
             raise SfMError(f"keyframe {k} of the object box was not registered: give the box in another keyframe")
         xy, ids = rec.observations[k]
-        inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+        inside = in_box(xy, (x0, y0, x1, y1))
         seeds = np.unique(ids[inside])
         if len(seeds) < 10:
             raise SfMError(f"only {len(seeds)} reconstructed points inside the object box: the object is too small or textureless in keyframe {k}")

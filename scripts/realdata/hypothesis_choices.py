@@ -23,7 +23,9 @@ import sys
 import numpy as np
 
 from mveq_core.benchmarks.real_pose import evaluate_instance
+from mveq_core.benchmarks.realdata import fill_visible_boxes
 from mveq_core.crop import grabcut_mask
+from mveq_core.hypotheses import silhouette_iou
 from mveq_core.pose_result import PoseResult
 
 RULES = {
@@ -75,9 +77,6 @@ def main(argv: list[str]) -> int:
                 pick = scores[int(np.argmax([rule(h) for h in found]))]
             counts[k] += [0, 0] if pick is None else [pick["add_or_adds_ok"], pick["cm5_deg5"]]
         if args.grabcut:
-            from mveq_core.benchmarks.realdata import fill_visible_boxes
-            from mveq_core.hypotheses import silhouette_iou
-
             real, frame = frames[row["frame"]]
             fill_visible_boxes(frame, real.objects, masks=True)
             ann = next(a for a in frame.annotations if a.object == row["object"])
