@@ -6,6 +6,12 @@ when the node's outputs for each stamp arrive: ``~/markers`` (published for ever
 pose or not) and ``~/<object>/pose`` (frames with a pose).
 
     python -m mveq_ros.latency --mesh object.glb --backbone dinov2_vits14 --weights random --rate 30 --seconds 20
+
+The node builds its estimator from its parameters as a launched node does (the database is saved to
+a file and named in ``objects``); ``--param NAME=VALUE`` sets any node parameter (YAML values:
+``--param tracking_mode=true --param pnp_backend=gpu``). ``--stream orbit`` sends a smooth orbit
+(3 degrees a frame, played forwards then backwards so it never jumps), the stream tracking mode
+is for; ``random`` sends independent random views.
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import sys
+import tempfile
 import threading
 import time
 
 import numpy as np
+import yaml
 
 
 def main(argv=None) -> int:
@@ -32,23 +42,35 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--rate", type=float, default=30.0, help="input frames per second")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of frames sent first and not counted (CUDA-graph captures, first-frame work)")
     parser.add_argument("--frames", type=int, default=30, help="distinct rendered frames, cycled")
+    parser.add_argument("--stream", choices=["random", "orbit"], default="random", help="random views, or a smooth orbit played back and forth")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a node parameter (YAML value), repeatable")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--param {item!r}: expected NAME=VALUE")
+        overrides[name] = yaml.safe_load(value)
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
     from geometry_msgs.msg import PoseStamped
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
     from visualization_msgs.msg import MarkerArray
 
     from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
+    from mveq_core.benchmarks.tracking_mode import render_stream
     from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
     from mveq_core.database import load_database
     from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig, resolve_device
-    from mveq_core.pose import PoseEstimator
+    from mveq_core.metrics.pose import query_pose_error
+    from mveq_core.provenance import provenance, write_result_json
     from mveq_core.render import load_mesh
 
     from . import conversions as conv
@@ -61,20 +83,38 @@ def main(argv=None) -> int:
     features = DenseFeatures.create(replace(config, device=device, precision=args.precision))
     mesh = load_mesh(args.mesh, args.units)
     db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, "object", CadDatabaseConfig(**WHOLE_RENDERS))  # the documented figures' templates
-    queries = render_queries(mesh, QueryConfig(count=args.frames))
-    images = [conv.rgb8_to_image(q.rgb, Header()) for q in queries]
-    K = queries[0].K
+    if args.stream == "orbit":
+        frames = render_stream(mesh, args.frames, gap=(0, 0))
+        frames = frames + frames[-2:0:-1]  # forwards, then backwards: the stream never jumps
+        rgbs, K, truth = [f.rgb for f in frames], frames[0].K, [f.T_cam_obj for f in frames]
+    else:
+        queries = render_queries(mesh, QueryConfig(count=args.frames))
+        rgbs, K, truth = [q.rgb for q in queries], queries[0].K, [q.T_cam_obj for q in queries]
+    images = [conv.rgb8_to_image(rgb, Header()) for rgb in rgbs]
+    workdir = tempfile.mkdtemp(prefix="mveq_latency_")
+    db_path = args.db or db.save(os.path.join(workdir, "object.mvdb"))
+    del features  # the node builds its own, from the database's header and its parameters
 
     rclpy.init()
-    node = PoseEstimatorNode(estimator=PoseEstimator(features, [db]))
+    params = {"objects": [f"object={db_path}"], "device": device, "precision": args.precision, **overrides}
+    node = PoseEstimatorNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    unknown = sorted(k for k in params if not node.has_parameter(k))
+    if unknown:
+        shutil.rmtree(workdir, ignore_errors=True)
+        parser.error(f"--param: the pose_estimator node has no parameter {', '.join(unknown)}")
     probe = rclpy.create_node("latency_probe")
     received: dict[str, dict[int, float]] = {"markers": {}, "pose": {}}
+    poses: dict[int, np.ndarray] = {}  # stamp -> the published pose
 
     def stamp_ns(header) -> int:
         return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
     probe.create_subscription(MarkerArray, "/pose_estimator/markers", lambda m: received["markers"].setdefault(stamp_ns(m.markers[0].header) if m.markers else 0, time.time_ns()), 100)
-    probe.create_subscription(PoseStamped, f"/pose_estimator/{topic_name(db.name)}/pose", lambda m: received["pose"].setdefault(stamp_ns(m.header), time.time_ns()), 100)
+    def on_pose(m) -> None:
+        received["pose"].setdefault(stamp_ns(m.header), time.time_ns())
+        poses.setdefault(stamp_ns(m.header), conv.pose_msg_to_matrix(m.pose))
+
+    probe.create_subscription(PoseStamped, f"/pose_estimator/{topic_name('object')}/pose", on_pose, 100)
     image_pub = probe.create_publisher(Image, "/image", 10)
     info_pub = probe.create_publisher(CameraInfo, "/camera_info", 10)
     # One single-threaded executor per node, as `ros2 run` would give each node its own process:
@@ -89,14 +129,16 @@ def main(argv=None) -> int:
     while image_pub.get_subscription_count() == 0 and time.time() < deadline:
         time.sleep(0.05)
     info = CameraInfo()
-    info.width, info.height = queries[0].rgb.shape[1], queries[0].rgb.shape[0]
+    info.height, info.width = rgbs[0].shape[:2]
     info.k = list(K.reshape(-1))
     sent: list[int] = []
+    sent_frame: dict[int, int] = {}  # stamp -> index of the frame sent
     period = 1.0 / args.rate
     start = time.time()
     next_time = start
     i = 0
-    while time.time() - start < args.seconds:
+    while time.time() - start < args.warmup + args.seconds:
+        counted = time.time() - start >= args.warmup
         now_ns = time.time_ns()
         header = Header(frame_id="camera")
         header.stamp.sec, header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
@@ -105,7 +147,9 @@ def main(argv=None) -> int:
         info.header = header
         info_pub.publish(info)
         image_pub.publish(msg)
-        sent.append(now_ns)
+        if counted:
+            sent.append(now_ns)
+            sent_frame[now_ns] = i % len(images)
         i += 1
         next_time += period
         time.sleep(max(0.0, next_time - time.time()))
@@ -123,24 +167,34 @@ def main(argv=None) -> int:
             return {"count": 0}
         return {"count": len(lat), "median_ms": float(np.median(lat)), "p90_ms": float(np.percentile(lat, 90)), "max_ms": float(np.max(lat))}
 
+    errors = [query_pose_error(T, truth[sent_frame[s]]) for s, T in poses.items() if s in sent_frame]
+    processed = [s for s in sent if s in received["markers"]]
     report = {
-        "features": features.describe(),
+        "features": node.estimator.features.describe(),
         "device": device,
+        "node_parameters": {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()},
+        "stream": args.stream,
         "input_rate_hz": args.rate,
         "frames_sent": len(sent),
-        "frames_processed": node.frames_processed,
-        "frames_dropped": node.frames_dropped,
-        "processed_rate_hz": node.frames_processed / args.seconds,
+        "warmup_s": args.warmup,
+        "frames_processed": len(processed),  # of the counted frames (after the warm-up)
+        "processed_rate_hz": len(processed) / args.seconds,
+        "node_totals": {"received": node.frames_received, "processed": node.frames_processed, "dropped": node.frames_dropped},
         "latency_any_result": stats("markers"),
         "latency_pose": stats("pose"),
+        # of the processed frames, the share whose published pose is within 5 degrees and 5 cm of the truth
+        "success_5deg_5cm_of_processed": sum(r < 5 and t < 5 for r, t in errors) / max(len(processed), 1),
+        "median_rotation_error_deg": float(np.median([r for r, _ in errors])) if errors else None,
+        "tracking_states": dict(node.object_states),
     }
+    report["provenance"] = provenance(device, ["mveq_ros.latency", *(argv if argv is not None else sys.argv[1:])])
     print(json.dumps(report, indent=2))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
+        write_result_json(args.out, report)
     node.destroy_node()
     probe.destroy_node()
     rclpy.try_shutdown()
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

