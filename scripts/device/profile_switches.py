@@ -1,7 +1,9 @@
 """Issue 11 on the GPU: where a frame's milliseconds go with the three camera-rate switches
 (--pnp-compile --box-queries --cuda-graphs), box mode, the latency benchmark's frames.
 
-usage: python scripts/device/profile_switches.py OUT.json [offline-default | BACKBONE]
+usage: python scripts/device/profile_switches.py OUT.json [offline-default | BACKBONE] [compile-backbone]
+(compile-backbone: an experiment, the padded ViT forward wrapped in torch.compile(dynamic=True)
+before its graphs are captured)
 Three passes over the same 200 frames (after 5 warm-up): (1) as `mveq bench latency` times them,
 with whether each frame's ViT input size already had a captured graph; (2) the same frames again,
 every size now captured (a stream whose crop sizes repeat); (3) each sub-step of the features
@@ -29,15 +31,17 @@ from mveq_core.provenance import provenance
 from mveq_core.render import load_mesh
 
 
-def main(out, model="offline-default"):
+def main(out, model="offline-default", *flags):
     config = OFFLINE_DEFAULT if model == "offline-default" else FeatureConfig(backbone=model, weights="random")
     features = DenseFeatures.create(replace(config, device="cuda", cuda_graphs=True))
+    if "compile-backbone" in flags:
+        features.backbone.forward_padded = torch.compile(features.backbone.forward_padded, dynamic=True)
     mesh = load_mesh(SAMPLE_OBJECT)
     db = build_database_from_mesh(features, mesh, "drill", CadDatabaseConfig(**WHOLE_RENDERS), progress=False)
     estimator = PoseEstimator(features, [db], PoseConfig(box_queries=True, pnp=PnPConfig(backend="gpu", compile=True)))
     queries = render_queries(mesh, QueryConfig(count=205, width=640, height=480))
     boxes = [mask_box(q.mask) for q in queries]
-    report = {"model": features.describe()}
+    report = {"model": features.describe(), "flags": list(flags)}
 
     graphs = features._graphs
     hits = []
