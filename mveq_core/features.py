@@ -30,9 +30,13 @@ from .feature_graphs import GraphedGrids
 
 log = logging.getLogger(__name__)
 
+BF16_WEIGHTS = "bf16-weights"
+
 # "auto": bf16 autocast on CUDA (measured on the real-image benchmark: same accuracy as fp32,
-# docs/benchmarks.md), fp32 elsewhere.
-PRECISIONS = {"auto": "auto", "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# docs/benchmarks.md), fp32 elsewhere. "bf16-weights": the backbone's weights and activations held
+# in bf16 (no autocast: no weight casts on every call, elementwise work at half the traffic), the
+# head in fp32; inference only (issue 11, docs/benchmarks.md).
+PRECISIONS = {"auto": "auto", "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, BF16_WEIGHTS: None}
 
 
 @dataclass
@@ -74,8 +78,9 @@ class FeatureConfig:
     ``weights``: see :func:`mveq_core.backbones.create_backbone`. ``adapter``: an adapter directory
     or ``bundled:NAME``, or None for the raw backbone. ``resolution``: None is the paper's
     evaluation rule (grid = image / 8). ``layer``: backbone block whose tokens are used (None: the
-    adapter's, else -1 = final). ``precision``: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``fp32`` or
-    ``bf16`` (autocast; outputs float32). ``cuda_graphs``: on CUDA, inference replays captured CUDA
+    adapter's, else -1 = final). ``precision``: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``fp32``,
+    ``bf16`` (autocast; outputs float32) or ``bf16-weights`` (the backbone held in bf16, no
+    autocast; inference only; outputs float32). ``cuda_graphs``: on CUDA, inference replays captured CUDA
     graphs instead of launching the ViT's few hundred kernels one by one: each crop's token grid is
     padded to a multiple of 8 tokens a side with the padding hidden from attention, so a few graphs
     serve crops of every size (:mod:`.feature_graphs`; docs/benchmarks.md, issue 11).
@@ -142,7 +147,10 @@ class DenseFeatures(nn.Module):
             model.adapter_source = str(config.adapter)
         model.weights_source = str(config.weights)
         model.cuda_graphs = config.cuda_graphs
-        return model.to(config.device).eval()
+        model = model.to(config.device).eval()
+        if config.precision == BF16_WEIGHTS:
+            model.backbone.to(torch.bfloat16)
+        return model
 
     def adapter_file(self, extra: dict | None = None) -> AdapterFile:
         """The current adapter (LoRA + head tensors) as an :class:`AdapterFile` ready to save."""
@@ -205,33 +213,40 @@ class DenseFeatures(nn.Module):
         """Forget the captured CUDA graphs (after weights change or the model moves)."""
         self._graphs.clear()
 
-    def train(self, mode: bool = True) -> "DenseFeatures":
-        self.clear_graphs()
-        return super().train(mode)
-
     def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .half(): the graphs hold old storage
         self.clear_graphs()
         return super()._apply(fn, *args, **kwargs)
 
+    def train(self, mode: bool = True) -> "DenseFeatures":
+        if mode and self.precision == BF16_WEIGHTS:
+            raise ValueError("precision 'bf16-weights' is for inference; train with 'auto', 'bf16' or 'fp32'")
+        self.clear_graphs()
+        return super().train(mode)
+
+    def _backbone_dtype(self) -> torch.dtype:
+        return self.backbone.mean.dtype
+
     def _vit_input(self, images: torch.Tensor) -> torch.Tensor:
-        """Images (B, 3, H, W) in [0, 1] resized to the ViT's input (the resolution rule's grid x patch)."""
+        """Images (B, 3, H, W) in [0, 1] resized to the ViT's input (the resolution rule's grid x
+        patch), in the backbone's dtype."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
         gh, gw = self.grid_size(*images.shape[-2:])
         p = self.backbone.patch_size
-        return F.interpolate(images, size=(gh * p, gw * p), mode="bilinear", align_corners=False, antialias=True)
+        resized = F.interpolate(images, size=(gh * p, gw * p), mode="bilinear", align_corners=False, antialias=True)
+        return resized.to(self._backbone_dtype())
 
     def _grid(self, x: torch.Tensor) -> torch.Tensor:
         """Feature grid (B, C, gh, gw) float32 of a ViT input ``x`` (B, 3, gh * p, gw * p)."""
         with self._autocast():
-            return self.refine(self.backbone(x, layer=self.layer)).float()
+            return self.refine(self.backbone(x, layer=self.layer).float()).float()
 
     def _graphed_grid(self, x: torch.Tensor) -> torch.Tensor:
         """``self._grid(x)`` with the backbone replayed from CUDA graphs (:mod:`.feature_graphs`:
         crops padded to a few sizes, the padding hidden from attention)."""
         tokens = self._graphs.tokens(self.backbone, x, self.layer, self._autocast)
         with self._autocast():
-            return self.refine(tokens).float()
+            return self.refine(tokens.float()).float()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Raw feature grid (B, C, gh, gw) (not normalised) for images (B, 3, H, W) in [0, 1]."""
@@ -257,9 +272,9 @@ class DenseFeatures(nn.Module):
         p, s = self.backbone.patch_size, patch_stride
         vh, vw = size or (H, W)
         vh, vw = max(p, vh // p * p), max(p, vw // p * p)
-        resized = F.interpolate(images, size=(vh, vw), mode="bilinear", align_corners=False, antialias=True)
+        resized = F.interpolate(images, size=(vh, vw), mode="bilinear", align_corners=False, antialias=True).to(self._backbone_dtype())
         with self._autocast():
-            grid = self.refine(self.backbone(resized, layer=self.layer, patch_stride=s)).float()
+            grid = self.refine(self.backbone(resized, layer=self.layer, patch_stride=s).float()).float()
         gh, gw = grid.shape[-2:]
         # cell j covers resized pixels j*s .. j*s+p-1: its centre, then back to image pixels
         cx = ((torch.arange(gw, device=device) * s + (p - 1) / 2 + 0.5) * W / vw - 0.5).float()

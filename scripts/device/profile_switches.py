@@ -3,8 +3,7 @@
 
 usage: python scripts/device/profile_switches.py OUT.json [offline-default | BACKBONE] [compile-backbone]
 (compile-backbone: an experiment, the padded ViT forward wrapped in torch.compile(dynamic=True)
-before its graphs are captured; bf16-weights: an experiment, the backbone's weights in bf16 and
-no autocast around it, the head in fp32)
+before its graphs are captured; bf16-weights: --precision bf16-weights)
 Three passes over the same 200 frames (after 5 warm-up): (1) as `mveq bench latency` times them,
 with whether each frame's ViT input size already had a captured graph; (2) the same frames again,
 every size now captured (a stream whose crop sizes repeat); (3) each sub-step of the features
@@ -35,13 +34,8 @@ from mveq_core.render import load_mesh
 
 def main(out, model="offline-default", *flags):
     config = OFFLINE_DEFAULT if model == "offline-default" else FeatureConfig(backbone=model, weights="random")
-    features = DenseFeatures.create(replace(config, device="cuda", cuda_graphs=True))
-    if "bf16-weights" in flags:
-        features.backbone.to(torch.bfloat16)
-        features.precision = "fp32"  # no autocast: the backbone runs in its weights' bf16
-        vit_input, head = features._vit_input, features.refine.forward
-        features._vit_input = lambda images: vit_input(images).to(torch.bfloat16)
-        features.refine.forward = lambda tokens: head(tokens.float())
+    precision = "bf16-weights" if "bf16-weights" in flags else "auto"
+    features = DenseFeatures.create(replace(config, device="cuda", cuda_graphs=True, precision=precision))
     if "compile-backbone" in flags:
         features.backbone.forward_padded = torch.compile(features.backbone.forward_padded, dynamic=True)
     mesh = load_mesh(SAMPLE_OBJECT)

