@@ -109,6 +109,22 @@ class Crop:
         sx, sy = self.scale_xy
         return np.stack([(xy[:, 0] + 0.5) * sx - 0.5 + self.x0, (xy[:, 1] + 0.5) * sy - 0.5 + self.y0], 1)
 
+    def query_grid(self, stride: int, box: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The crop's pixels every ``stride`` pixels, row by row: (crop pixels (N, 2), original
+        pixels (N, 2)) float64; with ``box``, only those whose original pixel lies in it (edges
+        included, as :func:`in_box`). The box test runs on the grid's columns and rows alone."""
+        sx, sy = self.scale_xy
+        xs = np.arange(0, self.size[0], stride, dtype=np.float64)
+        ys = np.arange(0, self.size[1], stride, dtype=np.float64)
+        ox, oy = (xs + 0.5) * sx - 0.5 + self.x0, (ys + 0.5) * sy - 0.5 + self.y0
+        if box is not None:
+            kx, ky = (ox >= box[0]) & (ox <= box[2]), (oy >= box[1]) & (oy <= box[3])
+            xs, ox, ys, oy = xs[kx], ox[kx], ys[ky], oy[ky]
+        cols, rows = len(xs), len(ys)
+        crop_xy = np.stack([np.tile(xs, rows), np.repeat(ys, cols)], 1)
+        original_xy = np.stack([np.tile(ox, rows), np.repeat(oy, cols)], 1)
+        return crop_xy, original_xy
+
     def to_crop(self, xy: np.ndarray) -> np.ndarray:
         """Original pixels (N, 2) -> crop pixels."""
         sx, sy = self.scale_xy

@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .crop import Crop, in_box, mask_box
+from .crop import Crop, mask_box
 from .database import ObjectDatabase, load_database
 from .depth import apply_correction, check_depth, correct_distance
 from .features import DenseFeatures, image_to_tensor
@@ -326,15 +326,9 @@ class PoseEstimator:
         resized = crop.apply(image)
         if cfg.grayscale_query:
             resized = np.repeat((resized.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)[..., None], 3, axis=2)
-        size = crop.size
-        ys, xs = np.mgrid[0 : size[1] : cfg.grid_stride, 0 : size[0] : cfg.grid_stride]
-        xy_r = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-        xy_o = crop.to_original(xy_r)
+        xy_r, xy_o = crop.query_grid(cfg.grid_stride, box if mask is None and box is not None and cfg.box_queries else None)
         if mask is not None:
             keep = mask[np.clip(np.round(xy_o[:, 1]).astype(int), 0, h - 1), np.clip(np.round(xy_o[:, 0]).astype(int), 0, w - 1)]
-            xy_r, xy_o = xy_r[keep], xy_o[keep]
-        elif box is not None and cfg.box_queries:
-            keep = in_box(xy_o, box)
             xy_r, xy_o = xy_r[keep], xy_o[keep]
         t_pre = time.perf_counter()
         device, features = self.features.device, self.features_of(names[0]) if names else self.features

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mveq_core.crop import Crop, enlarged_box, mask_box
+from mveq_core.crop import Crop, enlarged_box, in_box, mask_box
 from mveq_core.geometry import depth_to_object_points, make_transform, project_points, transform_points
 
 K = np.array([[600.0, 0.0, 319.5], [0.0, 610.0, 239.5], [0.0, 0.0, 1.0]])
@@ -86,3 +86,24 @@ def test_quantised_crops_come_in_few_sizes_and_keep_the_box():
         corner = crop.to_original(np.array([[crop.size[0] - 0.5, crop.size[1] - 0.5]]))[0]
         np.testing.assert_allclose(corner, [crop.x1 - 0.5, crop.y1 - 0.5], atol=1e-6)
     assert len(sizes) <= 16, sizes
+
+
+def test_query_grid_is_the_stride_grid_and_its_box_filter():
+    """Crop.query_grid: the crop's stride grid row by row with its original pixels (to_original),
+    and with a box exactly the points in_box keeps, in the same order."""
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        box = sorted(rng.uniform(0, 640, 2)) + sorted(rng.uniform(0, 480, 2))
+        box = [box[0], box[2], box[1], box[3]]
+        crop = Crop.around((480, 640), box, float(rng.uniform(0, 0.3)), int(rng.integers(64, 600)))
+        stride = int(rng.integers(1, 9))
+        ys, xs = np.mgrid[0 : crop.size[1] : stride, 0 : crop.size[0] : stride]
+        full = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+        xy_r, xy_o = crop.query_grid(stride)
+        np.testing.assert_array_equal(xy_r, full)
+        np.testing.assert_array_equal(xy_o, crop.to_original(full))
+        keep = in_box(crop.to_original(full), box)
+        xy_r, xy_o = crop.query_grid(stride, box)
+        np.testing.assert_array_equal(xy_r, full[keep])
+        np.testing.assert_array_equal(xy_o, crop.to_original(full)[keep])
+        assert 0 < len(xy_r) <= len(full)
