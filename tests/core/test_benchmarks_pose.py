@@ -1,6 +1,7 @@
 """OnePose-LowTexture and YCB-V (BOP) runners on miniature copies of the official folder layouts."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +190,27 @@ def test_speed_benchmark_does_not_time_its_warm_up_frames():
     assert result["median_ms"]["total"] == 10.0 and result["p90_ms"]["total"] == 10.0
     with pytest.raises(ValueError, match="more than 2 queries"):
         speed_benchmark(Fake(), "x", queries[:2], warmup=2)
+
+
+def test_bop_ar_from_recorded_rows(bop_root):
+    """scripts/realdata/bop_ar_from_rows.py: a bench run's rows become BOP targets and estimates
+    (failed rows missed, non-targets ignored); two right poses of three score AR_MSSD 2/3."""
+    import importlib.util
+
+    from mveq_core.io import MveqError
+
+    spec = importlib.util.spec_from_file_location("bop_ar_from_rows", Path(__file__).resolve().parents[2] / "scripts" / "realdata" / "bop_ar_from_rows.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dataset = BopDataset(bop_root)
+    rows = []
+    for t in dataset.targets:
+        T = dataset.ground_truth(t.scene_id, t.im_id)[0]["T_cam_obj"]
+        rows.append({"frame": f"bop/{t.scene_id:06d}/{t.im_id:06d}", "object": "obj_000001", "target": True, "success": t.im_id != 3, "score": 0.9, "T_est": T.tolist() if t.im_id != 3 else None})
+    rows.append({"frame": "bop/000048/000001", "object": "obj_000002", "target": False, "success": True, "score": 0.5, "T_est": np.eye(4).tolist()})
+    targets, estimates = module.rows_to_estimates(rows)
+    assert len(targets) == 3 and sorted(estimates) == [(48, 1, 1), (48, 2, 1)]
+    scores = evaluate_bop19(dataset, dataset.targets, estimates, progress=False)
+    assert scores["AR_MSSD"] == pytest.approx(2 / 3) and scores["AR_MSPD"] == pytest.approx(2 / 3)
+    with pytest.raises(MveqError, match="not a BOP scene"):
+        module.rows_to_estimates([{"frame": "lm/frame_a", "object": "obj_000001", "success": True, "T_est": np.eye(4).tolist()}])
