@@ -50,6 +50,7 @@ def grabcut_mask(rgb: np.ndarray, box: Sequence[float], margin: float = 0.15, it
     crop = np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1, ::-1])
     labels = np.zeros(crop.shape[:2], np.uint8)
     rect = (int(max(0, x0 - cx0)), int(max(0, y0 - cy0)), max(1, int(bw)), max(1, int(bh)))
+    cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's global generator: the same cut whatever ran before
     cv2.grabCut(crop, labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_RECT)
     out[cy0:cy1, cx0:cx1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     return out

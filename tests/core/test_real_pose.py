@@ -138,6 +138,10 @@ def test_grabcut_cuts_the_object_from_its_box_on_real_frames():
         box[y0:y1, x0:x1] = True
         iou = lambda m: (m & ann.mask).sum() / (m | ann.mask).sum()  # noqa: E731
         assert iou(cut) > 0.8 and iou(cut) > iou(box) + 0.1, (frame.key, iou(cut), iou(box))
+        import cv2
+
+        cv2.randu(np.zeros((64, 64), np.float32), 0, 1)  # other users of OpenCV's generator
+        np.testing.assert_array_equal(grabcut_mask(frame.rgb, ann.box), cut)  # the same cut whatever ran before
 
 
 def test_box_mask_grabcut_gives_the_estimator_a_mask(coloured):
