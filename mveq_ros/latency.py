@@ -80,9 +80,13 @@ def main(argv=None) -> int:
     config = OFFLINE_DEFAULT if args.model == "offline-default" else FeatureConfig(backbone=args.backbone, weights=args.weights, adapter=args.adapter)
     from dataclasses import replace
 
-    features = DenseFeatures.create(replace(config, device=device, precision=args.precision))
     mesh = load_mesh(args.mesh, args.units)
-    db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, "object", CadDatabaseConfig(**WHOLE_RENDERS))  # the documented figures' templates
+    if args.db:
+        db = load_database(args.db)
+    else:  # the documented figures' templates; the node then builds its own features from the database's header
+        features = DenseFeatures.create(replace(config, device=device, precision=args.precision))
+        db = build_database_from_mesh(features, mesh, "object", CadDatabaseConfig(**WHOLE_RENDERS))
+        del features
     if args.stream == "orbit":
         frames = render_stream(mesh, args.frames, gap=(0, 0))
         frames = frames + frames[-2:0:-1]  # forwards, then backwards: the stream never jumps
@@ -93,7 +97,6 @@ def main(argv=None) -> int:
     images = [conv.rgb8_to_image(rgb, Header()) for rgb in rgbs]
     workdir = tempfile.mkdtemp(prefix="mveq_latency_")
     db_path = args.db or db.save(os.path.join(workdir, "object.mvdb"))
-    del features  # the node builds its own, from the database's header and its parameters
 
     rclpy.init()
     params = {"objects": [f"object={db_path}"], "device": device, "precision": args.precision, **overrides}
@@ -110,6 +113,7 @@ def main(argv=None) -> int:
         return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
     probe.create_subscription(MarkerArray, "/pose_estimator/markers", lambda m: received["markers"].setdefault(stamp_ns(m.markers[0].header) if m.markers else 0, time.time_ns()), 100)
+
     def on_pose(m) -> None:
         received["pose"].setdefault(stamp_ns(m.header), time.time_ns())
         poses.setdefault(stamp_ns(m.header), conv.pose_msg_to_matrix(m.pose))
