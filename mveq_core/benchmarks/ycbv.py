@@ -52,13 +52,15 @@ class BopTarget:
 class BopDataset:
     """Read access to a BOP dataset folder (models, one split's scenes, targets)."""
 
-    def __init__(self, root: str | Path, split: str = "test", targets_file: str = "test_targets_bop19.json"):
+    def __init__(self, root: str | Path, split: str = "test", targets_file: str | None = "test_targets_bop19.json"):
+        """``targets_file``: the challenge's targets under ``root``, or None for a folder without
+        one (``targets`` then empty: the caller names its own)."""
         self.root = Path(root)
         self.split = split
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: BOP dataset folder not found")
         self.models_info = {int(k): v for k, v in read_json(self.root / "models" / "models_info.json").items()}
-        targets = read_json(self.root / targets_file)
+        targets = [] if targets_file is None else read_json(self.root / targets_file)
         try:
             self.targets = [BopTarget(int(t["scene_id"]), int(t["im_id"]), int(t["obj_id"]), int(t.get("inst_count", 1))) for t in targets]
         except (KeyError, TypeError, ValueError) as exc:

@@ -14,16 +14,15 @@ import argparse
 import json
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from mveq_core.benchmarks.ycbv import BopDataset, evaluate_bop19
+from mveq_core.benchmarks.ycbv import BopDataset, BopTarget, evaluate_bop19
 from mveq_core.io import MveqError
 
 
-def rows_to_estimates(rows: list[dict]) -> tuple[list[dict], dict]:
+def rows_to_estimates(rows: list[dict]) -> tuple[list[BopTarget], dict]:
     """BOP targets and {(scene, im, obj): [(score, T)]} from a bench run's rows (targets only)."""
     targets, estimates = [], {}
     for r in rows:
@@ -34,7 +33,7 @@ def rows_to_estimates(rows: list[dict]) -> tuple[list[dict], dict]:
         if m is None or o is None:
             raise MveqError(f"row frame {r['frame']!r} / object {r['object']!r}: not a BOP scene/image and obj_NNNNNN")
         key = (int(m.group(1)), int(m.group(2)), int(o.group(1)))
-        targets.append({"scene_id": key[0], "im_id": key[1], "obj_id": key[2], "inst_count": 1})
+        targets.append(BopTarget(*key, inst_count=1))
         if r.get("success") and r.get("T_est") is not None:
             estimates.setdefault(key, []).append((float(r.get("score") or 0.0), np.asarray(r["T_est"], float)))
     return targets, estimates
@@ -48,11 +47,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     for path in args.rows:
         targets, estimates = rows_to_estimates(json.loads(Path(path).read_text())["rows"])
-        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
-            json.dump(targets, f)
-            f.flush()
-            dataset = BopDataset(args.root, targets_file=f.name)
-            scores = evaluate_bop19(dataset, dataset.targets, estimates, args.dataset, progress=False)
+        scores = evaluate_bop19(BopDataset(args.root, targets_file=None), targets, estimates, args.dataset, progress=False)
         print(f"{Path(path).name}: {len(targets)} targets, {len(estimates)} estimated   " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 
