@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mesh", required=True)
     parser.add_argument("--units", default="m")
-    parser.add_argument("--db", default=None, help="database (default: a 96-view CAD database of --mesh)")
+    parser.add_argument("--db", default=None, help="database file for the node (its header names the features: --model/--backbone/--weights/--adapter then unused; default: a 96-view CAD database of --mesh)")
     parser.add_argument("--model", default=None, choices=[None, "offline-default"])
     parser.add_argument("--backbone", default="dinov2_vits14")
     parser.add_argument("--weights", default="random")
@@ -67,7 +67,6 @@ def main(argv=None) -> int:
     from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
     from mveq_core.benchmarks.tracking_mode import render_stream
     from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
-    from mveq_core.database import load_database
     from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig, resolve_device
     from mveq_core.metrics.pose import query_pose_error
     from mveq_core.provenance import provenance, write_result_json
@@ -81,11 +80,11 @@ def main(argv=None) -> int:
     from dataclasses import replace
 
     mesh = load_mesh(args.mesh, args.units)
-    if args.db:
-        db = load_database(args.db)
-    else:  # the documented figures' templates; the node then builds its own features from the database's header
+    workdir = tempfile.mkdtemp(prefix="mveq_latency_")
+    db_path = args.db  # the node loads it
+    if db_path is None:  # the documented figures' templates; the node then builds its own features from the database's header
         features = DenseFeatures.create(replace(config, device=device, precision=args.precision))
-        db = build_database_from_mesh(features, mesh, "object", CadDatabaseConfig(**WHOLE_RENDERS))
+        db_path = build_database_from_mesh(features, mesh, "object", CadDatabaseConfig(**WHOLE_RENDERS)).save(os.path.join(workdir, "object.mvdb"))
         del features
     if args.stream == "orbit":
         frames = render_stream(mesh, args.frames, gap=(0, 0))
@@ -95,8 +94,6 @@ def main(argv=None) -> int:
         queries = render_queries(mesh, QueryConfig(count=args.frames))
         rgbs, K, truth = [q.rgb for q in queries], queries[0].K, [q.T_cam_obj for q in queries]
     images = [conv.rgb8_to_image(rgb, Header()) for rgb in rgbs]
-    workdir = tempfile.mkdtemp(prefix="mveq_latency_")
-    db_path = args.db or db.save(os.path.join(workdir, "object.mvdb"))
 
     rclpy.init()
     params = {"objects": [f"object={db_path}"], "device": device, "precision": args.precision, **overrides}
@@ -105,6 +102,9 @@ def main(argv=None) -> int:
     if unknown:
         shutil.rmtree(workdir, ignore_errors=True)
         parser.error(f"--param: the pose_estimator node has no parameter {', '.join(unknown)}")
+    if not node.estimator.databases:  # a missing or broken --db: the node logged why
+        shutil.rmtree(workdir, ignore_errors=True)
+        parser.error(f"{db_path}: the node loaded no database from it (its log above says why)")
     probe = rclpy.create_node("latency_probe")
     received: dict[str, dict[int, float]] = {"markers": {}, "pose": {}}
     poses: dict[int, np.ndarray] = {}  # stamp -> the published pose

@@ -46,3 +46,9 @@ def test_unknown_node_parameter_is_refused(tiny_db):
     proc = _latency("--db", str(tiny_db), "--seconds", "1", "--param", "no_such_setting=3")
     assert proc.returncode == 2
     assert "the pose_estimator node has no parameter no_such_setting" in proc.stderr
+
+
+def test_missing_database_is_refused(tmp_path):
+    proc = _latency("--db", str(tmp_path / "missing.mvdb"), "--seconds", "1")
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'missing.mvdb'}: the node loaded no database from it" in proc.stderr
