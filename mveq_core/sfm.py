@@ -342,15 +342,45 @@ def marker_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarra
     views = max(seen.values(), key=len) if seen else []
     if len(views) < 2:
         raise SfMError(f"ArUco marker ({dictionary}) found in {len(views)} registered keyframes: it must be visible in at least 2")
-    corners3d = []
-    for j in range(4):
-        A = []
-        for k, c in views:
-            P = K @ rec.T_cam_world[k][:3]
-            x, y = c[j]
-            A += [x * P[2] - P[0], y * P[2] - P[1]]
-        X = np.linalg.svd(np.asarray(A))[2][-1]
-        corners3d.append(X[:3] / X[3])
-    corners3d = np.asarray(corners3d)
+    corners3d = np.asarray([triangulate(rec, K, [(k, c[j]) for k, c in views]) for j in range(4)])
     side = np.mean([np.linalg.norm(corners3d[j] - corners3d[(j + 1) % 4]) for j in range(4)])
     return float(marker_length / side)
+
+
+def triangulate(rec: Reconstruction, K: np.ndarray, views: Sequence[tuple[int, Sequence[float]]]) -> np.ndarray:
+    """(3,) point seen at pixel (x, y) in each registered keyframe k of ``views`` [(k, (x, y)), ...],
+    by linear triangulation (DLT) with the reconstruction's cameras."""
+    A = []
+    for k, (x, y) in views:
+        P = K @ rec.T_cam_world[k][:3]
+        A += [x * P[2] - P[0], y * P[2] - P[1]]
+    X = np.linalg.svd(np.asarray(A))[2][-1]
+    return X[:3] / X[3]
+
+
+def marked_points_scale(rec: Reconstruction, K: np.ndarray, marks: Sequence[dict[int, Sequence[float]]], distance: float, min_angle_deg: float = 3.0) -> float:
+    """Scale factor (metres per reconstruction unit) from two points the user marked: ``marks`` is
+    two {keyframe: (x, y)} (each point's pixel in every keyframe it was marked in) and
+    ``distance`` the metres between the two points (a ruler's reading). Each point is
+    triangulated from its registered keyframes; views closer than ``min_angle_deg`` apart cannot
+    place it in depth and are refused with what to do."""
+    if distance <= 0:
+        raise ValueError(f"the marked points' distance must be positive metres, got {distance}")
+    if len(marks) != 2:
+        raise ValueError(f"mark exactly two points, got {len(marks)}")
+    points = []
+    for name, seen in zip("AB", marks):
+        views = [(k, xy) for k, xy in sorted(seen.items()) if k in rec.T_cam_world]
+        if len(views) < 2:
+            raise SfMError(f"point {name} is marked in {len(views)} registered keyframes: mark it in at least 2 frames that registered")
+        X = triangulate(rec, K, views)
+        rays = np.array([X - invert_transform(rec.T_cam_world[k])[:3, 3] for k, _ in views])
+        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+        angle = float(np.degrees(np.arccos(np.clip((rays @ rays.T).min(), -1.0, 1.0))))
+        if angle < min_angle_deg:
+            raise SfMError(f"point {name}: its frames see it only {angle:.1f} deg apart, too little to place it in depth: mark it in frames further around the object")
+        points.append(X)
+    measured = float(np.linalg.norm(points[0] - points[1]))
+    if measured <= 0:
+        raise SfMError("points A and B triangulate to the same place: mark two different points")
+    return float(distance / measured)

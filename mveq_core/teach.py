@@ -12,7 +12,7 @@ import numpy as np
 
 from .densify import DensifyConfig, densify
 from .geometry import make_transform
-from .sfm import Reconstruction, SfMError, marker_scale, metric, object_points, reconstruct, select_keyframes
+from .sfm import Reconstruction, SfMError, marked_points_scale, marker_scale, metric, object_points, reconstruct, select_keyframes
 
 
 @dataclass
@@ -34,21 +34,30 @@ class TeachReport:
 
 def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, object_size: float | None = None, marker_length: float | None = None,
           box: tuple[int, Sequence[float]] | None = None, keyframes: int = 30, crop=None, progress: bool = True, work_dir: str | Path | None = None,
-          centre_window: float = 0.0, dense: DensifyConfig | None = DensifyConfig()):
+          centre_window: float = 0.0, dense: DensifyConfig | None = DensifyConfig(),
+          marked: tuple[Sequence[dict[int, Sequence[float]]], float] | None = None):
     """A database of ``name`` from an unposed RGB video (frames ``images``, intrinsics ``K``):
     keyframes, SfM, metric scale (``object_size``: the object's longest side, or ``marker_length``:
-    an ArUco marker's side, metres), object points, crops at the estimator's scale. ``box``:
+    an ArUco marker's side, metres, or ``marked``: two points' pixels ({frame index: (x, y)} each,
+    in at least 2 frames; those frames become keyframes) and their distance in metres), object
+    points, crops at the estimator's scale. ``box``:
     (frame index, [x0, y0, x1, y1]) of the object in one frame (default: the orbit centre).
     ``centre_window``: SfM keypoints only in the frames' centre (:func:`reconstruct`). ``dense``:
     a :class:`~mveq_core.densify.DensifyConfig` adds dense object points (the default; None: SfM
     points only: on the real LINEMOD cat they took held-out poses from 63° to 5° median relative
     rotation error, docs/benchmarks.md).
     Returns (database, :class:`TeachReport`, metric :class:`Reconstruction` over the keyframes)."""
-    if (object_size is None) == (marker_length is None):
-        raise ValueError("give the scale one way: object_size (the object's longest side) or marker_length (an ArUco marker's side), metres")
+    if sum(x is not None for x in (object_size, marker_length, marked)) != 1:
+        raise ValueError("give the scale one way: object_size (the object's longest side), marker_length (an ArUco marker's side) or marked (two marked points and their distance), metres")
+    forced = set() if box is None else {box[0]}
+    for seen in marked[0] if marked is not None else ():
+        for k in seen:
+            if not 0 <= k < len(images):
+                raise ValueError(f"a marked point's frame {k} is not one of the {len(images)} frames (0-{len(images) - 1})")
+        forced |= set(seen)
     chosen = select_keyframes(images, keyframes)
-    if box is not None and box[0] not in chosen:
-        chosen = sorted(set(chosen) | {box[0]})
+    if not forced <= set(chosen):
+        chosen = sorted(set(chosen) | forced)
     frames = [images[i] for i in chosen]
     rec = reconstruct(frames, K, work_dir, centre_window=centre_window)
     if len(rec.T_cam_world) < 3:
@@ -58,7 +67,16 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
     if object_size is not None:
         rec = metric(rec, object_size, ids)
     else:
-        rec = rec.scaled(marker_scale(frames, rec, K, marker_length))
+        if marker_length is not None:
+            factor = marker_scale(frames, rec, K, marker_length)
+        else:
+            local = [{chosen.index(k): xy for k, xy in seen.items()} for seen in marked[0]]
+            try:
+                factor = marked_points_scale(rec, K, local, marked[1])
+            except SfMError as exc:
+                lost = sorted({k for seen in marked[0] for k in seen if chosen.index(k) not in rec.T_cam_world})
+                raise SfMError(f"{exc}" + (f" (marked frames {lost} did not register)" if lost else "")) from None
+        rec = rec.scaled(factor)
         rec.object_point_ids = ids
     added = 0
     if dense is not None:

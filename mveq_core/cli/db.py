@@ -34,6 +34,33 @@ def cmd_db_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def marked_points_from_args(args: argparse.Namespace, frames: int):
+    """(({frame: (x, y)}, {frame: (x, y)}), metres) from --mark-a/--mark-b/--mark-distance, or None."""
+    given = [args.mark_a, args.mark_b, args.mark_distance]
+    if all(v is None for v in given):
+        return None
+    if any(v is None for v in given):
+        raise MveqError("metric scale from two marked points needs --mark-a, --mark-b and --mark-distance together")
+    marks = []
+    for option, values in (("--mark-a", args.mark_a), ("--mark-b", args.mark_b)):
+        seen = {}
+        for value in values:
+            try:
+                frame, xy = value.split(":")
+                x, y = (float(v) for v in xy.split(","))
+                seen[int(frame)] = (x, y)
+            except ValueError:
+                raise MveqError(f"{option} expects FRAME:X,Y (e.g. 0:312.5,140), got {value!r}") from None
+            if not 0 <= int(frame) < frames:
+                raise MveqError(f"{option} {value}: frame {frame} is not one of the {frames} frames (0-{frames - 1})")
+        if len(seen) < 2:
+            raise MveqError(f"{option}: mark the point in at least 2 frames (FRAME:X,Y FRAME:X,Y ...), got {len(seen)}")
+        marks.append(seen)
+    if args.mark_distance <= 0:
+        raise MveqError(f"--mark-distance must be positive metres, got {args.mark_distance}")
+    return marks, args.mark_distance
+
+
 def cmd_db_teach(args: argparse.Namespace) -> int:
     """build-from-video with --video/--frames: camera poses by SfM (mveq_core.sfm)."""
     import numpy as np
@@ -59,10 +86,11 @@ def cmd_db_teach(args: argparse.Namespace) -> int:
         if len(values) != 5:
             raise MveqError(f"--box expects FRAME,x0,y0,x1,y1, got {args.box!r}")
         box = (int(values[0]), [float(v) for v in values[1:]])
+    marked = marked_points_from_args(args, len(images))
     features = features_from_args(args)
     name = args.name or Path(args.video or args.frames).stem
     db, report, rec = teach(features, images, K, name, args.object_size, args.marker_length, box, args.keyframes, reference_crop_from_args(args), centre_window=args.centre_window,
-                            dense=DensifyConfig() if args.dense_points else None)
+                            dense=DensifyConfig() if args.dense_points else None, marked=marked)
     db.save(args.out, "fp32" if args.fp32 else "fp16")
     write_json_atomic(Path(args.out).with_suffix(".report.json"), report.to_json())
     save_teach_pictures(Path(args.out), images, K, report, rec)
@@ -142,6 +170,9 @@ def register(sub) -> None:
     q.add_argument("--camera", default=None, help="camera JSON (K or fx, fy, cx, cy; optional dist: OpenCV distortion, the frames are undistorted) of --video/--frames")
     q.add_argument("--object-size", type=float, default=None, help="metric scale: the object's longest side (the longest edge of the smallest box around it, as a ruler measures), metres")
     q.add_argument("--marker-length", type=float, default=None, help="metric scale: side of an ArUco marker (DICT_4X4_50) in view, metres")
+    q.add_argument("--mark-a", nargs="+", default=None, metavar="FRAME:X,Y", help="metric scale from two marked points: point A's pixel in 2 or more frames (frame index in the input, pixel column,row)")
+    q.add_argument("--mark-b", nargs="+", default=None, metavar="FRAME:X,Y", help="point B's pixel in 2 or more frames (with --mark-a, --mark-distance)")
+    q.add_argument("--mark-distance", type=float, default=None, help="metres between the marked points A and B (a ruler's reading)")
     q.add_argument("--box", default=None, help="the object in one frame: FRAME,x0,y0,x1,y1 (default: what the cameras orbit)")
     q.add_argument("--keyframes", type=int, default=30, help="keyframes for SfM (the sharpest of equal stretches)")
     q.add_argument("--dense-points", action=argparse.BooleanOptionalAction, default=True,
