@@ -88,8 +88,8 @@ def main(folder: str, out: str, pairs: int = 200, seed: int = 0) -> int:
         print(f"{folder.name}: click noise {noise:.0f} px, {len(ratios)} pairs: |scale error| median {100 * np.median(err):.2f} %, p90 {100 * np.percentile(err, 90):.2f} %, "
               f"within 1 %: {100 * np.mean(err < 0.01):.0f} %")
     print(f"{folder.name}: object size ({size:.4f} m longest side) on the same reconstruction: scale ratio {size_ratio:.4f} ({100 * abs(size_ratio - 1):.2f} % off)")
-    result = {"set": folder.name, "views": len(names), "registered": len(rec.T_cam_world), "object_points": len(ids), "marked_points": len(points),
-              "object_size_m": size, "object_size_scale_ratio": size_ratio, "marked_points": rows, "min_angle_deg": MIN_ANGLE_DEG, "seed": seed}
+    result = {"set": folder.name, "views": len(names), "registered": len(rec.T_cam_world), "object_points": len(ids), "points_marked": len(points),
+              "object_size_m": size, "object_size_scale_ratio": size_ratio, "pairs": rows, "min_angle_deg": MIN_ANGLE_DEG, "seed": seed}
     write_result_json(out, result)
     return 0
 
