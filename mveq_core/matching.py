@@ -24,6 +24,16 @@ METHODS = ("auto", "fused", "blocked")
 
 
 @torch.no_grad()
+def principal_directions(descriptors: torch.Tensor, dims: int) -> torch.Tensor:
+    """(C, dims) float32: the leading eigenvectors of the (M, C) descriptors' second-moment matrix,
+    not centred, so that dot products of projected descriptors approximate the full ones best."""
+    if not 0 < dims <= descriptors.shape[1]:
+        raise ValueError(f"dims must be in 1..{descriptors.shape[1]}, got {dims}")
+    x = descriptors.float()
+    _, vectors = torch.linalg.eigh(x.T @ x / max(len(x), 1))  # ascending eigenvalues
+    return vectors[:, -dims:].flip(1).contiguous()
+
+
 def mutual_nearest_neighbours(query: torch.Tensor, database: torch.Tensor, max_elements: int = 50_000_000, method: str = "auto") -> Matches:
     """Mutual nearest neighbours by cosine similarity (inputs L2-normalised).
 

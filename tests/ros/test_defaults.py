@@ -15,12 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 POSE, PNP, TRACKER = PoseConfig(), PnPConfig(), TrackerConfig()
 CLI_POSE = {"backend": PNP.backend, "ransac_iters": PNP.iterations, "threshold": PNP.threshold_px, "min_inliers": PNP.min_inliers, "min_inlier_ratio": PNP.min_inlier_ratio,
             "input_size": POSE.input_size, "grid_stride": POSE.grid_stride, "crop_margin": POSE.crop_margin, "retrieval_views": POSE.retrieval_views, "grayscale_query": POSE.grayscale_query,
-            "crop_quantum": POSE.crop_quantum, "matching": POSE.matching, "depth_refine": POSE.depth_refine}  # fmt: skip
+            "crop_quantum": POSE.crop_quantum, "matching": POSE.matching, "depth_refine": POSE.depth_refine, "match_dims": POSE.match_dims}  # fmt: skip
 NODE_POSE = {"input_size": POSE.input_size, "grid_stride": POSE.grid_stride, "refine_with_crop": POSE.refine_with_crop, "pnp_backend": PNP.backend, "ransac_iterations": PNP.iterations,
              "ransac_threshold": PNP.threshold_px, "min_inliers": PNP.min_inliers, "min_inlier_ratio": PNP.min_inlier_ratio,
              "crop_quantum": POSE.crop_quantum, "matching": POSE.matching, "depth_refine": POSE.depth_refine, "mask_background": POSE.mask_background,
              "render_refine": POSE.render_refine, "retrieval_views": POSE.retrieval_views, "hypotheses": POSE.hypotheses, "hypothesis_score": POSE.hypothesis_score,
-             "box_queries": POSE.box_queries, "pnp_compile": PNP.compile, "box_mask": POSE.box_mask}  # fmt: skip
+             "box_queries": POSE.box_queries, "pnp_compile": PNP.compile, "box_mask": POSE.box_mask, "match_dims": POSE.match_dims}  # fmt: skip
 
 
 @pytest.mark.parametrize("argv", [["pose", "--db", "x.mvdb", "--image", "i.png", "--out", "o.json"], ["bench", "real", "--data", "d", "--out", "o"]])

@@ -1,0 +1,92 @@
+"""Issue 11 on the GPU: matching on descriptors projected onto the database's principal directions
+(`--match-dims N`) against the full descriptors, one process, one warm GPU, the latency
+benchmark's frames, box mode, the three camera-rate switches (--pnp-compile --box-queries
+--cuda-graphs).
+
+usage: python scripts/device/match_dims_ab.py OUT.json [offline-default | BACKBONE] DIMS [DIMS ...]
+The estimator (database on the GPU, compiled PnP, feature graphs) is built once; a first pass over
+the 200 frames (after 5 warm-up) captures every crop size's graph; then rounds alternate the
+settings (0 = full descriptors, then each DIMS) over the same frames, three rounds each, so drift
+of the machine falls on every setting alike. Per setting: median frame time (wall) and per stage,
+p95, mutual matches, success (5 deg / 5 cm against the rendered ground truth) and the rotation
+between its pose and the full descriptors' pose of the same frame.
+"""
+
+import json
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
+from mveq_core.bundled import SAMPLE_OBJECT
+from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
+from mveq_core.crop import mask_box
+from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
+from mveq_core.geometry import rotation_error_deg
+from mveq_core.metrics.pose import query_pose_error
+from mveq_core.pnp import PnPConfig
+from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.provenance import provenance
+from mveq_core.render import load_mesh
+
+
+def main(out, model="offline-default", *dims):
+    settings = [0, *(int(d) for d in dims)]
+    config = OFFLINE_DEFAULT if model == "offline-default" else FeatureConfig(backbone=model, weights="random")
+    features = DenseFeatures.create(replace(config, device="cuda", cuda_graphs=True))
+    mesh = load_mesh(SAMPLE_OBJECT)
+    db = build_database_from_mesh(features, mesh, "drill", CadDatabaseConfig(**WHOLE_RENDERS), progress=False)
+    base = PoseConfig(box_queries=True, pnp=PnPConfig(backend="gpu", compile=True))
+    estimator = PoseEstimator(features, [db], base)
+    queries = render_queries(mesh, QueryConfig(count=205, width=640, height=480))
+    boxes = [mask_box(q.mask) for q in queries]
+    report = {"model": features.describe(), "database_entries": len(db), "descriptor_dims": int(db.descriptors.shape[1]), "settings": {}}
+
+    def one_pass(d):
+        estimator.config = replace(base, match_dims=d)
+        rows = []
+        for i, (q, box) in enumerate(zip(queries, boxes)):
+            t0 = time.perf_counter()
+            r = estimator.estimate(q.rgb, q.K, box=box, objects=["drill"])["drill"]
+            wall = (time.perf_counter() - t0) * 1e3
+            if i >= 5:
+                rows.append((wall, r))
+        return rows
+
+    one_pass(0)  # capture every crop size's feature graph
+    for d in settings[1:]:
+        one_pass(d)  # each projection computed once, outside the timed rounds
+    runs = {d: [] for d in settings}
+    for _ in range(3):
+        for d in settings:
+            runs[d].append(one_pass(d))
+    full_poses = [r.T_cam_obj if r.success else None for _, r in runs[0][0]]
+    for d in settings:
+        rows = [row for run in runs[d] for row in run]
+        wall = np.array([w for w, _ in rows])
+        stages = {}
+        for _, r in rows:
+            for k, v in r.timings_ms.items():
+                stages.setdefault(k, []).append(v)
+        ok, turn = [], []
+        for j, (_, r) in enumerate(runs[d][0]):
+            rot, cm = query_pose_error(r.T_cam_obj if r.success else None, queries[j + 5].T_cam_obj)
+            ok.append(rot < 5 and cm < 5)
+            if r.success and full_poses[j] is not None:
+                turn.append(rotation_error_deg(r.T_cam_obj[:3, :3], full_poses[j][:3, :3]))
+        report["settings"][str(d)] = {"median_ms": {k: float(np.median(v)) for k, v in stages.items()} | {"wall": float(np.median(wall))},
+                                      "p95_wall_ms": float(np.percentile(wall, 95)), "frames": int(len(wall)),
+                                      "median_matches": float(np.median([r.num_matches for _, r in rows])),
+                                      "success_5deg_5cm": float(np.mean(ok)),
+                                      "median_rotation_from_full_deg": float(np.median(turn)) if turn else None}  # fmt: skip
+        print(d, json.dumps(report["settings"][str(d)]))
+    report["provenance"] = provenance(torch.device("cuda"), sys.argv)
+    with open(out, "w") as f:
+        json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
