@@ -28,7 +28,7 @@ from ..pose import PoseConfig, PoseEstimator, PoseResult
 from ..pose_tracking import TRACKING, PoseTracker
 from ..reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
 from . import CROP_MODES, ONBOARDING
-from .detections import frame_key, read_detections
+from .detections import detection_mask, frame_key, read_detections
 from .realdata import RealFrame, RealObject, RealSet, fill_visible_boxes
 
 log = logging.getLogger(__name__)
@@ -75,11 +75,12 @@ def load_frame_detections(path: str | Path) -> dict[tuple[str, str], list[dict]]
     return read_detections(path, frame_key)
 
 
-def _detection_for(detections, frame: RealFrame, obj: str) -> list[float] | None:
+def _detection_for(detections, frame: RealFrame, obj: str) -> dict | None:
+    """The best-scored detection of ``obj`` in ``frame`` (box, score, segmentation when given)."""
     for key in (frame.key, frame.name):
         rows = detections.get((key, obj))
         if rows:
-            return rows[0]["box"]
+            return rows[0]
     return None
 
 
@@ -288,7 +289,8 @@ def run_real(
                 obj = real.objects[ann.object]
                 target = ann.box is not None and ann.visib_fract >= bench.min_visib_fract
                 row = {"set": real.name, "frame": frame.key, "object": ann.object, "symmetric": obj.symmetric, "diameter_m": obj.diameter, "target": target, "gt_box": ann.box}
-                box = ann.box if bench.crops in ("gt", "gt-mask") else (_detection_for(dets, frame, ann.object) if bench.crops == "detections" else None)
+                det_row = _detection_for(dets, frame, ann.object) if bench.crops == "detections" else None
+                box = ann.box if bench.crops in ("gt", "gt-mask") else (det_row["box"] if det_row is not None else None)
                 if bench.crops == "localize":
                     det = found[ann.object]
                     row.update(detected=bool(det.present and box_iou(det.box, ann.box) >= 0.5), detection_iou=box_iou(det.box, ann.box), detection_score=det.score, detection_box=det.box)
@@ -301,7 +303,8 @@ def run_real(
                     reason = "not visible" if not target else "no detection"
                     result = PoseResult.failure(ann.object, reason)
                 else:
-                    mask = ann.mask if bench.crops == "gt-mask" else None
+                    # a segmenter's mask with its detection (CNOS, SAM): used as the query mask, as gt-mask's
+                    mask = ann.mask if bench.crops == "gt-mask" else (detection_mask(det_row, frame.rgb.shape[:2], f"{detections}: {frame.key}/{ann.object}") if det_row is not None else None)
                     if bench.crops == "gt-mask" and mask is None:
                         raise MveqError(f"{real.name}/{frame.key}/{ann.object}: --crops gt-mask but the set has no mask for it (no mask file and no mesh to render one)")
                     result = estimator.estimate(frame.rgb, frame.K, mask=mask, box=box, objects=[ann.object], depth=depth)[ann.object]

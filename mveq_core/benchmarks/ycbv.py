@@ -12,7 +12,8 @@ Official BOP layout::
     ycbv/test/000048/scene_gt_info.json    {"1": [{"bbox_obj": [x, y, w, h], "bbox_visib": [...], "visib_fract"}]}
 
 Detections (optional) use the BOP default-detections JSON: a list of
-``{"scene_id", "image_id", "category_id", "bbox": [x, y, w, h], "score", "time"}``.
+``{"scene_id", "image_id", "category_id", "bbox": [x, y, w, h], "score", "time"}``, optionally with a
+``segmentation`` (COCO run-length mask, as CNOS writes them), which becomes the query's mask.
 Everything inside is converted to metres when read.
 """
 
@@ -34,7 +35,7 @@ from ..io import MveqError, read_image_raw, read_image_rgb, read_json
 from ..metrics import bop
 from ..pose import PoseConfig, PoseEstimator
 from ..provenance import write_result_json
-from .detections import bop_key, read_detections
+from .detections import bop_key, detection_mask, read_detections
 
 log = logging.getLogger(__name__)
 
@@ -170,15 +171,18 @@ def run_ycbv(
         image_estimates = []
         for target in im_targets:
             name = f"obj_{target.obj_id:06d}"
-            if dets is not None:
-                boxes = [_xywh_to_box(d["bbox"]) for d in dets.get((scene_id, im_id, target.obj_id), [])[: target.inst_count]]
+            if dets is not None:  # a segmenter's mask with its detection (CNOS) is the query mask
+                found = dets.get((scene_id, im_id, target.obj_id), [])[: target.inst_count]
+                boxes = [_xywh_to_box(d["bbox"]) for d in found]
+                masks = [detection_mask(d, rgb.shape[:2], f"{detections}: scene {scene_id} image {im_id} obj {target.obj_id}") for d in found]
             else:
                 instances = sorted((g for g in gts if g["obj_id"] == target.obj_id), key=lambda g: g["visib_fract"], reverse=True)[: target.inst_count]
                 boxes = [_xywh_to_box(g["bbox_visib"] or g["bbox_obj"]) for g in instances]
-            for box in boxes:
+                masks = [None] * len(boxes)
+            for box, mask in zip(boxes, masks):
                 if box[2] - box[0] < 2 or box[3] - box[1] < 2:
                     continue
-                result = estimator.estimate(rgb, K, box=box, objects=[name])[name]
+                result = estimator.estimate(rgb, K, mask=mask, box=box, objects=[name])[name]
                 if result.success:
                     image_estimates.append((target.obj_id, result.score, result.T_cam_obj))
         elapsed = time.perf_counter() - t0

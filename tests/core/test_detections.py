@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from mveq_core.benchmarks.detections import bop_key, frame_key, read_detections
@@ -34,3 +35,44 @@ def test_errors_name_the_file_and_row(tmp_path):
     path.write_text(json.dumps({"not": "a list"}))
     with pytest.raises(MveqError, match="bad.json: expected a JSON list"):
         load_frame_detections(path)
+
+
+def _rle(mask):
+    """COCO's uncompressed run-length counts of a bool mask (column-major, background run first)."""
+    flat = mask.T.ravel()
+    changes = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    runs = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
+    return {"size": list(mask.shape), "counts": ([0] if flat[0] else []) + runs}
+
+
+def test_segmentation_masks_are_read_and_checked(tmp_path, monkeypatch):
+    """A detection's ``segmentation`` (COCO run-length mask, as CNOS and SAM write it) decodes to the
+    mask it encodes, also when the first pixel is foreground; wrong sizes, wrong run sums, polygons
+    and compressed strings without pycocotools are clear errors."""
+    import sys
+
+    from mveq_core.benchmarks.detections import detection_mask
+
+    mask = np.zeros((6, 5), bool)
+    mask[1:4, 2:5] = True
+    mask[5, 0] = True
+    corner = mask.copy()
+    corner[0, 0] = True  # the column-major first pixel: the counts start with an empty background run
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"frame": "f", "object": "o", "bbox": [2, 1, 3, 3], "segmentation": _rle(mask)},
+                                {"frame": "g", "object": "o", "bbox": [0, 0, 5, 6], "segmentation": _rle(corner)},
+                                {"frame": "h", "object": "o", "bbox": [0, 0, 1, 1]}]))
+    rows = load_frame_detections(path)
+    assert np.array_equal(detection_mask(rows[("f", "o")][0], (6, 5)), mask)
+    assert _rle(corner)["counts"][0] == 0 and np.array_equal(detection_mask(rows[("g", "o")][0], (6, 5)), corner)
+    assert detection_mask(rows[("h", "o")][0], (6, 5)) is None and "segmentation" not in rows[("h", "o")][0]
+    entry = rows[("f", "o")][0]
+    with pytest.raises(MveqError, match=r"d.json f: segmentation size \[6, 5\] differs from the image's \[480, 640\]"):
+        detection_mask(entry, (480, 640), "d.json f")
+    with pytest.raises(MveqError, match="counts must be non-negative runs summing to 6 x 5 = 30 pixels, got 29"):
+        detection_mask({"segmentation": {"size": [6, 5], "counts": [29]}}, (6, 5))
+    with pytest.raises(MveqError, match="polygons are not read"):
+        detection_mask({"segmentation": [[1, 2, 3, 4, 5, 6]]}, (6, 5))
+    monkeypatch.setitem(sys.modules, "pycocotools", None)  # as where it is not installed
+    with pytest.raises(MveqError, match=r"compressed \(string\) RLE needs pycocotools"):
+        detection_mask({"segmentation": {"size": [6, 5], "counts": "52203"}}, (6, 5))

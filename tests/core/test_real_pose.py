@@ -55,6 +55,38 @@ def test_cad_benchmark_metrics_on_an_exact_scene(coloured, tmp_path):
     assert bad["overall"]["add_s_0.1d"] == 0.0 and bad["overall"]["median_correct_match_share"] < 0.1
 
 
+def test_detections_with_segmentation_give_the_estimator_their_mask(coloured, tmp_path, monkeypatch):
+    """`--crops detections` with a segmenter's masks (COCO run-length ``segmentation``, as CNOS writes
+    BOP default detections): the estimator gets the detection's box and its decoded mask, and a
+    mask of the wrong size names the file and the frame."""
+    from mveq_core.io import MveqError
+    from tests.core.test_detections import _rle
+
+    real = _rendered_set(coloured, tmp_path)
+    frame = real.frames[0]
+    mask = np.zeros(frame.rgb.shape[:2], bool)
+    ys, xs = np.nonzero(frame.rgb.max(axis=2) > 0)
+    mask[ys, xs] = True
+    bbox = [float(xs.min()), float(ys.min()), float(xs.max() + 1 - xs.min()), float(ys.max() + 1 - ys.min())]
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps([{"frame": frame.key, "object": "toy", "bbox": bbox, "score": 0.9, "segmentation": _rle(mask)}]))
+    seen = []
+    estimate = PoseEstimator.estimate
+
+    def spy(self, image, K, mask=None, box=None, **kwargs):
+        seen.append((mask, box))
+        return estimate(self, image, K, mask=mask, box=box, **kwargs)
+
+    monkeypatch.setattr(PoseEstimator, "estimate", spy)
+    cad = CadDatabaseConfig(views=96, image_size=192, max_features=20000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS)
+    result = run_real(CoordinateFeatures(), [real], tmp_path / "out", PoseConfig(input_size=256), RealBenchConfig(crops="detections", overlays=False), cad, detections=path, progress=False)
+    assert len(seen) == 1 and np.array_equal(seen[0][0], mask) and seen[0][1] == [bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]]
+    assert result["overall"]["add_s_0.1d"] == 1.0
+    path.write_text(json.dumps([{"frame": frame.key, "object": "toy", "bbox": bbox, "segmentation": _rle(mask[:100])}]))
+    with pytest.raises(MveqError, match=r"dets.json: .*toy: segmentation size \[100, 640\] differs"):
+        run_real(CoordinateFeatures(), [real], tmp_path / "out2", PoseConfig(input_size=256), RealBenchConfig(crops="detections", overlays=False), cad, detections=path, progress=False)
+
+
 def test_summary_counts_failures_as_infinitely_wrong():
     row = {"target": True, "frame": "f", "frame_seconds": 0.5, "num_matches": 10, "correct_matches": 1, "correct_match_share": 0.1}
     ok = {**row, "success": True, "add_or_adds_ok": True, "adds_ok": True, "cm5_deg5": True, "cm10_deg10": True, "rotation_error_deg": 2.0, "translation_error_cm": 1.0}
