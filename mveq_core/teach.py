@@ -27,6 +27,7 @@ class TeachReport:
     scale: float
     database_features: int = 0
     dense_points: int = 0
+    scale_from: str = ""  # object_size, marker or marked_points
 
     def to_json(self) -> dict:
         return {**self.__dict__, "registered_share": len(self.registered) / max(len(self.keyframes), 1)}
@@ -84,7 +85,8 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
             dense = replace(dense, crop_size=crop.input_size, margin=crop.margin)
         rec, added = densify(features, frames, K, rec, dense, progress=progress)
     db = database_from_reconstruction(features, frames, K, rec, name, crop=crop, progress=progress)
-    report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db), added)
+    scale_from = "object_size" if object_size is not None else "marker" if marker_length is not None else "marked_points"
+    report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db), added, scale_from)
     return db, report, rec
 
 

@@ -171,6 +171,7 @@ def test_teach_with_marked_points_keeps_their_frames_and_the_scale(orbit, tiny_f
     _, report, rec = teach(tiny_features, images, K, "drill", keyframes=12, progress=False, dense=None,
                            marked=(marks, float(np.linalg.norm(ends[0] - ends[1]))))
     assert {5, 7, 13, 15} <= set(report.keyframes) and len(report.keyframes) == 15, report.keyframes  # 5, 7, 15 added
+    assert report.to_json()["scale_from"] == "marked_points"
     _, scale = _relative_errors(rec, [poses[k] for k in report.keyframes])
     assert abs(np.median(scale) - 1.0) < 0.01, np.median(scale)  # 0.27 % measured (exact pixels)
     with pytest.raises(ValueError, match="a marked point's frame 30 is not one of the 24 frames"):
@@ -291,6 +292,7 @@ def test_cli_teach_pictures_and_pose_from_the_taught_database(orbit, tmp_path, c
             "--keyframes", "16", "--name", "drill", "--model", "offline-default", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0, capsys.readouterr().err
     report = read_json(out.with_suffix(".report.json"))
+    assert report["scale_from"] == "object_size"
     # 16 keyframes of 24 views 10° apart: SIFT registers 12 (measured; the others face the drill's
     # plain side), the sheet marks the rest "not registered"
     assert len(report["keyframes"]) == 16 and report["registered_share"] >= 0.7, report
