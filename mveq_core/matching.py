@@ -34,6 +34,7 @@ def principal_directions(descriptors: torch.Tensor, dims: int) -> torch.Tensor:
     return vectors[:, -dims:].flip(1).contiguous()
 
 
+@torch.no_grad()
 def mutual_nearest_neighbours(query: torch.Tensor, database: torch.Tensor, max_elements: int = 50_000_000, method: str = "auto") -> Matches:
     """Mutual nearest neighbours by cosine similarity (inputs L2-normalised).
 

@@ -60,7 +60,10 @@ def detection_mask(entry: dict, shape: tuple[int, int], where: str = "detection"
         return None
     if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
         raise MveqError(f"{where}: segmentation must be a COCO run-length mask {{'size': [h, w], 'counts': ...}} (polygons are not read)")
-    h, w = (int(v) for v in rle["size"])
+    try:
+        h, w = (int(v) for v in rle["size"])
+    except (TypeError, ValueError):
+        raise MveqError(f"{where}: segmentation size must be [h, w], got {rle['size']!r}") from None
     if (h, w) != tuple(shape):
         raise MveqError(f"{where}: segmentation size {[h, w]} differs from the image's {list(shape)}")
     counts = rle["counts"]

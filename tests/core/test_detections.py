@@ -71,6 +71,8 @@ def test_segmentation_masks_are_read_and_checked(tmp_path, monkeypatch):
         detection_mask(entry, (480, 640), "d.json f")
     with pytest.raises(MveqError, match="counts must be non-negative runs summing to 6 x 5 = 30 pixels, got 29"):
         detection_mask({"segmentation": {"size": [6, 5], "counts": [29]}}, (6, 5))
+    with pytest.raises(MveqError, match=r"segmentation size must be \[h, w\], got \[6\]"):
+        detection_mask({"segmentation": {"size": [6], "counts": [30]}}, (6, 5))
     with pytest.raises(MveqError, match="polygons are not read"):
         detection_mask({"segmentation": [[1, 2, 3, 4, 5, 6]]}, (6, 5))
     monkeypatch.setitem(sys.modules, "pycocotools", None)  # as where it is not installed
