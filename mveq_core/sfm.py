@@ -358,6 +358,14 @@ def triangulate(rec: Reconstruction, K: np.ndarray, views: Sequence[tuple[int, S
     return X[:3] / X[3]
 
 
+def viewing_angle_deg(rec: Reconstruction, X: np.ndarray, keyframes: Sequence[int]) -> float:
+    """Widest angle (degrees) between the rays from the registered ``keyframes``' cameras to the
+    point ``X``: how well those views place it in depth."""
+    rays = np.array([X - invert_transform(rec.T_cam_world[k])[:3, 3] for k in keyframes])
+    rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+    return float(np.degrees(np.arccos(np.clip((rays @ rays.T).min(), -1.0, 1.0))))
+
+
 def marked_points_scale(rec: Reconstruction, K: np.ndarray, marks: Sequence[dict[int, Sequence[float]]], distance: float, min_angle_deg: float = 3.0) -> float:
     """Scale factor (metres per reconstruction unit) from two points the user marked: ``marks`` is
     two {keyframe: (x, y)} (each point's pixel in every keyframe it was marked in) and
@@ -374,9 +382,7 @@ def marked_points_scale(rec: Reconstruction, K: np.ndarray, marks: Sequence[dict
         if len(views) < 2:
             raise SfMError(f"point {name} is marked in {len(views)} registered keyframes: mark it in at least 2 frames that registered")
         X = triangulate(rec, K, views)
-        rays = np.array([X - invert_transform(rec.T_cam_world[k])[:3, 3] for k, _ in views])
-        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
-        angle = float(np.degrees(np.arccos(np.clip((rays @ rays.T).min(), -1.0, 1.0))))
+        angle = viewing_angle_deg(rec, X, [k for k, _ in views])
         if angle < min_angle_deg:
             raise SfMError(f"point {name}: its frames see it only {angle:.1f} deg apart, too little to place it in depth: mark it in frames further around the object")
         points.append(X)

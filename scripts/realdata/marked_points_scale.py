@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from middlebury_sfm import load  # noqa: E402
 
 from mveq_core import sfm  # noqa: E402
-from mveq_core.geometry import invert_transform  # noqa: E402
 from mveq_core.io import read_image_rgb  # noqa: E402
 from mveq_core.provenance import set_invocation, write_result_json  # noqa: E402
 
@@ -46,13 +45,9 @@ def marked_pairs(rec: sfm.Reconstruction, ids: np.ndarray, rng: np.random.Genera
     for p, views in seen.items():
         ks = list(views)
         rng.shuffle(ks)
-        for a in range(len(ks)):
-            for b in range(a + 1, len(ks)):
-                ra = rec.points[p] - invert_transform(rec.T_cam_world[ks[a]])[:3, 3]
-                rb = rec.points[p] - invert_transform(rec.T_cam_world[ks[b]])[:3, 3]
-                angle = np.degrees(np.arccos(np.clip(ra @ rb / np.linalg.norm(ra) / np.linalg.norm(rb), -1, 1)))
-                if angle >= MIN_ANGLE_DEG and p not in out:
-                    out[p] = {ks[a]: views[ks[a]], ks[b]: views[ks[b]]}
+        pair = next(((a, b) for i, a in enumerate(ks) for b in ks[i + 1 :] if sfm.viewing_angle_deg(rec, rec.points[p], (a, b)) >= MIN_ANGLE_DEG), None)
+        if pair is not None:
+            out[p] = {k: views[k] for k in pair}
     return out
 
 
