@@ -64,6 +64,12 @@ def mask_box(mask: np.ndarray) -> list[float] | None:
     return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
 
 
+def crop_sizes(input_size: int) -> list[tuple[int, int]]:
+    """Every (H, W) a :meth:`Crop.around` crop at ``input_size`` can take: its longer side is
+    ``input_size``, its shorter side anything up to that."""
+    return [(input_size, s) for s in range(1, input_size + 1)] + [(s, input_size) for s in range(1, input_size)]
+
+
 @dataclass(frozen=True)
 class Crop:
     """Integer crop ``x0, y0, x1, y1`` of the original image resized to ``size`` (W, H)."""

@@ -8,6 +8,7 @@ import os
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -208,6 +209,16 @@ class DenseFeatures(nn.Module):
         if dtype is None:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    @torch.no_grad()
+    def prepare_graphs(self, image_sizes: Iterable[tuple[int, int]], batch: int = 1) -> int:
+        """With ``cuda_graphs`` on CUDA: capture now the graphs that images of these (H, W) sizes
+        replay (one per padded token grid), so that no frame waits for a capture or runs eagerly;
+        returns how many were captured (0 with graphs off, on the CPU, or all held already)."""
+        if not (self.cuda_graphs and self.device.type == "cuda") or self.training:
+            return 0
+        grids = [self.grid_size(h, w) for h, w in image_sizes]
+        return self._graphs.prepare(self.backbone, grids, batch, self._backbone_dtype(), self.device, self.layer, self._autocast)
 
     def clear_graphs(self) -> None:
         """Forget the captured CUDA graphs (after weights change or the model moves)."""

@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .crop import Crop, mask_box
+from .crop import Crop, crop_sizes, mask_box
 from .database import ObjectDatabase, load_database
 from .depth import apply_correction, check_depth, correct_distance
 from .features import DenseFeatures, image_to_tensor
@@ -153,6 +153,10 @@ class PoseEstimator:
             self.feature_sets[identity] = other.eval()
         dtype = torch.float16 if self.features.device.type == "cuda" else torch.float32
         self.databases[database.name] = database.to(self.features.device, dtype)
+        if self.config.input_size:  # with cuda_graphs on CUDA: capture every crop size's graph now, not on the first frames
+            captured = self.feature_sets[identity].prepare_graphs(crop_sizes(self.config.input_size))
+            if captured:
+                log.info("%s: captured %d feature graphs for crops of every size", database.name, captured)
         pnp = self.config.pnp
         if pnp.compile and pnp.backend in ("gpu", "auto"):  # compile and capture the PnP's size buckets now, not on the first frames (CUDA only)
             from .pnp_gpu import prepare

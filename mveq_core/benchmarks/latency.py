@@ -61,15 +61,20 @@ def reference_config(base: PoseConfig) -> PoseConfig:
                    pnp=replace(base.pnp, backend="opencv", iterations=10_000, threshold_px=8.0))
 
 
-def run_latency(features, reference_features, db, queries: Sequence[Query], backends: Sequence[str], base: PoseConfig = PoseConfig(), warmup: int = 5, reference_frames: int | None = None) -> dict:
+def run_latency(features, reference_features, db, queries: Sequence[Query], backends: Sequence[str], base: PoseConfig = PoseConfig(), warmup: int = 5,
+                reference_frames: int | None = None, lazy_graphs: bool = False) -> dict:
     """Runs every mode over ``queries`` (the first ``warmup`` untimed); ``reference_features``:
-    the same backbone in fp32 for the reference protocol (None to skip it)."""
+    the same backbone in fp32 for the reference protocol (None to skip it). ``lazy_graphs``: with
+    CUDA graphs, forget the graphs the estimator captured for every crop size when it loaded the
+    database, so that sizes are captured as frames bring them (the behaviour before session 13)."""
     if len(queries) <= warmup:
         raise ValueError(f"need more than {warmup} queries (the first {warmup} only warm up), got {len(queries)}")
-    report = {"benchmark": "latency", "features": features.describe(), "database_features": len(db), "frames": len(queries) - warmup, "warmup": warmup, "runs": {}}
+    report = {"benchmark": "latency", "features": features.describe(), "database_features": len(db), "frames": len(queries) - warmup, "warmup": warmup, "lazy_graphs": lazy_graphs, "runs": {}}
     for backend in backends:
         config = replace(base, pnp=replace(base.pnp, backend=backend))
         estimator = PoseEstimator(features, [db], config)
+        if lazy_graphs:
+            features.clear_graphs()
         report["runs"][f"{backend} box"] = _mode_stats(estimator, db.name, queries, warmup, True)
         report["runs"][f"{backend} search"] = _mode_stats(estimator, db.name, queries, warmup, False)
     if reference_features is not None:

@@ -190,7 +190,7 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
     mesh = load_mesh(mesh_path, args.units)
     db = load_database(args.db) if args.db else build_database_from_mesh(features, mesh, mesh_path.stem, cad_config_from_args(args))
     queries = render_queries(mesh, QueryConfig(count=args.frames + args.warmup, width=width, height=height, seed=args.seed))
-    report = run_latency(features, reference, db, queries, _csv_strs(args.pnp), pose_config_from_args(args), args.warmup, args.reference_frames)
+    report = run_latency(features, reference, db, queries, _csv_strs(args.pnp), pose_config_from_args(args), args.warmup, args.reference_frames, args.lazy_graphs)
     write_result(args.out, "latency", report, format_table(report), features.device)
     return 0
 
@@ -250,6 +250,7 @@ def register(sub) -> None:
     q.add_argument("--warmup", type=int, default=5)
     q.add_argument("--pnp", default="poselib,gpu", help="PnP back-ends")
     q.add_argument("--reference-frames", type=int, default=200, help="frames through the reference protocol (0: skip it)")
+    q.add_argument("--lazy-graphs", action="store_true", help="with --cuda-graphs: capture crop sizes as frames bring them instead of all when the database loads (for comparison)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_bench_latency)

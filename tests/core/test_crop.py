@@ -88,6 +88,29 @@ def test_quantised_crops_come_in_few_sizes_and_keep_the_box():
     assert len(sizes) <= 16, sizes
 
 
+def test_crop_sizes_hold_every_size_a_crop_takes():
+    """crop_sizes (what the estimator captures feature graphs for): every crop of any box, image
+    and quantum, the whole image included, has one of its sizes; at 512 px they fall on 15 padded
+    token grids (the 1/8 rule)."""
+    from mveq_core.adapter import ResolutionRule
+    from mveq_core.crop import crop_sizes
+    from mveq_core.feature_graphs import padded_grid
+
+    sizes = set(crop_sizes(512))
+    assert len(sizes) == 2 * 512 - 1 and all(max(s) == 512 for s in sizes)
+    rng = np.random.default_rng(1)
+    for shape in [(480, 640), (720, 1280), (1080, 1080), (600, 300)]:
+        assert (Crop.around(shape, None, 0.15, 512).size[::-1]) in sizes
+        for _ in range(100):
+            w, h = rng.uniform(2, shape[1] / 2), rng.uniform(2, shape[0] / 2)
+            x0, y0 = rng.uniform(-w / 2, shape[1] - w / 2), rng.uniform(-h / 2, shape[0] - h / 2)
+            for quantum in (0, 56):
+                crop = Crop.around(shape, [x0, y0, x0 + w, y0 + h], 0.15, 512, quantum)
+                assert crop.empty or crop.size[::-1] in sizes, (shape, crop)
+    rule = ResolutionRule()
+    assert len({padded_grid(rule.grid_size(h, w)) for h, w in sizes}) == 15
+
+
 def test_query_grid_is_the_stride_grid_and_its_box_filter():
     """Crop.query_grid: the crop's stride grid row by row with its original pixels (to_original),
     and with a box exactly the points in_box keeps, in the same order."""

@@ -59,3 +59,48 @@ def test_cuda_graphs_replay_the_eager_features_for_any_crop_size():
             worst = max(worst, float((graphed - eager).abs().max() / eager.abs().max()))
     assert len(features._graphs) >= 3  # (512, 384) and (512, 370) share a padded size; several captured
     assert worst < 0.02, worst  # bf16 autocast: the masked and unmasked attention kernels round differently
+
+
+def test_preparing_graphs_is_nothing_on_the_cpu():
+    features = DenseFeatures(create_backbone("tiny_vit14", "random")).eval()
+    features.cuda_graphs = True
+    assert features.prepare_graphs([(512, 384), (384, 512)]) == 0 and len(features._graphs) == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device: docs/benchmarks.md)")
+def test_prepared_graphs_serve_every_crop_size_from_the_first_frame():
+    """The estimator captures, when it loads a database, a graph for every crop size (15 padded
+    grids at 512 px); frames of any size then replay them (none captured later) with the eager
+    features, though the graphs share one memory pool."""
+    from mveq_core.crop import crop_sizes
+
+    torch.manual_seed(0)
+    features = DenseFeatures(create_backbone("dinov2_vits14", "random")).cuda().eval()
+    features.cuda_graphs = True
+    assert features.prepare_graphs(crop_sizes(512)) == 15 and len(features._graphs) == 15
+    assert features.prepare_graphs(crop_sizes(512)) == 0  # all held
+    worst = 0.0
+    with torch.no_grad():
+        for h, w in [(512, 384), (140, 512), (512, 512), (512, 61), (300, 512), (512, 384), (512, 200)]:
+            image = torch.rand(1, 3, h, w, device="cuda")
+            graphed = features.feature_grid(image).grid
+            features.cuda_graphs = False
+            eager = features.feature_grid(image).grid
+            features.cuda_graphs = True
+            worst = max(worst, float((graphed - eager).abs().max() / eager.abs().max()))
+    assert len(features._graphs) == 15 and not features._graphs._sightings  # every frame replayed a prepared graph
+    assert worst < 0.02, worst
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device: docs/benchmarks.md)")
+def test_the_estimator_captures_every_crop_size_when_it_loads_a_database(procedural_mesh):
+    from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
+    from mveq_core.crop import crop_sizes
+    from mveq_core.pose import PoseConfig, PoseEstimator
+
+    features = DenseFeatures(create_backbone("dinov2_vits14", "random")).cuda().eval()
+    db = build_database_from_mesh(features, procedural_mesh, "toy", CadDatabaseConfig(views=4, image_size=128, max_features=2000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
+    features.cuda_graphs = True
+    PoseEstimator(features, [db], PoseConfig(input_size=256))
+    expected = {padded_grid(features.grid_size(h, w)) for h, w in crop_sizes(256)}
+    assert len(expected) == 7 and len(features._graphs) == 7  # grids of 32 cells a side at the 1/8 rule: 8..32 by 8, both ways
