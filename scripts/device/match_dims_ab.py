@@ -23,30 +23,20 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from drill_frames import camera_rate_features, drill_frames
 
-from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
-from mveq_core.bundled import SAMPLE_OBJECT
-from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
-from mveq_core.crop import crop_sizes, mask_box
-from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
+from mveq_core.crop import crop_sizes
 from mveq_core.geometry import rotation_error_deg
 from mveq_core.metrics.pose import query_pose_error
-from mveq_core.pnp import PnPConfig
-from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.pose import PoseEstimator
 from mveq_core.provenance import provenance
-from mveq_core.render import load_mesh
 
 
 def main(out, model="offline-default", *tokens):
     settings = ["0", *tokens]
-    config = OFFLINE_DEFAULT if model == "offline-default" else FeatureConfig(backbone=model, weights="random")
-    features = DenseFeatures.create(replace(config, device="cuda", cuda_graphs=True))
-    mesh = load_mesh(SAMPLE_OBJECT)
-    db = build_database_from_mesh(features, mesh, "drill", CadDatabaseConfig(**WHOLE_RENDERS), progress=False)
-    base = PoseConfig(box_queries=True, pnp=PnPConfig(backend="gpu", compile=True))
+    features = camera_rate_features(model)
+    db, base, queries, boxes = drill_frames(features)
     estimator = PoseEstimator(features, [db], base)
-    queries = render_queries(mesh, QueryConfig(count=205, width=640, height=480))
-    boxes = [mask_box(q.mask) for q in queries]
     report = {"model": features.describe(), "database_entries": len(db), "descriptor_dims": int(db.descriptors.shape[1]), "settings": {}}
 
     def one_pass(setting):

@@ -14,35 +14,23 @@ head, sampling, and matching and PnP.
 import json
 import sys
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
+from drill_frames import camera_rate_features, drill_frames
 
-from mveq_core.benchmarks.rendered_pose import QueryConfig, render_queries
-from mveq_core.bundled import SAMPLE_OBJECT
-from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
-from mveq_core.crop import mask_box
 from mveq_core.feature_graphs import padded_grid
-from mveq_core.features import OFFLINE_DEFAULT, DenseFeatures, FeatureConfig
 from mveq_core.metrics.pose import query_pose_error
-from mveq_core.pnp import PnPConfig
-from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.pose import PoseEstimator
 from mveq_core.provenance import provenance
-from mveq_core.render import load_mesh
 
 
 def main(out, model="offline-default", *flags):
-    config = OFFLINE_DEFAULT if model == "offline-default" else FeatureConfig(backbone=model, weights="random")
-    precision = "bf16-weights" if "bf16-weights" in flags else "auto"
-    features = DenseFeatures.create(replace(config, device="cuda", cuda_graphs=True, precision=precision))
+    features = camera_rate_features(model, "bf16-weights" if "bf16-weights" in flags else "auto")
     if "compile-backbone" in flags:
         features.backbone.forward_padded = torch.compile(features.backbone.forward_padded, dynamic=True)
-    mesh = load_mesh(SAMPLE_OBJECT)
-    db = build_database_from_mesh(features, mesh, "drill", CadDatabaseConfig(**WHOLE_RENDERS), progress=False)
-    estimator = PoseEstimator(features, [db], PoseConfig(box_queries=True, pnp=PnPConfig(backend="gpu", compile=True)))
-    queries = render_queries(mesh, QueryConfig(count=205, width=640, height=480))
-    boxes = [mask_box(q.mask) for q in queries]
+    db, base, queries, boxes = drill_frames(features)
+    estimator = PoseEstimator(features, [db], base)
     report = {"model": features.describe(), "flags": list(flags)}
 
     graphs = features._graphs

@@ -8,6 +8,9 @@ plus the best any rule could do (the oracle). No pose is re-estimated.
 ``--grabcut`` adds rules that need no ground-truth mask: each hypothesis's mesh silhouette against
 a mask that OpenCV's GrabCut cuts from the ground-truth box (a box-only user's stand-in for a
 segmenter), alone and times the inliers, and the GrabCut masks' IoU with the ground-truth masks.
+``--box`` adds rules that need the box alone: the IoU of the box around each hypothesis's mesh
+silhouette (clipped to the image) with the box the row was cropped from, alone and times the
+inliers (session 13).
 
     .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_bop_hyp10_silhouette.json --data ../shared/realdata
     .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_cat_hyp10_silhouette.json --bop LM_CAT_BOP
@@ -35,6 +38,17 @@ RULES = {
     "first (one hypothesis)": None,
 }
 GRABCUT_RULES = ("silhouette vs GrabCut", "inliers x silhouette vs GrabCut")
+BOX_RULES = ("silhouette's box vs the box", "inliers x silhouette's box vs the box")
+
+
+def box_iou(a, b) -> float:
+    """IoU of two [x0, y0, x1, y1] boxes (0 when either is None)."""
+    if a is None or b is None:
+        return 0.0
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, w) * max(0.0, h)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
 def main(argv: list[str]) -> int:
@@ -44,6 +58,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--bop", help="the BOP root (bench bop)")
     ap.add_argument("--meshes", help="the bench's --meshes folder, when it had one")
     ap.add_argument("--grabcut", action="store_true", help="also choose by the silhouette against GrabCut masks cut from the GT boxes")
+    ap.add_argument("--box", action="store_true", help="also choose by the box around the silhouette against the row's box")
     args = ap.parse_args(argv)
     result = json.load(open(args.result))
     if args.bop:
@@ -58,7 +73,7 @@ def main(argv: list[str]) -> int:
             use_meshes(sets, args.meshes)
     objects = {(s.name, n): o for s in sets for n, o in s.objects.items()}
     frames = {f.key: (s, f) for s in sets for f in s.frames}
-    rules = [*RULES, *(GRABCUT_RULES if args.grabcut else ())]
+    rules = [*RULES, *(GRABCUT_RULES if args.grabcut else ()), *(BOX_RULES if args.box else ())]
     counts = {k: np.zeros(2) for k in [*rules, "oracle"]}
     grabcut_ious = []
     for row in result["rows"]:
@@ -84,6 +99,16 @@ def main(argv: list[str]) -> int:
             grabcut_ious.append(float((cut & ann.mask).sum() / max(1, (cut | ann.mask).sum())))
             ious = np.array([silhouette_iou(obj.mesh(), frame.K, np.asarray(h["T_cam_obj"]), cut) for h in found])
             for k, values in zip(GRABCUT_RULES, (ious, ious * [h["num_inliers"] for h in found])):
+                pick = scores[int(np.argmax(values))]
+                counts[k] += [pick["add_or_adds_ok"], pick["cm5_deg5"]]
+        if args.box:
+            from mveq_core.crop import mask_box
+            from mveq_core.render import render_view
+
+            real, frame = frames[row["frame"]]
+            shape = frame.rgb.shape[:2]
+            ious = np.array([box_iou(mask_box(render_view(obj.mesh(), frame.K, np.asarray(h["T_cam_obj"]), shape, None, False).mask), row["gt_box"]) for h in found])
+            for k, values in zip(BOX_RULES, (ious, ious * [h["num_inliers"] for h in found])):
                 pick = scores[int(np.argmax(values))]
                 counts[k] += [pick["add_or_adds_ok"], pick["cm5_deg5"]]
         counts["oracle"] += [any(s["add_or_adds_ok"] for s in scores), any(s["cm5_deg5"] for s in scores)]
