@@ -7,6 +7,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from mveq_ros.presets import CAMERA_RATE
+
 
 def _pose_node(context):
     overrides = {}
@@ -16,6 +18,8 @@ def _pose_node(context):
     device = LaunchConfiguration("device").perform(context)
     if device:
         overrides["device"] = device
+    if LaunchConfiguration("camera_rate").perform(context).lower() in ("true", "1"):
+        overrides.update(CAMERA_RATE)
     return [
         Node(
             package="mveq_ros",
@@ -47,6 +51,7 @@ def generate_launch_description():
             DeclareLaunchArgument("objects", default_value="", description="comma-separated databases ('path', 'name=path', 'bundled:NAME'); '' = config"),
             DeclareLaunchArgument("db", default_value="", description="alias of objects"),
             DeclareLaunchArgument("device", default_value="", description="cpu | cuda | auto ('' = config)"),
+            DeclareLaunchArgument("camera_rate", default_value="false", description="CUDA: tracking mode, compiled gpu PnP, box queries and CUDA graphs (mveq_ros.presets.CAMERA_RATE; over the config)"),
             DeclareLaunchArgument("use_tracker", default_value="false", description="also start the point tracker"),
             DeclareLaunchArgument("tracking_config", default_value=PathJoinSubstitution([share, "config", "tracking.yaml"])),
             DeclareLaunchArgument("namespace", default_value="mveq", description="namespace of the nodes"),

@@ -34,9 +34,12 @@ def in_box(xy: np.ndarray, box: Sequence[float]) -> np.ndarray:
     return (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
 
 
-def grabcut_mask(rgb: np.ndarray, box: Sequence[float], margin: float = 0.15, iterations: int = 5) -> np.ndarray:
+def grabcut_mask(rgb: np.ndarray, box: Sequence[float], margin: float = 0.15, iterations: int = 5, probable: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool foreground that OpenCV's GrabCut cuts from ``box`` [x0, y0, x1, y1] of an RGB
-    image (run on the box grown by ``margin`` a side; outside the box is background)."""
+    image (run on the box grown by ``margin`` a side; outside the box is background). GrabCut
+    starts from the box's rectangle, or with ``probable`` ((H, W) bool) from those pixels as
+    probable foreground and the rest of the box as probable background (empty when ``probable``
+    marks none of the region)."""
     import cv2
 
     h, w = rgb.shape[:2]
@@ -48,10 +51,20 @@ def grabcut_mask(rgb: np.ndarray, box: Sequence[float], margin: float = 0.15, it
     if cx1 - cx0 < 2 or cy1 - cy0 < 2:
         return out
     crop = np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1, ::-1])
-    labels = np.zeros(crop.shape[:2], np.uint8)
-    rect = (int(max(0, x0 - cx0)), int(max(0, y0 - cy0)), max(1, int(bw)), max(1, int(bh)))
-    cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's global generator: the same cut whatever ran before
-    cv2.grabCut(crop, labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_RECT)
+    if probable is None:
+        labels = np.zeros(crop.shape[:2], np.uint8)
+        rect = (int(max(0, x0 - cx0)), int(max(0, y0 - cy0)), max(1, int(bw)), max(1, int(bh)))
+        start = (rect, cv2.GC_INIT_WITH_RECT)
+    else:
+        inbox = np.zeros((h, w), bool)
+        inbox[int(round(y0)) : int(round(y1)), int(round(x0)) : int(round(x1))] = True
+        labels = np.full(crop.shape[:2], cv2.GC_BGD, np.uint8)
+        labels[inbox[cy0:cy1, cx0:cx1]] = cv2.GC_PR_BGD
+        labels[(probable & inbox)[cy0:cy1, cx0:cx1]] = cv2.GC_PR_FGD
+        start = (None, cv2.GC_INIT_WITH_MASK)
+    if probable is None or 0 < (labels == cv2.GC_PR_FGD).sum() < labels.size:
+        cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's global generator: the same cut whatever ran before
+        cv2.grabCut(crop, labels, start[0], np.zeros((1, 65)), np.zeros((1, 65)), iterations, start[1])
     out[cy0:cy1, cx0:cx1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     return out
 

@@ -79,14 +79,7 @@ def feature_masks(features, rgb: np.ndarray, box) -> dict[str, np.ndarray]:
         score = np.full((h, w), -1.0, np.float32)
         score[cy0:cy1, cx0:cx1] = cv2.resize((obj - background).reshape(gh, gw).astype(np.float32), (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_LINEAR)
         coarse = inbox & (score > 0)
-        labels = np.full((cy1 - cy0, cx1 - cx0), cv2.GC_BGD, np.uint8)
-        labels[inbox[cy0:cy1, cx0:cx1]] = cv2.GC_PR_BGD
-        labels[coarse[cy0:cy1, cx0:cx1]] = cv2.GC_PR_FGD
-        if coarse.any():
-            cv2.setRNGSeed(0)
-            cv2.grabCut(np.ascontiguousarray(crop[..., ::-1]), labels, None, np.zeros((1, 65)), np.zeros((1, 65)), 5, cv2.GC_INIT_WITH_MASK)
-        cut = np.zeros((h, w), bool)
-        cut[cy0:cy1, cx0:cx1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+        cut = grabcut_mask(rgb, box, CONTEXT, probable=coarse)
         out[f"features ({start_name} start)"] = coarse
         out[f"features + GrabCut ({start_name} start)"] = cut
     out["box"] = inbox

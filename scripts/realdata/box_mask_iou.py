@@ -64,14 +64,7 @@ def main(root: str, sets: str | None = None) -> int:
                 u8 = (np.clip((heat - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
                 threshold, _ = cv2.threshold(u8[inbox], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
                 salient = inbox & (u8 > threshold)
-                labels = np.full((cy1 - cy0, cx1 - cx0), cv2.GC_BGD, np.uint8)
-                labels[inbox[cy0:cy1, cx0:cx1]] = cv2.GC_PR_BGD
-                labels[salient[cy0:cy1, cx0:cx1]] = cv2.GC_PR_FGD
-                if 0 < (labels == cv2.GC_PR_FGD).sum() < labels.size:
-                    cv2.setRNGSeed(0)  # as grabcut_mask: the same cut whatever ran before
-                    cv2.grabCut(np.ascontiguousarray(frame.rgb[cy0:cy1, cx0:cx1, ::-1]), labels, None, np.zeros((1, 65)), np.zeros((1, 65)), 5, cv2.GC_INIT_WITH_MASK)
-                seeded = np.zeros((h, w), bool)
-                seeded[cy0:cy1, cx0:cx1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+                seeded = grabcut_mask(frame.rgb, ann.box, probable=salient)
                 results.setdefault(real.name, []).append((iou(inbox, ann.mask), iou(grabcut_mask(frame.rgb, ann.box), ann.mask), iou(salient, ann.mask), iou(seeded, ann.mask)))
     print(f"{'set':12} {'n':>3}  median IoU: {'box':>6} {'grabcut':>8} {'saliency':>9} {'sal+gc':>7}   mean: {'box':>6} {'grabcut':>8} {'saliency':>9} {'sal+gc':>7}")
     everything = []

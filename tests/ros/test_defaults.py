@@ -34,6 +34,27 @@ def test_cli_tracking_defaults_are_the_dataclasses():
     assert (args.patch_stride, args.occlusion_threshold, args.anchor_threshold) == (TRACKER.patch_stride, TRACKER.occlusion_threshold, TRACKER.anchor_threshold)
 
 
+def test_camera_rate_preset_names_the_node_s_own_parameters(ros):
+    """``camera_rate:=true`` (pose.launch.py) sets declared parameters of their declared types, and
+    they give the estimator the camera-rate switches."""
+    from mveq_core.backbones import create_backbone
+    from mveq_core.features import DenseFeatures
+    from mveq_core.pose import PoseEstimator
+    from mveq_ros.pose_node import PoseEstimatorNode
+    from mveq_ros.presets import CAMERA_RATE
+
+    node = PoseEstimatorNode(estimator=PoseEstimator(DenseFeatures(create_backbone("tiny_vit14", "random"))))
+    try:
+        for name, value in CAMERA_RATE.items():
+            assert type(node.get_parameter(name).value) is type(value), name
+        config = node._pose_config(CAMERA_RATE)
+        assert config.box_queries and config.pnp.compile and config.pnp.backend == "gpu"
+    finally:
+        node.shutdown_worker()
+        node.destroy_node()
+    assert "camera_rate" in (ROOT / "launch" / "pose.launch.py").read_text()
+
+
 def test_node_defaults_are_the_dataclasses(ros, procedural_mesh):
     from mveq_core.backbones import create_backbone
     from mveq_core.features import DenseFeatures
