@@ -71,3 +71,21 @@ def test_descriptors_that_match_nothing_add_nothing(ring):
     out, added = densify(Flat(), images, K, rec, DensifyConfig(stride=8, crop_size=256), progress=False)
     assert added < 20, added
     assert len(out.points) == len(rec.points) + added
+
+
+def test_one_similarity_product_gives_both_directions_nearest():
+    """_nearest_both: each row's nearest row of the other set, both ways, equal to two argmaxes
+    over the two products (ties: the first row, as argmax), across blocks of 4096 rows."""
+    import torch
+
+    from mveq_core.densify import _nearest_both
+
+    torch.manual_seed(0)
+    for n, m in [(9000, 700), (50, 3000), (3, 1)]:
+        a = torch.nn.functional.normalize(torch.randn(n, 32), dim=1)
+        b = torch.nn.functional.normalize(torch.randn(m, 32), dim=1)
+        to_b, to_a = _nearest_both(a, b)
+        np.testing.assert_array_equal(to_b, (a @ b.T).argmax(1).numpy())
+        np.testing.assert_array_equal(to_a, (b @ a.T).argmax(1).numpy())
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # two equal rows: the first wins
+    assert list(_nearest_both(torch.tensor([[1.0, 0.0]]), a)[0]) == [0] and list(_nearest_both(a, torch.tensor([[1.0, 0.0]]))[1]) == [0]
