@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 11 on the H100: `mveq bench latency` (per-stage ms median/p95, peak GPU memory, success)
 # for poselib and gpu PnP, box and search modes, against the paper's reference protocol on the same
-# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks|matching|session5|session6|session7|session8|session8b|session10|session10b|session11a|session11b|session11c|session12|session12b|session13a|session13b|session13c   (vits: the offline default, weights staged by
+# 200 frames. usage: latency.sh vits|vitb|vitb-default|blocks|matching|session5|session6|session7|session8|session8b|session10|session10b|session11a|session11b|session11c|session12|session12b|session13a|session13b|session13c|session13d   (vits: the offline default, weights staged by
 # `real_pose.sh stage`; vitb: dinov2_vitb14 random init, fp32 and bf16: speed only)
 set -euo pipefail
 . scripts/device/setup.sh
@@ -88,6 +88,11 @@ case ${1:-vits} in
   session13c)  # every size captured at start vs lazily, alternated in one process per model (scripts/device/match_dims_ab.py ... lazy)
     timeout 280 python3 scripts/device/match_dims_ab.py $OUT/latency/prepared_vs_lazy_vits14.json offline-default lazy 2>&1 | grep -v "^INFO" | tail -3 || echo "vits14: stopped"
     timeout 280 python3 scripts/device/match_dims_ab.py $OUT/latency/prepared_vs_lazy_vitb14.json dinov2_vitb14 lazy 2>&1 | grep -v "^INFO" | tail -3 || echo "vitb14: stopped" ;;
+  session13d)  # the offline default ViT-S with every size captured at load: the switches alone, + --match-dims 192, + --precision bf16-weights (both opt-in), same machine
+    SW=(--pnp gpu --reference-frames 0 --pnp-compile --box-queries --cuda-graphs)
+    LIMIT=170 run vits14_s13d_prepared --model offline-default "${SW[@]}"
+    LIMIT=150 run vits14_s13d_prepared_dims192 --model offline-default "${SW[@]}" --match-dims 192
+    LIMIT=150 run vits14_s13d_prepared_dims192_bf16w --model offline-default "${SW[@]}" --match-dims 192 --precision bf16-weights ;;
   matching)  # where features and matching spend their time; blocked vs fused (Triton) matching, same frames
     timeout 240 python3 scripts/device/profile_stages.py $OUT/latency/profile_stages.json 2>&1 | grep -v "^INFO" | tail -60 || echo "profile: stopped"
     LIMIT=150 run vitb14_before --backbone dinov2_vitb14 --weights random --pnp gpu --reference-frames 0 --frames 100 --matching blocked --no-cuda-graphs --crop-quantum 0
