@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-MAX_GRAPHS = 24  # captured padded sizes per model; later new sizes run eagerly (graphs are never dropped)
+MAX_GRAPHS = 48  # captured padded sizes per model (15 per input size at 512 px; they share one memory pool); later new sizes run eagerly (graphs are never dropped)
 CAPTURE_AFTER = 2  # a padded size is captured when seen this many times
 GRID_QUANTUM = 8  # token grids are padded up to multiples of this (a 512 px crop at the 1/8 rule: <= 8 sizes a side)
 

@@ -125,6 +125,7 @@ class PoseEstimator:
         self.meshes: dict = {}  # name -> (mesh in metres, flat shading) or None, for render_refine
         self.feature_sets: dict[str, DenseFeatures] = {features.identity(): self.features}  # identity -> extractor
         self._projected: dict[str, tuple] = {}  # name -> (descriptors, basis, projected descriptors): match_dims
+        self._graphs_ready: set[tuple[str, int]] = set()  # (feature identity, input size) whose crop sizes' CUDA graphs are captured
         items = databases.values() if isinstance(databases, Mapping) else databases
         for db in items:
             self.add_database(db)
@@ -153,16 +154,25 @@ class PoseEstimator:
             self.feature_sets[identity] = other.eval()
         dtype = torch.float16 if self.features.device.type == "cuda" else torch.float32
         self.databases[database.name] = database.to(self.features.device, dtype)
-        if self.config.input_size:  # with cuda_graphs on CUDA: capture every crop size's graph now, not on the first frames
-            captured = self.feature_sets[identity].prepare_graphs(crop_sizes(self.config.input_size))
-            if captured:
-                log.info("%s: captured %d feature graphs for crops of every size", database.name, captured)
+        self._prepare_graphs(identity)
         pnp = self.config.pnp
         if pnp.compile and pnp.backend in ("gpu", "auto"):  # compile and capture the PnP's size buckets now, not on the first frames (CUDA only)
             from .pnp_gpu import prepare
 
             queries_max = ((self.config.input_size or 2048) // self.config.grid_stride) ** 2
             prepare(self.features.device, min(len(database), queries_max), pnp.iterations, pnp.threshold_px, compile=True)
+
+    def _prepare_graphs(self, identity: str) -> None:
+        """With cuda_graphs on CUDA: capture the feature graphs of every crop size at the current
+        input size now (when a database loads, or on the first frame after ``config.input_size``
+        changed), not on the frames that bring each size; once per feature set and input size."""
+        size = self.config.input_size
+        if not size or (identity, size) in self._graphs_ready:
+            return
+        self._graphs_ready.add((identity, size))
+        captured = self.feature_sets[identity].prepare_graphs(crop_sizes(size))
+        if captured:
+            log.info("captured %d feature graphs for crops of every size at %d px", captured, size)
 
     def features_of(self, name: str) -> DenseFeatures:
         """The extractor that object ``name``'s database was built with."""
@@ -356,6 +366,8 @@ class PoseEstimator:
             keep = mask[np.clip(np.round(xy_o[:, 1]).astype(int), 0, h - 1), np.clip(np.round(xy_o[:, 0]).astype(int), 0, w - 1)]
             xy_r, xy_o = xy_r[keep], xy_o[keep]
         t_pre = time.perf_counter()
+        if names:
+            self._prepare_graphs(self.databases[names[0]].meta.feature_identity)
         device, features = self.features.device, self.features_of(names[0]) if names else self.features
         query = features.feature_grid(image_to_tensor(resized, device)).sample(torch.from_numpy(xy_r).float().to(device))
         self._sync()

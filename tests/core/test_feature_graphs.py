@@ -2,6 +2,7 @@
 padding hidden from attention, equal those of the crop alone; on CUDA, the replayed graphs give
 the eager features for crops of many sizes."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +105,23 @@ def test_the_estimator_captures_every_crop_size_when_it_loads_a_database(procedu
     PoseEstimator(features, [db], PoseConfig(input_size=256))
     expected = {padded_grid(features.grid_size(h, w)) for h, w in crop_sizes(256)}
     assert len(expected) == 7 and len(features._graphs) == 7  # grids of 32 cells a side at the 1/8 rule: 8..32 by 8, both ways
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device: docs/benchmarks.md)")
+def test_a_new_input_size_is_captured_on_its_first_frame(procedural_mesh):
+    """``config.input_size`` changed at run time (ROS ``input_size``): the next frame captures every
+    crop size of the new input size at once (7 grids at 256 px, then 11 more at 384 px)."""
+    from dataclasses import replace
+
+    from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
+    from mveq_core.pose import PoseConfig, PoseEstimator
+
+    features = DenseFeatures(create_backbone("dinov2_vits14", "random")).cuda().eval()
+    db = build_database_from_mesh(features, procedural_mesh, "toy", CadDatabaseConfig(views=4, image_size=128, max_features=2000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
+    features.cuda_graphs = True
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, refine_with_crop=False))
+    assert len(features._graphs) == 7
+    estimator.config = replace(estimator.config, input_size=384)
+    image = (torch.rand(240, 320, 3) * 255).byte().numpy()
+    estimator.estimate(image, np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]]), box=[100, 60, 180, 200])
+    assert len(features._graphs) == 7 + 11 and not features._graphs._sightings  # the frame replayed a prepared graph
