@@ -29,6 +29,7 @@ from mveq_core.benchmarks.real_pose import evaluate_instance
 from mveq_core.benchmarks.realdata import fill_visible_boxes
 from mveq_core.crop import grabcut_mask
 from mveq_core.hypotheses import silhouette_iou
+from mveq_core.localize import box_iou
 from mveq_core.pose_result import PoseResult
 
 RULES = {
@@ -40,15 +41,6 @@ RULES = {
 GRABCUT_RULES = ("silhouette vs GrabCut", "inliers x silhouette vs GrabCut")
 BOX_RULES = ("silhouette's box vs the box", "inliers x silhouette's box vs the box")
 
-
-def box_iou(a, b) -> float:
-    """IoU of two [x0, y0, x1, y1] boxes (0 when either is None)."""
-    if a is None or b is None:
-        return 0.0
-    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0.0, w) * max(0.0, h)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def main(argv: list[str]) -> int:
