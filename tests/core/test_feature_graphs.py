@@ -94,7 +94,12 @@ def test_prepared_graphs_serve_every_crop_size_from_the_first_frame():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device: docs/benchmarks.md)")
-def test_the_estimator_captures_every_crop_size_when_it_loads_a_database(procedural_mesh):
+def test_the_estimator_captures_every_crop_size_at_load_and_for_a_new_input_size(procedural_mesh):
+    """The estimator captures every crop size's graph when it loads a database (7 grids at 256 px);
+    ``config.input_size`` changed at run time (ROS ``input_size``): the next frame captures every
+    crop size of the new input size at once (11 more at 384 px)."""
+    from dataclasses import replace
+
     from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
     from mveq_core.crop import crop_sizes
     from mveq_core.pose import PoseConfig, PoseEstimator
@@ -102,25 +107,9 @@ def test_the_estimator_captures_every_crop_size_when_it_loads_a_database(procedu
     features = DenseFeatures(create_backbone("dinov2_vits14", "random")).cuda().eval()
     db = build_database_from_mesh(features, procedural_mesh, "toy", CadDatabaseConfig(views=4, image_size=128, max_features=2000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
     features.cuda_graphs = True
-    PoseEstimator(features, [db], PoseConfig(input_size=256))
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, refine_with_crop=False))
     expected = {padded_grid(features.grid_size(h, w)) for h, w in crop_sizes(256)}
     assert len(expected) == 7 and len(features._graphs) == 7  # grids of 32 cells a side at the 1/8 rule: 8..32 by 8, both ways
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device: docs/benchmarks.md)")
-def test_a_new_input_size_is_captured_on_its_first_frame(procedural_mesh):
-    """``config.input_size`` changed at run time (ROS ``input_size``): the next frame captures every
-    crop size of the new input size at once (7 grids at 256 px, then 11 more at 384 px)."""
-    from dataclasses import replace
-
-    from mveq_core.cad_database import WHOLE_RENDERS, CadDatabaseConfig, build_database_from_mesh
-    from mveq_core.pose import PoseConfig, PoseEstimator
-
-    features = DenseFeatures(create_backbone("dinov2_vits14", "random")).cuda().eval()
-    db = build_database_from_mesh(features, procedural_mesh, "toy", CadDatabaseConfig(views=4, image_size=128, max_features=2000, flat_shading=True, camera_effects=False, **WHOLE_RENDERS), progress=False)
-    features.cuda_graphs = True
-    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, refine_with_crop=False))
-    assert len(features._graphs) == 7
     estimator.config = replace(estimator.config, input_size=384)
     image = (torch.rand(240, 320, 3) * 255).byte().numpy()
     estimator.estimate(image, np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]]), box=[100, 60, 180, 200])
