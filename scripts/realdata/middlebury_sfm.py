@@ -47,6 +47,8 @@ def read_cameras(folder: Path):
     lines = [line.split() for line in par.read_text().splitlines()[1:] if line.strip()]
     names, Ks, Ts = [], [], []
     for row in lines:
+        if not (folder / row[0]).is_file():  # a subset of a ring (e.g. 19 of templeRing's 47 views)
+            continue
         v = np.asarray(row[1:], float)
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = v[9:18].reshape(3, 3), v[18:21]
