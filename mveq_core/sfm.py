@@ -321,6 +321,74 @@ def metric(rec: Reconstruction, object_size: float, object_ids: np.ndarray) -> R
     return out
 
 
+def aruco_dictionary(name: str):
+    """OpenCV's predefined ArUco / AprilTag dictionary ``name`` (e.g. DICT_4X4_50, DICT_APRILTAG_36h11)."""
+    import cv2
+
+    if not name.startswith("DICT_") or not hasattr(cv2.aruco, name):
+        known = sorted(n for n in dir(cv2.aruco) if n.startswith("DICT_"))
+        raise ValueError(f"unknown ArUco dictionary {name!r}: one of {', '.join(known)}")
+    return cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
+
+
+@dataclass(frozen=True)
+class CharucoBoard:
+    """A ChArUco board (OpenCV's layout): ``squares_x`` x ``squares_y`` chessboard squares of
+    ``square_length`` metres, ArUco markers of ``marker_length`` metres in the white squares, from
+    ``dictionary``."""
+
+    squares_x: int
+    squares_y: int
+    square_length: float
+    marker_length: float
+    dictionary: str = "DICT_4X4_50"
+
+    def __post_init__(self):
+        if self.squares_x < 2 or self.squares_y < 2:
+            raise ValueError(f"a ChArUco board has at least 2 x 2 squares, got {self.squares_x} x {self.squares_y}")
+        if not 0 < self.marker_length < self.square_length:
+            raise ValueError(f"ChArUco marker side must be positive and smaller than the square side, got {self.marker_length} and {self.square_length} m")
+
+    def opencv(self):
+        import cv2
+
+        return cv2.aruco.CharucoBoard((self.squares_x, self.squares_y), self.square_length, self.marker_length, aruco_dictionary(self.dictionary))
+
+
+def charuco_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarray, board: CharucoBoard, min_angle_deg: float = 3.0) -> float:
+    """Scale factor (metres per reconstruction unit) from a ChArUco board seen in the keyframes:
+    each chessboard corner seen in two or more registered keyframes (at least ``min_angle_deg``
+    apart) is triangulated with the reconstructed cameras, and the median ratio of the board's
+    true corner-to-corner distances to the triangulated ones is the scale. Chessboard corners are
+    saddle points located to a fraction of a pixel, and a board gives dozens of them."""
+    import cv2
+
+    detector = cv2.aruco.CharucoDetector(board.opencv())
+    seen: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for k, image in enumerate(images):
+        if k not in rec.T_cam_world:
+            continue
+        corners, ids = detector.detectBoard(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))[:2]
+        for c, i in zip(() if ids is None else corners.reshape(-1, 2), () if ids is None else ids.ravel()):
+            seen.setdefault(int(i), []).append((k, c.astype(np.float64)))
+    found_in = len({k for views in seen.values() for k, _ in views})
+    points = {}
+    for i, views in seen.items():
+        if len(views) >= 2:
+            X = triangulate(rec, K, views)
+            if viewing_angle_deg(rec, X, [k for k, _ in views]) >= min_angle_deg:
+                points[i] = X
+    if len(points) < 4:
+        raise SfMError(f"ChArUco board ({board.squares_x}x{board.squares_y} squares, {board.dictionary}) found in {found_in} registered keyframes, "
+                       f"{len(points)} of its corners in 2 or more of them {min_angle_deg:g}° apart: keep the board in view in several keyframes")
+    ids = sorted(points)
+    X = np.asarray([points[i] for i in ids])
+    Y = np.asarray(board.opencv().getChessboardCorners(), np.float64)[ids]
+    upper = np.triu_indices(len(ids), 1)
+    measured = np.linalg.norm(X[:, None] - X[None], axis=2)[upper]
+    return float(np.median(np.linalg.norm(Y[:, None] - Y[None], axis=2)[upper] / np.maximum(measured, 1e-12)))
+
+
 def marker_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarray, marker_length: float, dictionary: str = "DICT_4X4_50") -> float:
     """Scale factor (metres per reconstruction unit) from an ArUco marker of side ``marker_length``
     metres seen in the keyframes: its corners are triangulated with the reconstructed cameras and
@@ -331,7 +399,7 @@ def marker_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarra
     # AprilTag's edge refinement: unbiased on rendered markers (corners from ground-truth cameras
     # within 0.1-0.2 % of the side, against 1.1 % small with CORNER_REFINE_SUBPIX; session 10)
     parameters.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_APRILTAG
-    detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)), parameters)
+    detector = cv2.aruco.ArucoDetector(aruco_dictionary(dictionary), parameters)
     seen: dict[int, list[tuple[int, np.ndarray]]] = {}
     for k, image in enumerate(images):
         if k not in rec.T_cam_world:

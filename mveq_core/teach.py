@@ -12,7 +12,18 @@ import numpy as np
 
 from .densify import DensifyConfig, densify
 from .geometry import make_transform
-from .sfm import Reconstruction, SfMError, marked_points_scale, marker_scale, metric, object_points, reconstruct, select_keyframes
+from .sfm import (
+    CharucoBoard,
+    Reconstruction,
+    SfMError,
+    charuco_scale,
+    marked_points_scale,
+    marker_scale,
+    metric,
+    object_points,
+    reconstruct,
+    select_keyframes,
+)
 
 
 @dataclass
@@ -27,7 +38,7 @@ class TeachReport:
     scale: float
     database_features: int = 0
     dense_points: int = 0
-    scale_from: str = ""  # object_size, marker or marked_points
+    scale_from: str = ""  # object_size, marker, charuco or marked_points
 
     def to_json(self) -> dict:
         return {**self.__dict__, "registered_share": len(self.registered) / max(len(self.keyframes), 1)}
@@ -36,10 +47,12 @@ class TeachReport:
 def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, object_size: float | None = None, marker_length: float | None = None,
           box: tuple[int, Sequence[float]] | None = None, keyframes: int = 30, crop=None, progress: bool = True, work_dir: str | Path | None = None,
           centre_window: float = 0.0, dense: DensifyConfig | None = DensifyConfig(),
-          marked: tuple[Sequence[dict[int, Sequence[float]]], float] | None = None):
+          marked: tuple[Sequence[dict[int, Sequence[float]]], float] | None = None, charuco: CharucoBoard | None = None,
+          marker_dictionary: str = "DICT_4X4_50"):
     """A database of ``name`` from an unposed RGB video (frames ``images``, intrinsics ``K``):
     keyframes, SfM, metric scale (``object_size``: the object's longest side, or ``marker_length``:
-    an ArUco marker's side, metres, or ``marked``: two points' pixels ({frame index: (x, y)} each,
+    an ArUco marker's side, metres, of ``marker_dictionary``, or ``charuco``: a ChArUco board in
+    view, or ``marked``: two points' pixels ({frame index: (x, y)} each,
     in at least 2 frames; those frames become keyframes) and their distance in metres), object
     points, crops at the estimator's scale. ``box``:
     (frame index, [x0, y0, x1, y1]) of the object in one frame (default: the orbit centre).
@@ -48,8 +61,9 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
     points only: on the real LINEMOD cat they took held-out poses from 63° to 5° median relative
     rotation error, docs/benchmarks.md).
     Returns (database, :class:`TeachReport`, metric :class:`Reconstruction` over the keyframes)."""
-    if sum(x is not None for x in (object_size, marker_length, marked)) != 1:
-        raise ValueError("give the scale one way: object_size (the object's longest side), marker_length (an ArUco marker's side) or marked (two marked points and their distance), metres")
+    if sum(x is not None for x in (object_size, marker_length, charuco, marked)) != 1:
+        raise ValueError("give the scale one way: object_size (the object's longest side), marker_length (an ArUco marker's side), charuco (a ChArUco board) "
+                         "or marked (two marked points and their distance), metres")
     forced = set() if box is None else {box[0]}
     for seen in marked[0] if marked is not None else ():
         for k in seen:
@@ -69,7 +83,9 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
         rec = metric(rec, object_size, ids)
     else:
         if marker_length is not None:
-            factor = marker_scale(frames, rec, K, marker_length)
+            factor = marker_scale(frames, rec, K, marker_length, marker_dictionary)
+        elif charuco is not None:
+            factor = charuco_scale(frames, rec, K, charuco)
         else:
             local = [{chosen.index(k): xy for k, xy in seen.items()} for seen in marked[0]]
             try:
@@ -85,7 +101,7 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
             dense = replace(dense, crop_size=crop.input_size, margin=crop.margin)
         rec, added = densify(features, frames, K, rec, dense, progress=progress)
     db = database_from_reconstruction(features, frames, K, rec, name, crop=crop, progress=progress)
-    scale_from = "object_size" if object_size is not None else "marker" if marker_length is not None else "marked_points"
+    scale_from = "object_size" if object_size is not None else "marker" if marker_length is not None else "charuco" if charuco is not None else "marked_points"
     report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db), added, scale_from)
     return db, report, rec
 

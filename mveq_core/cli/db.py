@@ -34,6 +34,24 @@ def cmd_db_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def charuco_from_args(args: argparse.Namespace):
+    """The --charuco board (with --marker-dictionary), or None."""
+    from ..sfm import CharucoBoard, aruco_dictionary
+
+    try:
+        aruco_dictionary(args.marker_dictionary)
+    except ValueError as exc:
+        raise MveqError(f"--marker-dictionary: {exc}") from None
+    if args.charuco is None:
+        return None
+    try:
+        sx, sy, square, marker = args.charuco.split(",")
+        return CharucoBoard(int(sx), int(sy), float(square), float(marker), args.marker_dictionary)
+    except ValueError as exc:
+        detail = str(exc) if "ChArUco" in str(exc) else "expects SX,SY,SQUARE,MARKER (squares across and down, square and marker sides in metres, e.g. 7,5,0.04,0.03)"
+        raise MveqError(f"--charuco {args.charuco}: {detail}") from None
+
+
 def marked_points_from_args(args: argparse.Namespace, frames: int):
     """(({frame: (x, y)}, {frame: (x, y)}), metres) from --mark-a/--mark-b/--mark-distance, or None."""
     given = [args.mark_a, args.mark_b, args.mark_distance]
@@ -87,10 +105,11 @@ def cmd_db_teach(args: argparse.Namespace) -> int:
             raise MveqError(f"--box expects FRAME,x0,y0,x1,y1, got {args.box!r}")
         box = (int(values[0]), [float(v) for v in values[1:]])
     marked = marked_points_from_args(args, len(images))
+    charuco = charuco_from_args(args)
     features = features_from_args(args)
     name = args.name or Path(args.video or args.frames).stem
     db, report, rec = teach(features, images, K, name, args.object_size, args.marker_length, box, args.keyframes, reference_crop_from_args(args), centre_window=args.centre_window,
-                            dense=DensifyConfig() if args.dense_points else None, marked=marked)
+                            dense=DensifyConfig() if args.dense_points else None, marked=marked, charuco=charuco, marker_dictionary=args.marker_dictionary)
     db.save(args.out, "fp32" if args.fp32 else "fp16")
     write_json_atomic(Path(args.out).with_suffix(".report.json"), report.to_json())
     save_teach_pictures(Path(args.out), images, K, report, rec)
@@ -105,6 +124,7 @@ SCALE_NOTES = {
     "object_size": "metric scale from the object's size: 2-6 % off on real sets (the reconstructed points under- or overshoot the object's extent); "
                    "for distances within 1 % give a marker (--marker-length) or two marked points (--mark-a/--mark-b/--mark-distance)",
     "marker": "metric scale from the ArUco marker: within 1 % on a rendered orbit (0.05 %); keep the marker flat and in several keyframes",
+    "charuco": "metric scale from the ChArUco board: within 1 % on a rendered orbit; keep the board flat and in several keyframes",
     "marked_points": "metric scale from the two marked points: within 1 % for most pairs on real rings with clicks within a pixel (0.3-0.5 % median); "
                      "mark points far apart, in frames far apart",
 }
@@ -180,7 +200,10 @@ def register(sub) -> None:
     q.add_argument("--K", default=None, help="intrinsics fx,fy,cx,cy of --video/--frames")
     q.add_argument("--camera", default=None, help="camera JSON (K or fx, fy, cx, cy; optional dist: OpenCV distortion, the frames are undistorted) of --video/--frames")
     q.add_argument("--object-size", type=float, default=None, help="metric scale: the object's longest side (the longest edge of the smallest box around it, as a ruler measures), metres")
-    q.add_argument("--marker-length", type=float, default=None, help="metric scale: side of an ArUco marker (DICT_4X4_50) in view, metres")
+    q.add_argument("--marker-length", type=float, default=None, help="metric scale: side of an ArUco marker in view (--marker-dictionary), metres")
+    q.add_argument("--charuco", default=None, metavar="SX,SY,SQUARE,MARKER",
+                   help="metric scale: a ChArUco board in view, SX x SY squares of SQUARE metres with MARKER-metre markers (--marker-dictionary; OpenCV's layout)")
+    q.add_argument("--marker-dictionary", default="DICT_4X4_50", help="ArUco dictionary of --marker-length / --charuco (OpenCV's names, e.g. DICT_4X4_50, DICT_APRILTAG_36h11)")
     q.add_argument("--mark-a", nargs="+", default=None, metavar="FRAME:X,Y", help="metric scale from two marked points: point A's pixel in 2 or more frames (frame index in the input, pixel column,row)")
     q.add_argument("--mark-b", nargs="+", default=None, metavar="FRAME:X,Y", help="point B's pixel in 2 or more frames (with --mark-a, --mark-distance)")
     q.add_argument("--mark-distance", type=float, default=None, help="metres between the marked points A and B (a ruler's reading)")
