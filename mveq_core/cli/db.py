@@ -124,7 +124,7 @@ SCALE_NOTES = {
     "object_size": "metric scale from the object's size: 2-6 % off on real sets (the reconstructed points under- or overshoot the object's extent); "
                    "for distances within 1 % give a marker (--marker-length) or two marked points (--mark-a/--mark-b/--mark-distance)",
     "marker": "metric scale from the ArUco marker: within 1 % on a rendered orbit (0.05 %); keep the marker flat and in several keyframes",
-    "charuco": "metric scale from the ChArUco board: within 1 % on a rendered orbit; keep the board flat and in several keyframes",
+    "charuco": "metric scale from the ChArUco board: within 1 % on a rendered orbit (0.27 %); keep the board flat and in several keyframes",
     "marked_points": "metric scale from the two marked points: within 1 % for most pairs on real rings with clicks within a pixel (0.3-0.5 % median); "
                      "mark points far apart, in frames far apart",
 }
