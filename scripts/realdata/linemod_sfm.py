@@ -14,6 +14,7 @@ one number a user gives) and builds the database. Then:
 
     .venv/bin/python scripts/realdata/linemod_sfm.py /work/scratch/lm_cat_bop docs/results/sfm/linemod_cat.json
     .venv/bin/python scripts/realdata/linemod_sfm.py /work/scratch/lm_cat_bop docs/results/sfm/linemod_cat_window50.json --centre-window 0.5
+    .venv/bin/python scripts/realdata/linemod_sfm.py /work/scratch/lm_cat_bop OUT.json --centre-window 0.5 --dense --crop-boxes
 """
 
 from __future__ import annotations
@@ -56,6 +57,55 @@ def aligned_errors(est: dict, T_gt: list[np.ndarray], rec, keyframes: list[int],
             "share_5cm5deg": float(np.mean((rot < 5) & (trans < 0.05))), "share_add_01d": float(np.mean(add < 0.1 * diameter))}
 
 
+def crop_box_variants(rec, keyframe_images, keyframe_frames, K, real, name, features, held_out) -> dict:
+    """How the database frames each keyframe: the longer side of each keyframe's crop box over its
+    GT visible box's, and the held-out poses of databases cropped each way (the observed object
+    points' box, the default; its percentiles; every object point projected, seen or not)."""
+    from unittest import mock
+
+    from mveq_core import reference_database
+
+    obj = rec.points[rec.object_point_ids]
+    centre = teach.object_frame(rec)[:3, 3]
+
+    def observed(frame, q):
+        return np.percentile(frame.xy, q, 0), np.percentile(frame.xy, 100 - q, 0)
+
+    def projected(frame, q):
+        P = (obj - centre) @ frame.T_cam_obj[:3, :3].T + frame.T_cam_obj[:3, 3]
+        uv = P[:, :2] / P[:, 2:] * [frame.K[0, 0], frame.K[1, 1]] + [frame.K[0, 2], frame.K[1, 2]]
+        return np.percentile(uv, q, 0), np.percentile(uv, 100 - q, 0)
+
+    variants = {"observed points (default)": (observed, 0), "observed points, 1st-99th percentile": (observed, 1), "observed points, 2nd-98th percentile": (observed, 2),
+                "all object points projected": (projected, 0), "all object points projected, 1st-99th percentile": (projected, 1)}
+    original = reference_database.reference_box
+    out = {}
+    for label, (extent, q) in variants.items():
+        def box(frame, bbox3d, extent=extent, q=q):
+            if frame.mask is None and bbox3d is None and frame.xy is not None and len(frame.xy):
+                lo, hi = extent(frame, q)
+                return [float(lo[0]), float(lo[1]), float(hi[0] + 1), float(hi[1] + 1)]
+            return original(frame, bbox3d)
+
+        ratios = []
+        for k, T in sorted(rec.T_cam_world.items()):
+            fill_visible_boxes(keyframe_frames[k], real.objects)
+            x0, y0, x1, y1 = keyframe_frames[k].annotations[0].box
+            xy, ids = rec.observations[k]
+            on = np.isin(ids, rec.object_point_ids)
+            if on.sum() >= 6:
+                frame = reference_database.ReferenceFrame(keyframe_images[k], K, T @ teach.object_frame(rec), xy=xy[on])
+                lo, hi = extent(frame, q)
+                ratios.append(float(np.max(hi - lo) / max(x1 - x0, y1 - y0)))
+        with mock.patch.object(reference_database, "reference_box", box):
+            database = teach.database_from_reconstruction(features, keyframe_images, K, rec, name, progress=False)
+        result = held_out(database)
+        out[label] = {"box_side_over_gt_median": float(np.median(ratios)), "box_side_over_gt_p10": float(np.percentile(ratios, 10)),
+                      "box_side_over_gt_p90": float(np.percentile(ratios, 90)), "database_features": len(database), **{k: v for k, v in result.items() if k != "rows"}}
+        print(label, {k: v for k, v in out[label].items()})
+    return out
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", help="the BOP scene (or dataset) of linemod_to_bop.py")
@@ -64,6 +114,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--queries", type=int, default=30, help="held-out frames posed against the database")
     ap.add_argument("--centre-window", type=float, default=0.0, help="SfM keypoints only in this central fraction of each frame")
     ap.add_argument("--dense", action="store_true", help="add dense object points (mveq_core.densify) to the SfM database")
+    ap.add_argument("--crop-boxes", action="store_true", help="also compare ways of framing each keyframe's crop (crop_box_variants)")
     args = ap.parse_args(argv)
     set_invocation(["scripts/realdata/linemod_sfm.py", *argv])
     real = load_bop(args.root)
@@ -96,19 +147,27 @@ def main(argv: list[str]) -> int:
     print("teach", result["report"], "\nSfM cameras vs GT", result["sfm_cameras"])
     held = [i for i in range(len(frames)) if i not in set(keyframes)]
     queries = [held[j] for j in np.linspace(0, len(held) - 1, min(args.queries, len(held))).round().astype(int)]
-    estimator = PoseEstimator(features, [db])
-    est, rows = {}, []
-    for i in queries:
-        fill_visible_boxes(frames[i], real.objects)
-        r = estimator.estimate(frames[i].rgb, K, box=frames[i].annotations[0].box)[name]
-        rows.append({"frame": frames[i].key, "success": r.success, "inliers": r.num_inliers, "matches": r.num_matches})
-        if r.success:
-            est[len(est)] = (i, r.T_cam_obj)
-    T_est = {k: T for k, (_, T) in est.items()}
-    result["held_out"] = {"queries": len(queries), "posed": len(est), "rows": rows,
-                          "relative_to_ground_truth": sfm.relative_motion_summary(T_est, [T_gt[i] for i, _ in est.values()], spread="p90")}
-    result["held_out"]["aligned_to_ground_truth"] = aligned_errors(est, T_gt, rec, keyframes, real.objects[name].points, real.objects[name].diameter)
+
+    def held_out(database) -> dict:
+        """The queries posed with their GT boxes against ``database``, against the ground truth."""
+        estimator = PoseEstimator(features, [database])
+        est, rows = {}, []
+        for i in queries:
+            fill_visible_boxes(frames[i], real.objects)
+            r = estimator.estimate(frames[i].rgb, K, box=frames[i].annotations[0].box)[name]
+            rows.append({"frame": frames[i].key, "success": r.success, "inliers": r.num_inliers, "matches": r.num_matches})
+            if r.success:
+                est[len(est)] = (i, r.T_cam_obj)
+        T_est = {k: T for k, (_, T) in est.items()}
+        out = {"queries": len(queries), "posed": len(est), "rows": rows,
+               "relative_to_ground_truth": sfm.relative_motion_summary(T_est, [T_gt[i] for i, _ in est.values()], spread="p90")}
+        out["aligned_to_ground_truth"] = aligned_errors(est, T_gt, rec, keyframes, real.objects[name].points, real.objects[name].diameter)
+        return out
+
+    result["held_out"] = held_out(db)
     print("held-out", {k: v for k, v in result["held_out"].items() if k != "rows"})
+    if args.crop_boxes:
+        result["crop_boxes"] = crop_box_variants(rec, [images[i] for i in keyframes], [frames[i] for i in keyframes], K, real, name, features, held_out)
     write_result_json(Path(args.out), result)
     return 0
 
