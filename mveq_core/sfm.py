@@ -363,7 +363,8 @@ def charuco_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarr
     saddle points located to a fraction of a pixel, and a board gives dozens of them."""
     import cv2
 
-    detector = cv2.aruco.CharucoDetector(board.opencv())
+    layout = board.opencv()
+    detector = cv2.aruco.CharucoDetector(layout)
     seen: dict[int, list[tuple[int, np.ndarray]]] = {}
     for k, image in enumerate(images):
         if k not in rec.T_cam_world:
@@ -383,7 +384,7 @@ def charuco_scale(images: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarr
                        f"{len(points)} of its corners in 2 or more of them {min_angle_deg:g}° apart: keep the board in view in several keyframes")
     ids = sorted(points)
     X = np.asarray([points[i] for i in ids])
-    Y = np.asarray(board.opencv().getChessboardCorners(), np.float64)[ids]
+    Y = np.asarray(layout.getChessboardCorners(), np.float64)[ids]
     upper = np.triu_indices(len(ids), 1)
     measured = np.linalg.norm(X[:, None] - X[None], axis=2)[upper]
     return float(np.median(np.linalg.norm(Y[:, None] - Y[None], axis=2)[upper] / np.maximum(measured, 1e-12)))
