@@ -87,11 +87,6 @@ class PoseConfig:
     # With render_refine: more coarse poses, one per most-voted template, each refined; the refined
     # pose that explains the query best is kept (mveq_core.hypotheses). 10 hypotheses chosen by the
     # silhouette: real BOP frames ADD(-S) 42 -> 61 %, LINEMOD cat 37 -> 53 % (docs/benchmarks.md).
-    # With render_refine and a box but no mask: each round's query keeps only the pixels of the
-    # render's silhouette at the current pose (grown by a tenth of the box), the background
-    # blacked out as with a mask (mveq_core.render_refine; measured in docs/benchmarks.md).
-    refine_mask: str = option("off", "with render_refine, a box and no mask: silhouette = each refinement round masks the query by the render's silhouette at the current pose",
-                              cli="--refine-mask", ros="refine_mask", choices=("off", "silhouette"))
     hypotheses: int = option(10, "with render_refine and a query around the object: refine up to N coarse poses (all templates, then single most-voted templates) and keep the best", cli="--hypotheses", ros="hypotheses")
     hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; inliers without a mask), or inliers-silhouette (their product)",
                                    cli="--hypothesis-score", ros="hypothesis_score", choices=HYPOTHESIS_SCORES)
@@ -107,7 +102,6 @@ class PoseConfig:
         require_choice(self, "matching")
         require_choice(self, "mask_background")
         require_choice(self, "box_mask")
-        require_choice(self, "refine_mask")
         require(self, "render_refine", self.render_refine >= 0, "must be >= 0")
         require(self, "hypotheses", self.hypotheses >= 1, "must be >= 1")
         require_choice(self, "hypothesis_score")

@@ -39,9 +39,7 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
     h, w = image.shape[:2]
     features = estimator.features_of(name)  # the features the object's database was built with
     current = result
-    # a box without a mask: the render's silhouette, grown, masks each round's query (refine_mask)
-    self_mask = cfg.refine_mask == "silhouette" and mask is None and box is not None
-    fixed = (box is not None or mask is not None) and not self_mask  # the query crop is the same every round: its features are taken once
+    fixed = box is not None or mask is not None  # the query crop is the same every round: its features are taken once
     query = shared.get("query") if shared is not None and fixed else None
     for _ in range(iterations):
         view = render_view(mesh, K, current.T_cam_obj, (h, w), None, False, flat)
@@ -54,7 +52,7 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
         if query_box is None and mask is None:
             break
         if query is None or not fixed:
-            query = one.query_features(image, K, silhouette_mask(view.mask, box) if self_mask else mask, query_box, [name])
+            query = one.query_features(image, K, mask, query_box, [name])
             if isinstance(query, dict):
                 break
             if shared is not None and fixed:
@@ -68,20 +66,6 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
         new.timings_ms = {**current.timings_ms, "render_refine": current.timings_ms.get("render_refine", 0.0) + new.timings_ms.get("total", 0.0)}
         current = new
     return current
-
-
-def silhouette_mask(silhouette: np.ndarray, box, grow: float = 0.1) -> np.ndarray:
-    """A render's ``silhouette`` grown by ``grow`` x the longest side of ``box`` ([x0, y0, x1, y1]),
-    kept inside the box: the query mask of a refinement round when only a box is given."""
-    import cv2
-
-    x0, y0, x1, y1 = (float(v) for v in box)
-    r = max(1, int(round(grow * max(x1 - x0, y1 - y0))))
-    grown = cv2.dilate(silhouette.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).astype(bool)
-    h, w = silhouette.shape
-    inside = np.zeros((h, w), bool)
-    inside[max(0, int(np.floor(y0))) : min(h, int(np.ceil(y1))), max(0, int(np.floor(x0))) : min(w, int(np.ceil(x1)))] = True
-    return grown & inside
 
 
 def database_mesh(database):

@@ -376,20 +376,6 @@ def test_render_refinement_pulls_a_wrong_pose_back(exact_setup, coloured):
         del features.feature_grid
     assert query_pose_error(boxed.T_cam_obj, view.T_cam_obj)[0] < 1.0
     assert len(calls) == 1  # two rounds, one query feature pass
-    # refine_mask silhouette: each round's query is masked by the render's silhouette at the pose
-    # (grown, inside the box), so its features are taken every round, and the pose still converges
-    masking = PoseEstimator(features, [db], PoseConfig(input_size=256, refine_mask="silhouette"))
-    seen = []
-    query_features = masking.__class__.query_features
-    masking.__class__.query_features = lambda self, image, K, mask, box, names: seen.append(mask) or query_features(self, image, K, mask, box, names)
-    try:
-        masked = refine_by_rendering(masking, "toy", start, view.rgb, K, coloured, iterations=2, box=mask_box(view.mask), flat=True)
-    finally:
-        masking.__class__.query_features = query_features
-    assert query_pose_error(masked.T_cam_obj, view.T_cam_obj)[0] < 1.0
-    assert len(seen) == 2 and all(m is not None for m in seen)
-    # the first round's mask is the silhouette at the start pose: it covers most of the true one
-    assert (seen[0] & view.mask).sum() > 0.9 * view.mask.sum() and seen[0].sum() < 0.8 * np.prod(view.mask.shape)
     # through the estimator: the refined pose of a full estimate stays exact
     refining = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=1))
     assert refining.estimate(view.rgb, K)["toy"].timings_ms.get("render_refine") is None  # no mesh set: not refined
@@ -399,23 +385,6 @@ def test_render_refinement_pulls_a_wrong_pose_back(exact_setup, coloured):
     assert query_pose_error(result.T_cam_obj, view.T_cam_obj)[0] < 1.0
     with pytest.raises(ValueError, match="render_refine"):
         PoseConfig(render_refine=-1)
-
-
-def test_silhouette_mask_grows_the_render_inside_the_box():
-    """The query mask of a box-only refinement round: the render's silhouette grown by a tenth of
-    the box's longest side, nothing outside the box."""
-    from mveq_core.render_refine import silhouette_mask
-
-    silhouette = np.zeros((100, 120), bool)
-    silhouette[40:60, 50:70] = True
-    mask = silhouette_mask(silhouette, [30, 20, 90, 80])  # box 60 px: grown by 6 px
-    assert mask[34:66, 56:64].all() and mask[45:55, 44:76].all()  # 6 px each side
-    assert not mask[32, 60] and not mask[60, 42]  # 8 px out: not grown that far
-    assert mask[silhouette].all()
-    mask = silhouette_mask(silhouette, [55, 45, 65, 55])  # a box inside the silhouette bounds it
-    assert mask.sum() == 100 and mask[45:55, 55:65].all()
-    with pytest.raises(ValueError, match="refine_mask"):
-        PoseConfig(refine_mask="grabcut")
 
 
 def test_databases_of_other_features_get_their_own(coloured, tiny_features, tmp_path):
