@@ -23,7 +23,7 @@ import onnxruntime as ort
 import torch._dynamo  # noqa: F401  (before the first GL context)
 
 from mveq_core.benchmarks.realdata import fill_visible_boxes, load_realdata
-from mveq_core.crop import grabcut_mask
+from mveq_core.crop import enlarged_box, grabcut_mask
 from mveq_core.imgfocus import onnx_model_path
 
 SIZE = 224  # the saliency model's input
@@ -51,13 +51,6 @@ def salient_object(session, rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(out.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def grown(box, shape, margin: float) -> tuple[int, int, int, int]:
-    """``box`` grown by ``margin`` of its size a side, clipped to an image of ``shape``."""
-    (x0, y0, x1, y1), (h, w) = box, shape[:2]
-    bw, bh = x1 - x0, y1 - y0
-    return int(max(0, x0 - margin * bw)), int(max(0, y0 - margin * bh)), int(min(w, x1 + margin * bw + 1)), int(min(h, y1 + margin * bh + 1))
-
-
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
@@ -76,7 +69,7 @@ def main(root: str, sets: str | None = None, salient_model: str | None = None) -
                 x0, y0, x1, y1 = ann.box
                 inbox = np.zeros((h, w), bool)
                 inbox[int(round(y0)) : int(round(y1)), int(round(x0)) : int(round(x1))] = True
-                cx0, cy0, cx1, cy1 = grown(ann.box, frame.rgb.shape, 0.15)
+                cx0, cy0, cx1, cy1 = enlarged_box((h, w), ann.box, 0.15)
                 heat = np.zeros((h, w), np.float32)
                 heat[cy0:cy1, cx0:cx1] = saliency(session, frame.rgb[cy0:cy1, cx0:cx1])
                 lo, hi = heat[inbox].min(), heat[inbox].max()
@@ -86,7 +79,7 @@ def main(root: str, sets: str | None = None, salient_model: str | None = None) -
                 seeded = grabcut_mask(frame.rgb, ann.box, probable=salient)
                 row = (iou(inbox, ann.mask), iou(grabcut_mask(frame.rgb, ann.box), ann.mask), iou(salient, ann.mask), iou(seeded, ann.mask))
                 if segmenter is not None:
-                    sx0, sy0, sx1, sy1 = grown(ann.box, frame.rgb.shape, 0.5)
+                    sx0, sy0, sx1, sy1 = enlarged_box((h, w), ann.box, 0.5)
                     fg = np.zeros((h, w), np.float32)
                     fg[sy0:sy1, sx0:sx1] = salient_object(segmenter, frame.rgb[sy0:sy1, sx0:sx1])
                     row += (iou(inbox & (fg > 0.5), ann.mask),)

@@ -57,55 +57,6 @@ def aligned_errors(est: dict, T_gt: list[np.ndarray], rec, keyframes: list[int],
             "share_5cm5deg": float(np.mean((rot < 5) & (trans < 0.05))), "share_add_01d": float(np.mean(add < 0.1 * diameter))}
 
 
-def crop_box_variants(rec, keyframe_images, keyframe_frames, K, real, name, features, held_out) -> dict:
-    """How the database frames each keyframe: the longer side of each keyframe's crop box over its
-    GT visible box's, and the held-out poses of databases cropped each way (the observed object
-    points' box, the default; its percentiles; every object point projected, seen or not)."""
-    from unittest import mock
-
-    from mveq_core import reference_database
-
-    obj = rec.points[rec.object_point_ids]
-    centre = teach.object_frame(rec)[:3, 3]
-
-    def observed(frame, q):
-        return np.percentile(frame.xy, q, 0), np.percentile(frame.xy, 100 - q, 0)
-
-    def projected(frame, q):
-        P = (obj - centre) @ frame.T_cam_obj[:3, :3].T + frame.T_cam_obj[:3, 3]
-        uv = P[:, :2] / P[:, 2:] * [frame.K[0, 0], frame.K[1, 1]] + [frame.K[0, 2], frame.K[1, 2]]
-        return np.percentile(uv, q, 0), np.percentile(uv, 100 - q, 0)
-
-    variants = {"observed points (default)": (observed, 0), "observed points, 1st-99th percentile": (observed, 1), "observed points, 2nd-98th percentile": (observed, 2),
-                "all object points projected": (projected, 0), "all object points projected, 1st-99th percentile": (projected, 1)}
-    original = reference_database.reference_box
-    out = {}
-    for label, (extent, q) in variants.items():
-        def box(frame, bbox3d, extent=extent, q=q):
-            if frame.mask is None and bbox3d is None and frame.xy is not None and len(frame.xy):
-                lo, hi = extent(frame, q)
-                return [float(lo[0]), float(lo[1]), float(hi[0] + 1), float(hi[1] + 1)]
-            return original(frame, bbox3d)
-
-        ratios = []
-        for k, T in sorted(rec.T_cam_world.items()):
-            fill_visible_boxes(keyframe_frames[k], real.objects)
-            x0, y0, x1, y1 = keyframe_frames[k].annotations[0].box
-            xy, ids = rec.observations[k]
-            on = np.isin(ids, rec.object_point_ids)
-            if on.sum() >= 6:
-                frame = reference_database.ReferenceFrame(keyframe_images[k], K, T @ teach.object_frame(rec), xy=xy[on])
-                lo, hi = extent(frame, q)
-                ratios.append(float(np.max(hi - lo) / max(x1 - x0, y1 - y0)))
-        with mock.patch.object(reference_database, "reference_box", box):
-            database = teach.database_from_reconstruction(features, keyframe_images, K, rec, name, progress=False)
-        result = held_out(database)
-        out[label] = {"box_side_over_gt_median": float(np.median(ratios)), "box_side_over_gt_p10": float(np.percentile(ratios, 10)),
-                      "box_side_over_gt_p90": float(np.percentile(ratios, 90)), "database_features": len(database), **{k: v for k, v in result.items() if k != "rows"}}
-        print(label, {k: v for k, v in out[label].items()})
-    return out
-
-
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", help="the BOP scene (or dataset) of linemod_to_bop.py")
@@ -167,7 +118,14 @@ def main(argv: list[str]) -> int:
     result["held_out"] = held_out(db)
     print("held-out", {k: v for k, v in result["held_out"].items() if k != "rows"})
     if args.crop_boxes:
-        result["crop_boxes"] = crop_box_variants(rec, [images[i] for i in keyframes], [frames[i] for i in keyframes], K, real, name, features, held_out)
+        import crop_variants
+
+        def gt_side(k: int) -> float:  # the longer side of keyframe k's GT visible box
+            fill_visible_boxes(frames[keyframes[k]], real.objects)
+            x0, y0, x1, y1 = frames[keyframes[k]].annotations[0].box
+            return max(x1 - x0, y1 - y0)
+
+        result["crop_boxes"] = crop_variants.compare(features, rec, [images[i] for i in keyframes], K, name, held_out, (len(db), result["held_out"]), gt_side)
     write_result_json(Path(args.out), result)
     return 0
 

@@ -69,6 +69,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("folder", help="a transforms.json folder (e.g. instant-ngp's data/nerf/fox) or a Middlebury ring folder (*_par.txt)")
     ap.add_argument("out")
     ap.add_argument("--no-dense", action="store_true", help="SfM object points only (no mveq_core.densify)")
+    ap.add_argument("--crop-boxes", action="store_true", help="also compare ways of framing each keyframe's crop (crop_variants.py)")
     args = ap.parse_args(argv)
     set_invocation(["scripts/realdata/phone_video_sfm.py", *argv])
     from mveq_core.densify import DensifyConfig
@@ -95,19 +96,30 @@ def main(argv: list[str]) -> int:
         "sfm_cameras_vs_reference": sfm.relative_motion_summary(rec.T_cam_world, [T_ref[i] for i in keyframes], spread="p90"),
     }
     print("teach", result["report"], "\nSfM cameras vs reference", result["sfm_cameras_vs_reference"])
-    estimator = PoseEstimator(features, [db])
-    for mode in ("no_box",) + (("gt_box",) if box3d is not None else ()):
-        est, rows = {}, []
-        for i in queries:
-            box = projected_box(box3d, T_ref[i], K, images[i].shape[:2], min_side=8.0) if mode == "gt_box" else None
-            r = estimator.estimate(images[i], K, box=box)["object"]  # no box: the two-pass search
-            rows.append({"frame": names[i], "success": r.success, "inliers": r.num_inliers, "matches": r.num_matches})
-            if r.success:
-                est[len(est)] = (i, r.T_cam_obj)
-        summary = sfm.relative_motion_summary({k: T for k, (_, T) in est.items()}, [T_ref[i] for i, _ in est.values()], spread="p90") if len(est) >= 2 else None
-        key = "held_out" if mode == "no_box" else "held_out_gt_box"
-        result[key] = {"queries": len(queries), "posed": len(est), "relative_to_reference": summary, "rows": rows}
-        print(key, {k: v for k, v in result[key].items() if k != "rows"})
+    def held_out(database) -> dict:
+        """The queries posed against ``database`` without a box (the two-pass search) and, with a
+        metric truth, with the temple's 3D box projected; relative motions vs the reference."""
+        estimator, out = PoseEstimator(features, [database]), {}
+        for mode in ("no_box",) + (("gt_box",) if box3d is not None else ()):
+            est, rows = {}, []
+            for i in queries:
+                box = projected_box(box3d, T_ref[i], K, images[i].shape[:2], min_side=8.0) if mode == "gt_box" else None
+                r = estimator.estimate(images[i], K, box=box)["object"]
+                rows.append({"frame": names[i], "success": r.success, "inliers": r.num_inliers, "matches": r.num_matches})
+                if r.success:
+                    est[len(est)] = (i, r.T_cam_obj)
+            summary = sfm.relative_motion_summary({k: T for k, (_, T) in est.items()}, [T_ref[i] for i, _ in est.values()], spread="p90") if len(est) >= 2 else None
+            key = "held_out" if mode == "no_box" else "held_out_gt_box"
+            out[key] = {"queries": len(queries), "posed": len(est), "relative_to_reference": summary, "rows": rows}
+            print(key, {k: v for k, v in out[key].items() if k != "rows"})
+        return out
+
+    result.update(held_out(db))
+    if args.crop_boxes:
+        import crop_variants
+
+        summaries = {k: v for k, v in result.items() if k.startswith("held_out")}
+        result["crop_boxes"] = crop_variants.compare(features, rec, [images[i] for i in keyframes], K, "object", held_out, (len(db), summaries))
     write_result_json(Path(args.out), result)
     return 0
 
