@@ -73,11 +73,12 @@ def compare(features, rec, keyframe_images, K, name: str, held_out, default: tup
     (database size, held-out result) of the taught database itself); with ``side`` (keyframe ->
     the longer side of its GT visible box), also each crop box's longer side over it."""
     frames = observed_frames(rec, keyframe_images, K)
+    sides = None if side is None else {k: side(k) for k in frames}  # once for every variant
     out = {}
     for label, extent in variants(rec).items():
         row = {}
-        if side is not None:
-            ratios = [float(np.max(np.subtract(*extent(frame)[::-1])) / side(k)) for k, frame in frames.items()]
+        if sides is not None:
+            ratios = [float(np.max(np.subtract(*extent(frame)[::-1])) / sides[k]) for k, frame in frames.items()]
             row = {"box_side_over_gt_median": float(np.median(ratios)), "box_side_over_gt_p10": float(np.percentile(ratios, 10)), "box_side_over_gt_p90": float(np.percentile(ratios, 90))}
         if label == DEFAULT:
             size, result = default

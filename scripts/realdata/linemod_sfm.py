@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--queries", type=int, default=30, help="held-out frames posed against the database")
     ap.add_argument("--centre-window", type=float, default=0.0, help="SfM keypoints only in this central fraction of each frame")
     ap.add_argument("--dense", action="store_true", help="add dense object points (mveq_core.densify) to the SfM database")
-    ap.add_argument("--crop-boxes", action="store_true", help="also compare ways of framing each keyframe's crop (crop_box_variants)")
+    ap.add_argument("--crop-boxes", action="store_true", help="also compare ways of framing each keyframe's crop (crop_variants.py)")
     args = ap.parse_args(argv)
     set_invocation(["scripts/realdata/linemod_sfm.py", *argv])
     real = load_bop(args.root)
@@ -98,13 +98,14 @@ def main(argv: list[str]) -> int:
     print("teach", result["report"], "\nSfM cameras vs GT", result["sfm_cameras"])
     held = [i for i in range(len(frames)) if i not in set(keyframes)]
     queries = [held[j] for j in np.linspace(0, len(held) - 1, min(args.queries, len(held))).round().astype(int)]
+    for i in queries:  # their GT boxes, once for every database posed against
+        fill_visible_boxes(frames[i], real.objects)
 
     def held_out(database) -> dict:
         """The queries posed with their GT boxes against ``database``, against the ground truth."""
         estimator = PoseEstimator(features, [database])
         est, rows = {}, []
         for i in queries:
-            fill_visible_boxes(frames[i], real.objects)
             r = estimator.estimate(frames[i].rgb, K, box=frames[i].annotations[0].box)[name]
             rows.append({"frame": frames[i].key, "success": r.success, "inliers": r.num_inliers, "matches": r.num_matches})
             if r.success:
