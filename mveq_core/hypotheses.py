@@ -4,12 +4,17 @@ per-template PnP, verified the render-and-compare way).
 A CAD query matched against all templates at once gives one pose; when that pose is wrong (a
 look-alike side, a symmetric-looking view), refinement against renders at it converges to the wrong
 side. Here the templates that collect the most nearest-neighbour votes also give a pose each (the
-query matched against that template alone), near-duplicates are dropped, every hypothesis is
+query matched against that template alone) or, with ``hypothesis_source`` ``aligned``, the templates
+turned in-plane and laid over the query's box whose features agree best with the query's give one
+each (no matching: only the template's own object pixels are compared, so background inside the
+box does not vote), near-duplicates are dropped, every hypothesis is
 refined by :func:`~mveq_core.render_refine.refine_by_rendering`, and the refined pose whose render
 explains the query best is returned (``hypothesis_score``; measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,6 +24,8 @@ from .matching import mutual_nearest_neighbours
 from .pnp import solve_pnp
 
 SCORES = ("inliers", "silhouette", "inliers-silhouette")
+SOURCES = ("votes", "aligned")
+ALIGNED_TURNS = 24  # in-plane turns tried for every template when laying it over a query (15 degrees apart)
 
 
 def ranked_views(query: torch.Tensor, db, max_elements: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,6 +73,114 @@ def view_hypotheses(estimator, query, name: str, K: np.ndarray, dist_coeffs, cou
     return found
 
 
+@dataclass
+class TemplateLayout:
+    """A CAD database's entries grouped by template (view), sorted by view: ``entries`` (n,) their
+    database rows, ``starts`` (V + 1,) where each view's run begins, ``view_index`` (n,) 0..V-1,
+    ``centred`` (n, 2) render pixels less their view's box centre, ``descriptors`` (n, C)
+    L2-normalised, ``counts`` (V,) entries a view."""
+
+    entries: np.ndarray
+    starts: np.ndarray
+    view_index: torch.Tensor
+    centred: torch.Tensor
+    descriptors: torch.Tensor
+    counts: torch.Tensor
+
+
+def template_layout(db) -> TemplateLayout:
+    """``db``'s entries as templates (:class:`TemplateLayout`), on the descriptors' device."""
+    order = np.argsort(db.view_ids, kind="stable")
+    _, starts = np.unique(np.asarray(db.view_ids)[order], return_index=True)
+    starts = np.append(starts, len(order))
+    index = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    pixels = np.asarray(db.pixels, np.float64)[order]
+    lo, hi = np.minimum.reduceat(pixels, starts[:-1]), np.maximum.reduceat(pixels, starts[:-1])
+    device = db.descriptors.device
+    return TemplateLayout(order, starts, torch.from_numpy(index).to(device), torch.from_numpy(pixels - ((lo + hi) / 2)[index]).float().to(device),
+                          torch.nn.functional.normalize(db.descriptors[torch.from_numpy(order).to(device)].float(), dim=1),
+                          torch.from_numpy(np.diff(starts)).float().to(device))
+
+
+def _laid_over(layout: TemplateLayout, box, angle: float) -> torch.Tensor:
+    """Original-image pixels (n, 2) of every template's entries turned by ``angle`` (radians) about
+    their view's box centre, then scaled and shifted so that the view's turned box fills ``box``
+    (the same area, the same centre)."""
+    c, s = float(np.cos(angle)), float(np.sin(angle))
+    rotation = torch.tensor([[c, -s], [s, c]], device=layout.centred.device)
+    turned = layout.centred @ rotation.T
+    views = len(layout.counts)
+    index = layout.view_index[:, None].expand(-1, 2)
+    lo = torch.full((views, 2), float("inf"), device=turned.device).scatter_reduce(0, index, turned, "amin")
+    hi = torch.full((views, 2), float("-inf"), device=turned.device).scatter_reduce(0, index, turned, "amax")
+    side, centre = (hi - lo).clamp_min(1.0), (hi + lo) / 2
+    x0, y0, x1, y1 = (float(v) for v in box)
+    scale = torch.sqrt(max(x1 - x0, 1.0) * max(y1 - y0, 1.0) / (side[:, 0] * side[:, 1]))
+    target = torch.tensor([(x0 + x1) / 2, (y0 + y1) / 2], device=turned.device)
+    return target + scale[layout.view_index, None] * (turned - centre[layout.view_index])
+
+
+def aligned_scores(layout: TemplateLayout, query, turns: int = ALIGNED_TURNS) -> torch.Tensor:
+    """(turns, V) mean cosine similarity between each template's descriptors and the query's
+    features at the pixels where the template, turned and laid over the query's box, puts them."""
+    crop = query.crop
+    sx, sy = crop.scale_xy
+    offset = torch.tensor([crop.x0, crop.y0], device=layout.centred.device, dtype=torch.float32)
+    per_pixel = torch.tensor([sx, sy], device=layout.centred.device, dtype=torch.float32)
+    out = torch.zeros(turns, len(layout.counts), device=layout.centred.device)
+    for k in range(turns):
+        xy = _laid_over(layout, query.box, 2 * np.pi * k / turns)
+        sampled = query.grid.sample((xy - offset + 0.5) / per_pixel - 0.5)
+        cosine = (sampled.to(layout.descriptors.dtype) * layout.descriptors).sum(1)
+        out[k] = torch.zeros_like(layout.counts).index_add_(0, layout.view_index, cosine) / layout.counts
+    return out
+
+
+def aligned_hypotheses(estimator, query, name: str, K: np.ndarray, dist_coeffs, count: int, first=None, turns: int = ALIGNED_TURNS) -> list:
+    """Up to ``count`` coarse poses of ``name`` from the templates that, turned in-plane and laid
+    over the query's box, agree best with the query's features (:func:`aligned_scores`), each the
+    pose that puts the template's object points where the laying put their pixels (PnP), at least
+    10° from every pose already kept (``first`` counts as kept). Their inlier counts are 0: a
+    hypothesis is only a start for render refinement."""
+    import cv2
+
+    from .pose_result import PoseResult
+
+    db = estimator.databases[name]
+    cached = estimator.template_layouts.get(name)
+    if cached is None or cached[0] is not db.descriptors:
+        cached = (db.descriptors, template_layout(db))
+        estimator.template_layouts[name] = cached
+    layout = cached[1]
+    scores = aligned_scores(layout, query, turns)
+    order = torch.argsort(scores.flatten(), descending=True).cpu().numpy()
+    kept = [first] if first is not None and first.success else []
+    found = []
+    dist = None if dist_coeffs is None else np.asarray(dist_coeffs, np.float64)
+    for flat in order[: 20 * count]:
+        if len(found) >= count:
+            break
+        turn, view = divmod(int(flat), scores.shape[1])
+        lo, hi = layout.starts[view], layout.starts[view + 1]
+        if hi - lo < 6:
+            continue
+        xy = _laid_over(layout, query.box, 2 * np.pi * turn / turns)[lo:hi].cpu().numpy().astype(np.float64)
+        xyz = np.asarray(db.xyz, np.float64)[layout.entries[lo:hi]]
+        ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, dist, flags=cv2.SOLVEPNP_EPNP)
+        if ok:
+            ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, dist, rvec, tvec, True, flags=cv2.SOLVEPNP_ITERATIVE)
+        if not ok or not np.all(np.isfinite(tvec)) or tvec[2, 0] <= 0:
+            continue
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
+        if any(rotation_error_deg(T[:3, :3], h.T_cam_obj[:3, :3]) < 10.0 for h in kept):
+            continue
+        result = PoseResult(name, True, T, 0, 0, 0.0, 0.0, 0.0, dict(query.timings), "laid-over template", xy, xyz, np.zeros(len(xy), bool))
+        kept.append(result)
+        found.append(result)
+    return found
+
+
 def silhouette_iou(mesh, K: np.ndarray, T_cam_obj: np.ndarray, mask: np.ndarray, flat: bool = False) -> float:
     """Intersection over union of ``mesh``'s silhouette rendered at ``T_cam_obj`` and ``mask``."""
     from .render import render_view
@@ -96,7 +211,10 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
     if cfg.hypotheses > 1 and (mask is not None or box is not None):  # template votes need a query around the object
         query = estimator.query_features(image, K, mask, box, [name])
         if not isinstance(query, dict):
-            others = view_hypotheses(estimator, query, name, K, dist_coeffs, cfg.hypotheses - 1, first)
+            if cfg.hypothesis_source == "aligned" and query.grid is not None and query.box is not None:
+                others = aligned_hypotheses(estimator, query, name, K, dist_coeffs, cfg.hypotheses - 1, first)
+            else:
+                others = view_hypotheses(estimator, query, name, K, dist_coeffs, cfg.hypotheses - 1, first)
             # refinement blacks out a masked query's background unless mask_background is off; where
             # the estimator's setting gives the same crop, the votes' features serve every refinement
             if mask is None or estimator.masks_background([name]) == (cfg.mask_background != "off"):
@@ -106,7 +224,7 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
         r = refine_by_rendering(estimator, name, h, image, K, mesh, cfg.render_refine, mask, box, dist_coeffs, flat, shared)
         refined.append(r)
         iou = silhouette_iou(mesh, K, r.T_cam_obj, mask, flat) if r.success and mask is not None and cfg.hypotheses > 1 else None
-        summaries.append({"source": "all templates" if k == 0 else "one template", "success": r.success, "num_inliers": r.num_inliers,
+        summaries.append({"source": "all templates" if k == 0 else ("laid-over template" if h.reason == "laid-over template" else "one template"), "success": r.success, "num_inliers": r.num_inliers,
                           "inlier_ratio": r.inlier_ratio, "silhouette_iou": iou, "T_cam_obj": None if r.T_cam_obj is None else r.T_cam_obj.tolist()})
     usable = [i for i, r in enumerate(refined) if r.success]
     if not usable:

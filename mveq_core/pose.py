@@ -20,6 +20,7 @@ from .depth import apply_correction, check_depth, correct_distance
 from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics
 from .hypotheses import SCORES as HYPOTHESIS_SCORES
+from .hypotheses import SOURCES as HYPOTHESIS_SOURCES
 from .hypotheses import ranked_views, refine_hypotheses
 from .localize import LocalizeConfig
 from .matching import METHODS as MATCHING_METHODS
@@ -88,6 +89,12 @@ class PoseConfig:
     # pose that explains the query best is kept (mveq_core.hypotheses). 10 hypotheses chosen by the
     # silhouette: real BOP frames ADD(-S) 42 -> 61 %, LINEMOD cat 37 -> 53 % (docs/benchmarks.md).
     hypotheses: int = option(10, "with render_refine and a query around the object: refine up to N coarse poses (all templates, then single most-voted templates) and keep the best", cli="--hypotheses", ros="hypotheses")
+    # Where the other hypotheses come from: the templates most voted for by the query's nearest
+    # neighbours (votes), or the templates, turned in-plane, whose features laid over the query's
+    # box agree best with the query's (aligned: only the template's own object pixels are compared,
+    # so background inside a box does not count; docs/benchmarks.md measures both on real frames).
+    hypothesis_source: str = option("votes", "with hypotheses > 1: coarse poses from the most-voted templates (votes) or from templates laid over the query box (aligned)",
+                                    cli="--hypothesis-source", ros="hypothesis_source", choices=HYPOTHESIS_SOURCES)
     hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; inliers without a mask), or inliers-silhouette (their product)",
                                    cli="--hypothesis-score", ros="hypothesis_score", choices=HYPOTHESIS_SCORES)
     pnp: PnPConfig = PnPConfig()
@@ -105,6 +112,7 @@ class PoseConfig:
         require(self, "render_refine", self.render_refine >= 0, "must be >= 0")
         require(self, "hypotheses", self.hypotheses >= 1, "must be >= 1")
         require_choice(self, "hypothesis_score")
+        require_choice(self, "hypothesis_source")
 
 
 class PoseEstimator:
@@ -125,6 +133,7 @@ class PoseEstimator:
         self.meshes: dict = {}  # name -> (mesh in metres, flat shading) or None, for render_refine
         self.feature_sets: dict[str, DenseFeatures] = {features.identity(): self.features}  # identity -> extractor
         self._projected: dict[str, tuple] = {}  # name -> (descriptors, basis, projected descriptors): match_dims
+        self.template_layouts: dict[str, tuple] = {}  # name -> (descriptors, TemplateLayout): hypothesis_source aligned
         self._graphs_ready: set[tuple[str, int]] = set()  # (feature identity, input size) whose crop sizes' CUDA graphs are captured
         items = databases.values() if isinstance(databases, Mapping) else databases
         for db in items:
@@ -369,10 +378,11 @@ class PoseEstimator:
         if names:
             self._prepare_graphs(self.databases[names[0]].meta.feature_identity)
         device, features = self.features.device, self.features_of(names[0]) if names else self.features
-        query = features.feature_grid(image_to_tensor(resized, device)).sample(torch.from_numpy(xy_r).float().to(device))
+        grid = features.feature_grid(image_to_tensor(resized, device))
+        query = grid.sample(torch.from_numpy(xy_r).float().to(device))
         self._sync()
         t_feat = time.perf_counter()
-        return QueryFeatures(query, xy_o, {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}, t_start, box is not None)
+        return QueryFeatures(query, xy_o, {"preprocess": (t_pre - t_start) * 1e3, "features": (t_feat - t_pre) * 1e3}, t_start, box is not None, grid, crop, box)
 
     def match_and_solve(self, query: QueryFeatures, names: Sequence[str], K, dist_coeffs) -> dict[str, PoseResult]:
         """Mutual-NN matches of ``query`` against each object's database, then robust PnP."""

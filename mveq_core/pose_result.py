@@ -90,10 +90,15 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
 class QueryFeatures:
     """A query crop's descriptors (N, C), their pixels in the original image (N, 2), the
     preprocess/features milliseconds, when the query started (perf_counter seconds), and whether
-    the crop is around the object (a box or mask was given) rather than the whole image."""
+    the crop is around the object (a box or mask was given) rather than the whole image; ``grid``
+    (the crop's :class:`~mveq_core.features.FeatureGrid`), ``crop`` (its :class:`~mveq_core.crop.Crop`)
+    and ``box`` (the object's box, original pixels) for sampling anywhere in it."""
 
     descriptors: torch.Tensor
     xy: np.ndarray
     timings: dict
     t_start: float
     around_object: bool = True
+    grid: object = None
+    crop: object = None
+    box: object = None
