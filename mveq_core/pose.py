@@ -88,14 +88,16 @@ class PoseConfig:
     # With render_refine: more coarse poses, one per most-voted template, each refined; the refined
     # pose that explains the query best is kept (mveq_core.hypotheses). 10 hypotheses chosen by the
     # silhouette: real BOP frames ADD(-S) 42 -> 61 %, LINEMOD cat 37 -> 53 % (docs/benchmarks.md).
-    hypotheses: int = option(10, "with render_refine and a query around the object: refine up to N coarse poses (all templates, then single most-voted templates) and keep the best", cli="--hypotheses", ros="hypotheses")
+    hypotheses: int = option(10, "with render_refine and a query around the object: refine up to N coarse poses (all templates, then single templates: hypothesis_source) and keep the best", cli="--hypotheses", ros="hypotheses")
     # Where the other hypotheses come from: the templates most voted for by the query's nearest
     # neighbours (votes), or the templates, turned in-plane, whose features laid over the query's
     # box agree best with the query's (aligned: only the template's own object pixels are compared,
-    # so background inside a box does not count; docs/benchmarks.md measures both on real frames).
-    hypothesis_source: str = option("votes", "with hypotheses > 1: coarse poses from the most-voted templates (votes) or from templates laid over the query box (aligned)",
+    # so background inside a box does not count). auto: aligned for a box alone (31 real BOP frames,
+    # box only: ADD(-S) 19 -> 35 %, 5 cm 5° 6 -> 19 %), votes with a mask (61 % there);
+    # docs/benchmarks.md, session 16.
+    hypothesis_source: str = option("auto", "with hypotheses > 1: coarse poses from the most-voted templates (votes), from templates laid over the query box (aligned), or auto (aligned for a box alone, votes with a mask)",
                                     cli="--hypothesis-source", ros="hypothesis_source", choices=HYPOTHESIS_SOURCES)
-    hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; inliers without a mask), or inliers-silhouette (their product)",
+    hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; without one, of the silhouette's box with the query box), or inliers-silhouette (their product)",
                                    cli="--hypothesis-score", ros="hypothesis_score", choices=HYPOTHESIS_SCORES)
     pnp: PnPConfig = PnPConfig()
     localize: LocalizeConfig = LocalizeConfig()

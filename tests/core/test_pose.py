@@ -476,7 +476,9 @@ def test_hypotheses_pose_a_query_the_all_template_match_missed(exact_setup, colo
     assert silhouette_iou(coloured, K, view.T_cam_obj, view.mask, True) == pytest.approx(1.0)
     candidates = [{"num_inliers": 300, "silhouette_iou": 0.5}, {"num_inliers": 200, "silhouette_iou": 0.9}, {"num_inliers": 150, "silhouette_iou": 0.95}]
     assert [choose(candidates, s) for s in ("inliers", "silhouette", "inliers-silhouette")] == [0, 2, 1]
-    assert choose([*candidates, {"num_inliers": 100, "silhouette_iou": None}], "silhouette") == 0  # no mask: by inliers
+    assert choose([*candidates, {"num_inliers": 100, "silhouette_iou": None}], "silhouette") == 0  # no mask, no box: by inliers
+    boxed = [{**c, "silhouette_iou": None, "box_iou": iou} for c, iou in zip(candidates, (0.5, 0.9, 0.8))]  # no mask: the silhouette's box
+    assert [choose(boxed, s) for s in ("inliers", "silhouette", "inliers-silhouette")] == [0, 1, 1]
     with pytest.raises(ValueError, match="hypotheses"):
         PoseConfig(hypotheses=0)
     with pytest.raises(ValueError, match="hypothesis_score"):
@@ -487,7 +489,8 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     """A box alone around the object on a cluttered background (random colours, which coordinate
     features match anywhere on the object): the templates turned and laid over the box give coarse
     poses from the template pixels alone, the best-agreeing first, near the truth; refined against
-    renders, the chosen pose is within 3° and 1 cm, its hypotheses marked as laid-over templates."""
+    renders (``hypothesis_source`` auto lays templates over a box alone), the pose chosen by its
+    silhouette's box is within 3° and 1 cm, its hypotheses marked as laid-over templates."""
     from mveq_core.crop import mask_box
     from mveq_core.geometry import rotation_error_deg
     from mveq_core.hypotheses import aligned_hypotheses, refine_hypotheses
@@ -497,7 +500,7 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     view = _held_out_views(coloured, count=1, seed=5)[0]
     clutter = np.random.default_rng(0).integers(0, 256, (SIZE[0] // 8, SIZE[1] // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
     rgb, box = np.where(view.mask[..., None], view.rgb, clutter), mask_box(view.mask)
-    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=2, hypotheses=4, hypothesis_source="aligned", hypothesis_score="inliers"))
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=2, hypotheses=4))  # auto: laid over a box alone
     query = estimator.query_features(rgb, K, None, box, ["toy"])
     found = aligned_hypotheses(estimator, query, "toy", K, None, 3)
     errors = [rotation_error_deg(h.T_cam_obj[:3, :3], view.T_cam_obj[:3, :3]) for h in found]
@@ -508,5 +511,8 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
     assert rot_deg < 3.0 and trans_cm < 1.0, (rot_deg, trans_cm)
     assert [h["source"] for h in result.hypotheses] == ["all templates"] + ["laid-over template"] * 3
+    # no mask: chosen by the box around each refined hypothesis's silhouette against the query box
+    chosen = max((h for h in result.hypotheses if h["success"]), key=lambda h: h["box_iou"])
+    assert np.allclose(chosen["T_cam_obj"], result.T_cam_obj) and chosen["box_iou"] > 0.9 and all(h["silhouette_iou"] is None for h in result.hypotheses)
     with pytest.raises(ValueError, match="hypothesis_source"):
         PoseConfig(hypothesis_source="best")
