@@ -85,7 +85,7 @@ class PoseConfig:
     # CAD databases whose mesh the estimator has (set_mesh): match again against renders at the pose
     # (mveq_core.render_refine; measured on real frames in docs/benchmarks.md).
     render_refine: int = option(0, "with the object's mesh (a CAD database's own, or given): refine each pose N times against a render at the pose", cli="--render-refine", ros="render_refine")
-    # With render_refine: more coarse poses, one per most-voted template, each refined; the refined
+    # With render_refine: more coarse poses, one per single template (hypothesis_source), each refined; the refined
     # pose that explains the query best is kept (mveq_core.hypotheses). 10 hypotheses chosen by the
     # silhouette: real BOP frames ADD(-S) 42 -> 61 %, LINEMOD cat 37 -> 53 % (docs/benchmarks.md).
     hypotheses: int = option(10, "with render_refine and a query around the object: refine up to N coarse poses (all templates, then single templates: hypothesis_source) and keep the best", cli="--hypotheses", ros="hypotheses")
