@@ -157,6 +157,7 @@ def aligned_hypotheses(estimator, query, name: str, K: np.ndarray, dist_coeffs, 
     kept = [first] if first is not None and first.success else []
     found = []
     dist = None if dist_coeffs is None else np.asarray(dist_coeffs, np.float64)
+    laid: dict[int, np.ndarray] = {}  # turn -> every entry's pixels laid over the box at that turn
     for flat in order[: 20 * count]:
         if len(found) >= count:
             break
@@ -164,7 +165,9 @@ def aligned_hypotheses(estimator, query, name: str, K: np.ndarray, dist_coeffs, 
         lo, hi = layout.starts[view], layout.starts[view + 1]
         if hi - lo < 6:
             continue
-        xy = _laid_over(layout, query.box, 2 * np.pi * turn / turns)[lo:hi].cpu().numpy().astype(np.float64)
+        if turn not in laid:
+            laid[turn] = _laid_over(layout, query.box, 2 * np.pi * turn / turns).cpu().numpy().astype(np.float64)
+        xy = laid[turn][lo:hi]
         xyz = np.asarray(db.xyz, np.float64)[layout.entries[lo:hi]]
         ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, dist, flags=cv2.SOLVEPNP_EPNP)
         if ok:
