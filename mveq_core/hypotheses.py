@@ -178,7 +178,7 @@ def aligned_hypotheses(estimator, query, name: str, K: np.ndarray, dist_coeffs, 
         T[:3, :3], T[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
         if any(rotation_error_deg(T[:3, :3], h.T_cam_obj[:3, :3]) < 10.0 for h in kept):
             continue
-        result = PoseResult(name, True, T, 0, 0, 0.0, 0.0, 0.0, dict(query.timings), "laid-over template", xy, xyz, np.zeros(len(xy), bool))
+        result = PoseResult(name, True, T, 0, 0, 0.0, 0.0, 0.0, dict(query.timings), "", xy, xyz, np.zeros(len(xy), bool))
         kept.append(result)
         found.append(result)
     return found
@@ -223,15 +223,15 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
     from .render_refine import refine_by_rendering
 
     cfg = estimator.config
-    others, shared = [], {}  # shared: the query's features, taken once for every hypothesis
+    others, shared, label = [], {}, "one template"  # shared: the query's features, taken once for every hypothesis
     if cfg.hypotheses > 1 and (mask is not None or box is not None):  # template votes need a query around the object
         query = estimator.query_features(image, K, mask, box, [name])
         if not isinstance(query, dict):
             # auto: laid-over templates for a box alone (real BOP frames, box only: ADD(-S) 19 -> 35 %
             # with the box rule below), the templates' votes with a mask (measured there: 61 %)
             source = cfg.hypothesis_source if cfg.hypothesis_source != "auto" else ("votes" if mask is not None else "aligned")
-            if source == "aligned" and query.grid is not None and query.box is not None:
-                others = aligned_hypotheses(estimator, query, name, K, dist_coeffs, cfg.hypotheses - 1, first)
+            if source == "aligned":
+                others, label = aligned_hypotheses(estimator, query, name, K, dist_coeffs, cfg.hypotheses - 1, first), "laid-over template"
             else:
                 others = view_hypotheses(estimator, query, name, K, dist_coeffs, cfg.hypotheses - 1, first)
             # refinement blacks out a masked query's background unless mask_background is off; where
@@ -245,7 +245,7 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
         several = r.success and cfg.hypotheses > 1
         iou = silhouette_iou(mesh, K, r.T_cam_obj, mask, flat) if several and mask is not None else None
         iou_box = box_of_silhouette_iou(mesh, K, r.T_cam_obj, box, image.shape[:2], flat) if several and mask is None and box is not None else None
-        summaries.append({"source": "all templates" if k == 0 else ("laid-over template" if h.reason == "laid-over template" else "one template"), "success": r.success, "num_inliers": r.num_inliers,
+        summaries.append({"source": "all templates" if k == 0 else label, "success": r.success, "num_inliers": r.num_inliers,
                           "inlier_ratio": r.inlier_ratio, "silhouette_iou": iou, "box_iou": iou_box, "T_cam_obj": None if r.T_cam_obj is None else r.T_cam_obj.tolist()})
     usable = [i for i, r in enumerate(refined) if r.success]
     if not usable:
