@@ -511,6 +511,8 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     rot_deg, trans_cm = query_pose_error(result.T_cam_obj, view.T_cam_obj)
     assert rot_deg < 3.0 and trans_cm < 1.0, (rot_deg, trans_cm)
     assert [h["source"] for h in result.hypotheses] == ["all templates"] + ["laid-over template"] * 3
+    # each hypothesis records the coarse pose it started from: the laid-over ones, none for the failed first
+    assert result.hypotheses[0]["T_start"] is None and all(np.allclose(h["T_start"], f.T_cam_obj) for h, f in zip(result.hypotheses[1:], found))
     # no mask: chosen by the box around each refined hypothesis's silhouette against the query box
     chosen = max((h for h in result.hypotheses if h["success"]), key=lambda h: h["box_iou"])
     assert np.allclose(chosen["T_cam_obj"], result.T_cam_obj) and chosen["box_iou"] > 0.9 and all(h["silhouette_iou"] is None for h in result.hypotheses)

