@@ -97,6 +97,11 @@ class PoseConfig:
     # docs/benchmarks.md, session 16.
     hypothesis_source: str = option("auto", "with hypotheses > 1: coarse poses from the most-voted templates (votes), from templates laid over the query box (aligned), or auto (aligned for a box alone, votes with a mask)",
                                     cli="--hypothesis-source", ros="hypothesis_source", choices=HYPOTHESIS_SOURCES)
+    # How a render-refinement round moves the pose: matches (mutual nearest neighbours with the
+    # render, then PnP) or featuremetric (the render's object features pulled to where the query's
+    # agree best; background never counts). Session 17 (docs/benchmarks.md).
+    refine_method: str = option("matches", "how each render-refinement round moves the pose: matches (the query matched against the render, PnP) or featuremetric (the render's object features aligned with the query's by gradient ascent of their cosine)",
+                                cli="--refine-method", ros="refine_method", choices=("matches", "featuremetric"))
     hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; without one, of the silhouette's box with the query box), or inliers-silhouette (their product)",
                                    cli="--hypothesis-score", ros="hypothesis_score", choices=HYPOTHESIS_SCORES)
     pnp: PnPConfig = PnPConfig()
@@ -115,6 +120,7 @@ class PoseConfig:
         require(self, "hypotheses", self.hypotheses >= 1, "must be >= 1")
         require_choice(self, "hypothesis_score")
         require_choice(self, "hypothesis_source")
+        require_choice(self, "refine_method")
 
 
 class PoseEstimator:

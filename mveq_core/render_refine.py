@@ -10,6 +10,7 @@ import logging
 import time
 
 import numpy as np
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,9 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
     """``result`` refined ``iterations`` times against renders of ``mesh`` (metres) at its pose
     (``flat``: unlit, like a database built with ``flat_shading``).
 
+    Each round either matches the query against the render and solves PnP (``refine_method``
+    ``matches``) or moves the pose until the render's features, where they land, agree best with
+    the query's (``featuremetric``: :func:`featuremetric_pose`).
     Each round's pose is kept when the round finds one; the first failure ends the refinement and
     returns the last pose found. ``mask``/``box`` are the query's, as in the first estimate (without
     them, the box of the mesh projected at the current pose). ``shared``: a dict kept across calls
@@ -59,13 +63,91 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
                 shared["query"] = query
         else:  # the same features again: no feature time counted this round
             query = replace(query, timings={"preprocess": 0.0, "features": 0.0}, t_start=time.perf_counter())
-        new = one.match_and_solve(query, [name], K, dist_coeffs)[name]
+        if cfg.refine_method == "featuremetric":
+            new = featuremetric_pose(query, db, K, dist_coeffs, current.T_cam_obj, name)
+        else:
+            new = one.match_and_solve(query, [name], K, dist_coeffs)[name]
         if not new.success:
             log.debug("%s: render refinement stopped: %s", name, new.reason)
             break
         new.timings_ms = {**current.timings_ms, "render_refine": current.timings_ms.get("render_refine", 0.0) + new.timings_ms.get("total", 0.0)}
         current = new
     return current
+
+
+FEATUREMETRIC_STEPS = 60  # Adam steps a render-refinement round (session 17's replay: 3 rounds x 60 steps)
+FEATUREMETRIC_LR = 0.004  # radians, normalised image units and log-distance per step
+AGREE_COSINE = 0.5  # a render point "agrees" with the query (counted as an inlier) at this cosine or more
+
+
+def _distorted(xn: torch.Tensor, dist_coeffs) -> torch.Tensor:
+    """Normalised image points (N, 2) through OpenCV's distortion model (k1, k2, p1, p2[, k3[, k4, k5, k6]])."""
+    if dist_coeffs is None or not np.any(np.asarray(dist_coeffs, np.float64)):
+        return xn
+    d = np.asarray(dist_coeffs, np.float64).ravel()
+    if d.size not in (4, 5, 8) and np.any(d[8:]):
+        raise ValueError(f"dist_coeffs: featuremetric refinement takes 4, 5 or 8 OpenCV coefficients (no thin-prism or tilt terms), got {d.size}")
+    k1, k2, p1, p2, k3, k4, k5, k6 = (float(v) for v in np.pad(d[:8], (0, max(0, 8 - min(d.size, 8)))))
+    x, y = xn[:, 0], xn[:, 1]
+    r2 = x * x + y * y
+    radial = (1 + k1 * r2 + k2 * r2**2 + k3 * r2**3) / (1 + k4 * r2 + k5 * r2**2 + k6 * r2**3)
+    return torch.stack([x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y], dim=1)
+
+
+def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndarray, name: str, steps: int = FEATUREMETRIC_STEPS, lr: float = FEATUREMETRIC_LR):
+    """The pose near ``T_cam_obj`` at which ``db``'s points (one render at that pose: object points
+    and descriptors), projected into the query, meet the query's features that agree best with
+    theirs: gradient ascent (Adam) of the mean cosine similarity over a turn about the object's
+    origin, its shift across the image and its distance (log scale). No matching: only the render's
+    object pixels are compared, so background in the query's crop does not pull the pose.
+    A :class:`~mveq_core.pose_result.PoseResult`: ``score`` the final mean cosine, ``num_matches``
+    the render's points, ``num_inliers`` those at cosine >= ``AGREE_COSINE``."""
+    from .pose_result import PoseResult
+
+    grid, crop = query.grid, query.crop
+    device = grid.grid.device
+    X = torch.as_tensor(np.asarray(db.xyz), dtype=torch.float32, device=device)
+    D = torch.nn.functional.normalize(db.descriptors.float(), dim=1)
+    if len(X) < 6:
+        return PoseResult.failure(name, f"featuremetric refinement: {len(X)} render points < 6")
+    offset = torch.tensor([crop.x0, crop.y0], dtype=torch.float32, device=device)
+    per_pixel = torch.tensor(crop.scale_xy, dtype=torch.float32, device=device)
+    Kt = torch.as_tensor(K, dtype=torch.float32, device=device)
+    R0 = torch.as_tensor(T_cam_obj[:3, :3], dtype=torch.float32, device=device)
+    t0 = torch.as_tensor(T_cam_obj[:3, 3], dtype=torch.float32, device=device)
+    params = torch.zeros(6, device=device, requires_grad=True)  # turn (3, rad), shift (2, normalised), log distance
+
+    def pose(p):
+        w = p[:3]
+        zero = torch.zeros((), device=device)
+        skew = torch.stack([torch.stack([zero, -w[2], w[1]]), torch.stack([w[2], zero, -w[0]]), torch.stack([-w[1], w[0], zero])])
+        z = t0[2] * torch.exp(p[5])
+        return torch.matrix_exp(skew) @ R0, torch.stack([(t0[0] / t0[2] + p[3]) * z, (t0[1] / t0[2] + p[4]) * z, z])
+
+    def cosines(p):
+        R, t = pose(p)
+        cam = X @ R.T + t
+        xn = _distorted(cam[:, :2] / cam[:, 2:3].clamp_min(1e-6), dist_coeffs)
+        xy = xn * torch.stack([Kt[0, 0], Kt[1, 1]]) + torch.stack([Kt[0, 2], Kt[1, 2]]) + torch.stack([Kt[0, 1] * xn[:, 1], torch.zeros_like(xn[:, 1])], 1)
+        return (grid.sample((xy - offset + 0.5) / per_pixel - 0.5) * D).sum(1), xy, cam[:, 2]
+
+    optimiser = torch.optim.Adam([params], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = -cosines(params)[0].mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    with torch.no_grad():
+        cos, xy, depth = cosines(params)
+        R, t = pose(params)
+    if not bool(torch.isfinite(cos).all()) or bool((depth <= 0).any()):
+        return PoseResult.failure(name, "featuremetric refinement left the camera's front")
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R.double().cpu().numpy(), t.double().cpu().numpy()
+    agree = (cos >= AGREE_COSINE).cpu().numpy()
+    return PoseResult(name, True, T, len(X), int(agree.sum()), float(agree.mean()), 0.0, float(cos.mean()),
+                      {**query.timings, "total": (time.perf_counter() - query.t_start) * 1e3}, "", xy.double().cpu().numpy(), np.asarray(db.xyz, np.float64), agree)
 
 
 def database_mesh(database):
