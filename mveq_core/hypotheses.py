@@ -136,14 +136,28 @@ def aligned_scores(layout: TemplateLayout, query, turns: int = ALIGNED_TURNS) ->
     return out
 
 
+def laid_template_pose(xyz: np.ndarray, xy: np.ndarray, K: np.ndarray, dist_coeffs=None) -> np.ndarray | None:
+    """The pose (4, 4) that puts a template's object points ``xyz`` at the pixels ``xy`` where
+    laying it over a box put them (EPnP, then Levenberg-Marquardt; all points, no RANSAC), or None
+    when there is none in front of the camera."""
+    import cv2
+
+    ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, dist_coeffs, flags=cv2.SOLVEPNP_EPNP)
+    if ok:
+        ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, dist_coeffs, rvec, tvec, True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok or not np.all(np.isfinite(tvec)) or tvec[2, 0] <= 0:
+        return None
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
+    return T
+
+
 def aligned_hypotheses(estimator, query, name: str, K: np.ndarray, dist_coeffs, count: int, first=None, turns: int = ALIGNED_TURNS) -> list:
     """Up to ``count`` coarse poses of ``name`` from the templates that, turned in-plane and laid
     over the query's box, agree best with the query's features (:func:`aligned_scores`), each the
     pose that puts the template's object points where the laying put their pixels (PnP), at least
     10° from every pose already kept (``first`` counts as kept). Their inlier counts are 0: a
     hypothesis is only a start for render refinement."""
-    import cv2
-
     from .pose_result import PoseResult
 
     db = estimator.databases[name]
@@ -169,14 +183,8 @@ def aligned_hypotheses(estimator, query, name: str, K: np.ndarray, dist_coeffs, 
             laid[turn] = _laid_over(layout, query.box, 2 * np.pi * turn / turns).cpu().numpy().astype(np.float64)
         xy = laid[turn][lo:hi]
         xyz = np.asarray(db.xyz, np.float64)[layout.entries[lo:hi]]
-        ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, dist, flags=cv2.SOLVEPNP_EPNP)
-        if ok:
-            ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, dist, rvec, tvec, True, flags=cv2.SOLVEPNP_ITERATIVE)
-        if not ok or not np.all(np.isfinite(tvec)) or tvec[2, 0] <= 0:
-            continue
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
-        if any(rotation_error_deg(T[:3, :3], h.T_cam_obj[:3, :3]) < 10.0 for h in kept):
+        T = laid_template_pose(xyz, xy, K, dist)
+        if T is None or any(rotation_error_deg(T[:3, :3], h.T_cam_obj[:3, :3]) < 10.0 for h in kept):
             continue
         result = PoseResult(name, True, T, 0, 0, 0.0, 0.0, 0.0, dict(query.timings), "", xy, xyz, np.zeros(len(xy), bool))
         kept.append(result)

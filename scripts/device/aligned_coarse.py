@@ -35,7 +35,7 @@ from mveq_core.benchmarks.realdata import fill_visible_boxes
 from mveq_core.cli import build_parser
 from mveq_core.cli.options import cad_config_from_args, features_from_args, pose_config_from_args
 from mveq_core.geometry import rotation_error_deg
-from mveq_core.hypotheses import _laid_over, template_layout
+from mveq_core.hypotheses import _laid_over, laid_template_pose, template_layout
 from mveq_core.metrics.pose import adds_error
 from mveq_core.pose import PoseEstimator
 from mveq_core.provenance import write_result_json
@@ -77,8 +77,6 @@ def scores_of(layout, query, turns, factors):
 
 def coarse_poses(layout, db, query, K, scores, turns, factors, keep):
     """The first ``keep`` coarse poses in score order, 10° apart (the estimator's PnP of the laid template)."""
-    import cv2
-
     order = torch.argsort(scores.flatten(), descending=True).cpu().numpy()
     found, cache = [], {}
     for flat in order[: 40 * keep]:
@@ -91,15 +89,8 @@ def coarse_poses(layout, db, query, K, scores, turns, factors, keep):
             continue
         if row not in cache:
             cache[row] = laid(layout, query.box, 2 * np.pi * turn / turns, factors[f]).cpu().numpy().astype(np.float64)
-        xy, xyz = cache[row][lo:hi], np.asarray(db.xyz, np.float64)[layout.entries[lo:hi]]
-        ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, None, flags=cv2.SOLVEPNP_EPNP)
-        if ok:
-            ok, rvec, tvec = cv2.solvePnP(xyz, xy, K, None, rvec, tvec, True, flags=cv2.SOLVEPNP_ITERATIVE)
-        if not ok or not np.all(np.isfinite(tvec)) or tvec[2, 0] <= 0:
-            continue
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
-        if any(rotation_error_deg(T[:3, :3], g[:3, :3]) < 10.0 for g in found):
+        T = laid_template_pose(np.asarray(db.xyz, np.float64)[layout.entries[lo:hi]], cache[row][lo:hi], K)
+        if T is None or any(rotation_error_deg(T[:3, :3], g[:3, :3]) < 10.0 for g in found):
             continue
         found.append(T)
     return found
