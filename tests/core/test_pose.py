@@ -410,7 +410,8 @@ def test_featuremetric_refinement_pulls_a_boxed_pose_back_on_clutter(exact_setup
     T[:3, 3] += [0.02, -0.01, 0.0]
     start = PoseResult("toy", True, T, 0, 0, 0.0, 0.0, 0.0, {})
     estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, refine_method="featuremetric"))
-    refined = refine_by_rendering(estimator, "toy", start, rgb, K, coloured, iterations=3, box=mask_box(view.mask), flat=True)
+    with torch.no_grad():  # as inside PoseEstimator.estimate: the alignment turns gradients back on
+        refined = refine_by_rendering(estimator, "toy", start, rgb, K, coloured, iterations=3, box=mask_box(view.mask), flat=True)
     rot_deg, trans_cm = query_pose_error(refined.T_cam_obj, view.T_cam_obj)
     assert refined.success and rot_deg < 2.0 and trans_cm < 1.0, (rot_deg, trans_cm)
     assert refined.num_inliers > 0.9 * refined.num_matches and refined.score > 0.9 and refined.timings_ms["render_refine"] > 0
