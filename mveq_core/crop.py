@@ -145,10 +145,13 @@ class Crop:
         original_xy = np.stack([np.tile(ox, rows), np.repeat(oy, cols)], 1)
         return crop_xy, original_xy
 
-    def to_crop(self, xy: np.ndarray) -> np.ndarray:
-        """Original pixels (N, 2) -> crop pixels."""
+    def to_crop(self, xy):
+        """Original pixels (N, 2) -> crop pixels; a numpy array, or a torch tensor kept on its
+        device and dtype (differentiable)."""
         sx, sy = self.scale_xy
-        return np.stack([(xy[:, 0] - self.x0 + 0.5) / sx - 0.5, (xy[:, 1] - self.y0 + 0.5) / sy - 0.5], 1)
+        if isinstance(xy, np.ndarray):
+            return np.stack([(xy[:, 0] - self.x0 + 0.5) / sx - 0.5, (xy[:, 1] - self.y0 + 0.5) / sy - 0.5], 1)
+        return (xy - xy.new_tensor([self.x0, self.y0]) + 0.5) / xy.new_tensor([sx, sy]) - 0.5
 
     def intrinsics(self, K: np.ndarray) -> np.ndarray:
         """K of the crop: a camera that sees crop pixel x' where ``K`` sees ``to_original(x')``."""

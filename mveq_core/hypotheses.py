@@ -123,14 +123,10 @@ def _laid_over(layout: TemplateLayout, box, angle: float) -> torch.Tensor:
 def aligned_scores(layout: TemplateLayout, query, turns: int = ALIGNED_TURNS) -> torch.Tensor:
     """(turns, V) mean cosine similarity between each template's descriptors and the query's
     features at the pixels where the template, turned and laid over the query's box, puts them."""
-    crop = query.crop
-    sx, sy = crop.scale_xy
-    offset = torch.tensor([crop.x0, crop.y0], device=layout.centred.device, dtype=torch.float32)
-    per_pixel = torch.tensor([sx, sy], device=layout.centred.device, dtype=torch.float32)
     out = torch.zeros(turns, len(layout.counts), device=layout.centred.device)
     for k in range(turns):
         xy = _laid_over(layout, query.box, 2 * np.pi * k / turns)
-        sampled = query.grid.sample((xy - offset + 0.5) / per_pixel - 0.5)
+        sampled = query.grid.sample(query.crop.to_crop(xy))
         cosine = (sampled.to(layout.descriptors.dtype) * layout.descriptors).sum(1)
         out[k] = torch.zeros_like(layout.counts).index_add_(0, layout.view_index, cosine) / layout.counts
     return out

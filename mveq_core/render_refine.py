@@ -85,9 +85,9 @@ def _distorted(xn: torch.Tensor, dist_coeffs) -> torch.Tensor:
     if dist_coeffs is None or not np.any(np.asarray(dist_coeffs, np.float64)):
         return xn
     d = np.asarray(dist_coeffs, np.float64).ravel()
-    if d.size not in (4, 5, 8) and np.any(d[8:]):
+    if np.any(d[8:]):
         raise ValueError(f"dist_coeffs: featuremetric refinement takes 4, 5 or 8 OpenCV coefficients (no thin-prism or tilt terms), got {d.size}")
-    k1, k2, p1, p2, k3, k4, k5, k6 = (float(v) for v in np.pad(d[:8], (0, max(0, 8 - min(d.size, 8)))))
+    k1, k2, p1, p2, k3, k4, k5, k6 = (float(v) for v in np.pad(d[:8], (0, 8 - min(d.size, 8))))
     x, y = xn[:, 0], xn[:, 1]
     r2 = x * x + y * y
     radial = (1 + k1 * r2 + k2 * r2**2 + k3 * r2**3) / (1 + k4 * r2 + k5 * r2**2 + k6 * r2**3)
@@ -106,14 +106,11 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
     keeps the pose's distance (only the turn and the shift move)."""
     from .pose_result import PoseResult
 
-    grid, crop = query.grid, query.crop
-    device = grid.grid.device
+    device = query.grid.grid.device
     X = torch.as_tensor(np.asarray(db.xyz), dtype=torch.float32, device=device)
     D = torch.nn.functional.normalize(db.descriptors.float(), dim=1)
     if len(X) < 6:
         return PoseResult.failure(name, f"featuremetric refinement: {len(X)} render points < 6")
-    offset = torch.tensor([crop.x0, crop.y0], dtype=torch.float32, device=device)
-    per_pixel = torch.tensor(crop.scale_xy, dtype=torch.float32, device=device)
     Kt = torch.as_tensor(K, dtype=torch.float32, device=device)
     R0 = torch.as_tensor(T_cam_obj[:3, :3], dtype=torch.float32, device=device)
     t0 = torch.as_tensor(T_cam_obj[:3, 3], dtype=torch.float32, device=device)
@@ -127,11 +124,12 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
         return torch.matrix_exp(skew) @ R0, torch.stack([(t0[0] / t0[2] + p[3]) * z, (t0[1] / t0[2] + p[4]) * z, z])
 
     def cosines(p):
+        """(cosine (n,), pixels (n, 2), depths (n,), R, t) of the render's points at pose ``p``."""
         R, t = pose(p)
         cam = X @ R.T + t
         xn = _distorted(cam[:, :2] / cam[:, 2:3].clamp_min(1e-6), dist_coeffs)
-        xy = xn * torch.stack([Kt[0, 0], Kt[1, 1]]) + torch.stack([Kt[0, 2], Kt[1, 2]]) + torch.stack([Kt[0, 1] * xn[:, 1], torch.zeros_like(xn[:, 1])], 1)
-        return (grid.sample((xy - offset + 0.5) / per_pixel - 0.5) * D).sum(1), xy, cam[:, 2]
+        xy = (torch.cat([xn, torch.ones_like(xn[:, :1])], 1) @ Kt.T)[:, :2]
+        return (query.grid.sample(query.crop.to_crop(xy)) * D).sum(1), xy, cam[:, 2], R, t
 
     optimiser = torch.optim.Adam([params], lr=lr)
     with torch.enable_grad():
@@ -143,8 +141,7 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
                 params.grad[5] = 0.0
             optimiser.step()
     with torch.no_grad():
-        cos, xy, depth = cosines(params)
-        R, t = pose(params)
+        cos, xy, depth, R, t = cosines(params)
     if not bool(torch.isfinite(cos).all()) or bool((depth <= 0).any()):
         return PoseResult.failure(name, "featuremetric refinement left the camera's front")
     T = np.eye(4)

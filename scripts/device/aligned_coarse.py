@@ -52,17 +52,14 @@ def laid(layout, box, angle, factor):
 
 def scores_of(layout, query, turns, factors):
     """(len(factors) * turns, V) mean cosine, and (same) IoU of each laid template's box with the box."""
-    crop = query.crop
-    offset = torch.tensor([crop.x0, crop.y0], device=layout.centred.device, dtype=torch.float32)
-    per_pixel = torch.tensor(crop.scale_xy, device=layout.centred.device, dtype=torch.float32)
-    V = len(layout.counts)
-    out, iou = torch.zeros(len(factors) * turns, V, device=offset.device), torch.zeros(len(factors) * turns, V, device=offset.device)
+    V, device = len(layout.counts), layout.centred.device
+    out, iou = torch.zeros(len(factors) * turns, V, device=device), torch.zeros(len(factors) * turns, V, device=device)
     x0, y0, x1, y1 = (float(v) for v in query.box)
     index = layout.view_index[:, None].expand(-1, 2)
     for f, factor in enumerate(factors):
         for k in range(turns):
             xy = laid(layout, query.box, 2 * np.pi * k / turns, factor)
-            sampled = query.grid.sample((xy - offset + 0.5) / per_pixel - 0.5)
+            sampled = query.grid.sample(query.crop.to_crop(xy))
             cosine = (sampled.to(layout.descriptors.dtype) * layout.descriptors).sum(1)
             row = f * turns + k
             out[row] = torch.zeros_like(layout.counts).index_add_(0, layout.view_index, cosine) / layout.counts
