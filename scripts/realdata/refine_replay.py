@@ -27,9 +27,9 @@ from mveq_core.benchmarks.realdata import fill_visible_boxes, load_realdata
 from mveq_core.features import DenseFeatures, FeatureConfig
 from mveq_core.geometry import rotation_error_deg
 from mveq_core.hypotheses import box_of_silhouette_iou
-from mveq_core.io import write_json_atomic
 from mveq_core.pose import PoseConfig, PoseEstimator
 from mveq_core.pose_result import PoseResult
+from mveq_core.provenance import write_result_json
 from mveq_core.render_refine import refine_by_rendering
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
             per_instance[(row["frame"], row["object"])].append(line)
             print(f"{row['frame']} {row['object']} start {start_deg:.0f}° -> featuremetric {new['rotation_error_deg']:.1f}° {new['translation_error_cm']:.1f} cm"
                   f" {'ok' if new['add_or_adds_ok'] else '-'} | matches {old['rotation_error_deg']:.1f}° {old['translation_error_cm']:.1f} cm {'ok' if old['add_or_adds_ok'] else '-'}", flush=True)
-            write_json_atomic(args.out, {"source": args.result, "start": args.start, "keep_distance": args.keep_distance, "rounds": args.rounds, "max_start_deg": args.max_start_deg, "starts": out})
+            write_result_json(args.out, {"source": args.result, "start": args.start, "keep_distance": args.keep_distance, "rounds": args.rounds, "max_start_deg": args.max_start_deg, "starts": out}, args.device)
     n_ok = [sum(line[m]["add_or_adds_ok"] for line in out) for m in ("featuremetric", "matches")]
     print(f"{len(out)} starts: ADD(-S) < 0.1 d after featuremetric {n_ok[0]}, after matching {n_ok[1]}")
     if args.max_start_deg > 180:
