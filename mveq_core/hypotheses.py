@@ -251,7 +251,7 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
         iou = silhouette_iou(mesh, K, r.T_cam_obj, mask, flat) if several and mask is not None else None
         iou_box = box_of_silhouette_iou(mesh, K, r.T_cam_obj, box, image.shape[:2], flat) if several and mask is None and box is not None else None
         summaries.append({"source": "all templates" if k == 0 else label, "success": r.success, "num_inliers": r.num_inliers,
-                          "inlier_ratio": r.inlier_ratio, "silhouette_iou": iou, "box_iou": iou_box, "T_cam_obj": None if r.T_cam_obj is None else r.T_cam_obj.tolist(),
+                          "inlier_ratio": r.inlier_ratio, "score": r.score, "silhouette_iou": iou, "box_iou": iou_box, "T_cam_obj": None if r.T_cam_obj is None else r.T_cam_obj.tolist(),
                           "T_start": h.T_cam_obj.tolist() if h.success and h.T_cam_obj is not None else None})
     usable = [i for i, r in enumerate(refined) if r.success]
     if not usable:

@@ -22,7 +22,9 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
 
     Each round either matches the query against the render and solves PnP (``refine_method``
     ``matches``) or moves the pose until the render's features, where they land, agree best with
-    the query's (``featuremetric``: :func:`featuremetric_pose`).
+    the query's (``featuremetric``: :func:`featuremetric_pose`); ``matches-featuremetric`` runs the
+    matching rounds, then ``FEATUREMETRIC_ROUNDS_AFTER`` featuremetric rounds that move only the turn
+    and the shift (matching's distance kept).
     Each round's pose is kept when the round finds one; the first failure ends the refinement and
     returns the last pose found. ``mask``/``box`` are the query's, as in the first estimate (without
     them, the box of the mesh projected at the current pose). ``shared``: a dict kept across calls
@@ -45,7 +47,9 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
     current = result
     fixed = box is not None or mask is not None  # the query crop is the same every round: its features are taken once
     query = shared.get("query") if shared is not None and fixed else None
-    for _ in range(iterations):
+    methods = {"matches": ["matches"] * iterations, "featuremetric": ["featuremetric"] * iterations,
+               "matches-featuremetric": ["matches"] * iterations + ["featuremetric-turn"] * FEATUREMETRIC_ROUNDS_AFTER}[cfg.refine_method]
+    for method in methods:
         view = render_view(mesh, K, current.T_cam_obj, (h, w), None, False, flat)
         if view.mask.sum() < 16:
             break
@@ -63,8 +67,8 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
                 shared["query"] = query
         else:  # the same features again: no feature time counted this round
             query = replace(query, timings={"preprocess": 0.0, "features": 0.0}, t_start=time.perf_counter())
-        if cfg.refine_method == "featuremetric":
-            new = featuremetric_pose(query, db, K, dist_coeffs, current.T_cam_obj, name)
+        if method != "matches":
+            new = featuremetric_pose(query, db, K, dist_coeffs, current.T_cam_obj, name, distance=method == "featuremetric")
         else:
             new = one.match_and_solve(query, [name], K, dist_coeffs)[name]
         if not new.success:
@@ -77,6 +81,7 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
 
 FEATUREMETRIC_STEPS = 60  # Adam steps a render-refinement round (session 17's replay: 3 rounds x 60 steps)
 FEATUREMETRIC_LR = 0.004  # radians, normalised image units and log-distance per step
+FEATUREMETRIC_ROUNDS_AFTER = 3  # matches-featuremetric: turn-and-shift rounds after matching (session 17's LINEMOD replay)
 AGREE_COSINE = 0.5  # a render point "agrees" with the query (counted as an inlier) at this cosine or more
 
 

@@ -30,6 +30,8 @@ for step in "$@"; do
     region)  # needs docs/results/real/session17/refine_region_silhouette.patch applied (tried, not kept)
       run ${TAG}_region "${recipe[@]}" --refine-region silhouette ;;
     hyp30) run ${TAG}_hyp30 "${recipe[@]}" --hypotheses 30 ;;
+    mf) run ${TAG}_mf "${recipe[@]}" --refine-method matches-featuremetric ;;
+    mask_mf) run ${TAG}_mask_mf "${recipe[@]}" --crops gt-mask --hypothesis-source votes --refine-method matches-featuremetric ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done

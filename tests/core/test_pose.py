@@ -423,6 +423,13 @@ def test_featuremetric_refinement_pulls_a_boxed_pose_back_on_clutter(exact_setup
     one = build_database_from_frames(features, [ReferenceFrame(render.rgb, K, T, depth=render.depth, mask=render.mask)], "toy", points="depth", crop=ReferenceCropConfig.of_pose(estimator.config), progress=False)
     kept = featuremetric_pose(estimator.query_features(rgb, K, None, mask_box(view.mask), ["toy"]), one, K, None, T, "toy", distance=False)
     assert kept.T_cam_obj[2, 3] == pytest.approx(T[2, 3], rel=1e-6) and query_pose_error(kept.T_cam_obj, view.T_cam_obj)[0] < 6.0  # from 8
+    # matches-featuremetric: the matching round's pose, then turn-and-shift rounds at its distance
+    matched = refine_by_rendering(PoseEstimator(features, [db], PoseConfig(input_size=256)), "toy", start, rgb, K, coloured, iterations=1, box=mask_box(view.mask), flat=True)
+    with torch.no_grad():
+        both = refine_by_rendering(PoseEstimator(features, [db], PoseConfig(input_size=256, refine_method="matches-featuremetric")), "toy", start, rgb, K, coloured,
+                                   iterations=1, box=mask_box(view.mask), flat=True)
+    assert matched.success and both.success and both.score > 0.9
+    assert both.T_cam_obj[2, 3] == pytest.approx(matched.T_cam_obj[2, 3], rel=1e-6) and query_pose_error(both.T_cam_obj, view.T_cam_obj)[0] < 2.0
     dist = np.array([-0.2, 0.05, 0.001, -0.002, 0.01])
     points = np.random.default_rng(2).uniform(-0.3, 0.3, (50, 2))
     expected = cv2.projectPoints(np.c_[points, np.ones(50)], np.zeros(3), np.zeros(3), np.eye(3), dist)[0][:, 0]
