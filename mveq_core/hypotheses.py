@@ -224,8 +224,10 @@ def choose(candidates: list[dict], score: str) -> int:
 def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, mask, box, dist_coeffs):
     """``first`` and the other templates' poses, each refined against renders; the best, with every
     refined hypothesis summarised in its ``hypotheses`` (pose, the coarse pose it started from
-    ``T_start``, inliers, silhouette IoU)."""
-    from .render_refine import refine_by_rendering
+    ``T_start``, inliers, score, silhouette IoU, ``chosen`` on the best). With ``refine_method``
+    ``matches-featuremetric`` the best then gets ``TURN_ROUNDS`` featuremetric rounds of turn and
+    shift (its summary keeps the matched pose)."""
+    from .render_refine import TURN_ROUNDS, refine_by_rendering
 
     cfg = estimator.config
     others, shared, label = [], {}, "one template"  # shared: the query's features, taken once for every hypothesis
@@ -258,6 +260,10 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
         return refined[0]
     best = usable[choose([summaries[i] for i in usable], cfg.hypothesis_score)]
     result = refined[best]
+    if cfg.refine_method == "matches-featuremetric":  # the chosen pose's turn and shift aligned, its distance kept
+        result = refine_by_rendering(estimator, name, result, image, K, mesh, TURN_ROUNDS, mask, box, dist_coeffs, flat, shared, method="turn")
+        refined[best] = result
+    summaries[best]["chosen"] = True
     if len(refined) > 1:
         result.hypotheses = summaries
         total = sum(r.timings_ms.get("render_refine", 0.0) for r in refined)

@@ -99,9 +99,10 @@ class PoseConfig:
                                     cli="--hypothesis-source", ros="hypothesis_source", choices=HYPOTHESIS_SOURCES)
     # How a render-refinement round moves the pose: matches (mutual nearest neighbours with the
     # render, then PnP) or featuremetric (the render's object features pulled to where the query's
-    # agree best; background never counts), or matches then three featuremetric rounds that keep
-    # matching's distance (matches-featuremetric). Sessions 17-18 (docs/benchmarks.md).
-    refine_method: str = option("matches", "how each render-refinement round moves the pose: matches (the query matched against the render, PnP), featuremetric (the render's object features aligned with the query's by gradient ascent of their cosine), or matches-featuremetric (the matching rounds, then 3 featuremetric rounds of turn and shift, the distance kept)",
+    # agree best; background never counts), or matches and then, on the chosen hypothesis only,
+    # three featuremetric rounds of turn and shift at matching's distance (matches-featuremetric).
+    # Sessions 17-18 (docs/benchmarks.md).
+    refine_method: str = option("matches", "how each render-refinement round moves the pose: matches (the query matched against the render, PnP), featuremetric (the render's object features aligned with the query's by gradient ascent of their cosine), or matches-featuremetric (matching, then 3 featuremetric rounds of turn and shift on the chosen pose, the distance kept)",
                                 cli="--refine-method", ros="refine_method", choices=("matches", "featuremetric", "matches-featuremetric"))
     hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; without one, of the silhouette's box with the query box), or inliers-silhouette (their product)",
                                    cli="--hypothesis-score", ros="hypothesis_score", choices=HYPOTHESIS_SCORES)

@@ -16,15 +16,17 @@ log = logging.getLogger(__name__)
 
 
 def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.ndarray, mesh, iterations: int,
-                        mask: np.ndarray | None = None, box=None, dist_coeffs: np.ndarray | None = None, flat: bool = False, shared: dict | None = None):
+                        mask: np.ndarray | None = None, box=None, dist_coeffs: np.ndarray | None = None, flat: bool = False, shared: dict | None = None,
+                        method: str | None = None):
     """``result`` refined ``iterations`` times against renders of ``mesh`` (metres) at its pose
     (``flat``: unlit, like a database built with ``flat_shading``).
 
     Each round either matches the query against the render and solves PnP (``refine_method``
     ``matches``) or moves the pose until the render's features, where they land, agree best with
-    the query's (``featuremetric``: :func:`featuremetric_pose`); ``matches-featuremetric`` runs the
-    matching rounds, then ``FEATUREMETRIC_ROUNDS_AFTER`` featuremetric rounds that move only the turn
-    and the shift (matching's distance kept).
+    the query's (``featuremetric``: :func:`featuremetric_pose`); ``method`` overrides the config's
+    (``turn``: featuremetric rounds that move only the turn and the shift, the distance kept;
+    ``matches-featuremetric`` refines by matching here and :func:`mveq_core.hypotheses.refine_hypotheses`
+    adds ``turn`` rounds to the pose it chooses).
     Each round's pose is kept when the round finds one; the first failure ends the refinement and
     returns the last pose found. ``mask``/``box`` are the query's, as in the first estimate (without
     them, the box of the mesh projected at the current pose). ``shared``: a dict kept across calls
@@ -47,9 +49,10 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
     current = result
     fixed = box is not None or mask is not None  # the query crop is the same every round: its features are taken once
     query = shared.get("query") if shared is not None and fixed else None
-    methods = {"matches": ["matches"] * iterations, "featuremetric": ["featuremetric"] * iterations,
-               "matches-featuremetric": ["matches"] * iterations + ["featuremetric-turn"] * FEATUREMETRIC_ROUNDS_AFTER}[cfg.refine_method]
-    for method in methods:
+    method = method or {"matches-featuremetric": "matches"}.get(cfg.refine_method, cfg.refine_method)
+    if method not in ("matches", "featuremetric", "turn"):
+        raise ValueError(f"refine method: expected matches, featuremetric or turn, got {method!r}")
+    for _ in range(iterations):
         view = render_view(mesh, K, current.T_cam_obj, (h, w), None, False, flat)
         if view.mask.sum() < 16:
             break
@@ -81,7 +84,7 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
 
 FEATUREMETRIC_STEPS = 60  # Adam steps a render-refinement round (session 17's replay: 3 rounds x 60 steps)
 FEATUREMETRIC_LR = 0.004  # radians, normalised image units and log-distance per step
-FEATUREMETRIC_ROUNDS_AFTER = 3  # matches-featuremetric: turn-and-shift rounds after matching (session 17's LINEMOD replay)
+TURN_ROUNDS = 3  # matches-featuremetric: turn-and-shift rounds on the chosen pose (session 17's LINEMOD replay)
 AGREE_COSINE = 0.5  # a render point "agrees" with the query (counted as an inlier) at this cosine or more
 
 

@@ -415,27 +415,21 @@ def test_featuremetric_refinement_pulls_a_boxed_pose_back_on_clutter(exact_setup
     rot_deg, trans_cm = query_pose_error(refined.T_cam_obj, view.T_cam_obj)
     assert refined.success and rot_deg < 2.0 and trans_cm < 1.0, (rot_deg, trans_cm)
     assert refined.num_inliers > 0.9 * refined.num_matches and refined.score > 0.9 and refined.timings_ms["render_refine"] > 0
-    # distance=False: one round turns and shifts the pose but keeps its distance exactly
-    from mveq_core.reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
-    from mveq_core.render_refine import featuremetric_pose
-
-    render = render_view(coloured, K, T, SIZE, None, False, flat=True)
-    one = build_database_from_frames(features, [ReferenceFrame(render.rgb, K, T, depth=render.depth, mask=render.mask)], "toy", points="depth", crop=ReferenceCropConfig.of_pose(estimator.config), progress=False)
-    kept = featuremetric_pose(estimator.query_features(rgb, K, None, mask_box(view.mask), ["toy"]), one, K, None, T, "toy", distance=False)
-    assert kept.T_cam_obj[2, 3] == pytest.approx(T[2, 3], rel=1e-6) and query_pose_error(kept.T_cam_obj, view.T_cam_obj)[0] < 6.0  # from 8
-    # matches-featuremetric: the matching round's pose, then turn-and-shift rounds at its distance
+    # method "turn" (matches-featuremetric's last stage): after a matching round, featuremetric
+    # rounds turn and shift the matched pose and keep its distance exactly
     matched = refine_by_rendering(PoseEstimator(features, [db], PoseConfig(input_size=256)), "toy", start, rgb, K, coloured, iterations=1, box=mask_box(view.mask), flat=True)
     with torch.no_grad():
-        both = refine_by_rendering(PoseEstimator(features, [db], PoseConfig(input_size=256, refine_method="matches-featuremetric")), "toy", start, rgb, K, coloured,
-                                   iterations=1, box=mask_box(view.mask), flat=True)
-    assert matched.success and both.success and both.score > 0.9
-    assert both.T_cam_obj[2, 3] == pytest.approx(matched.T_cam_obj[2, 3], rel=1e-6) and query_pose_error(both.T_cam_obj, view.T_cam_obj)[0] < 2.0
+        turned = refine_by_rendering(estimator, "toy", matched, rgb, K, coloured, iterations=3, box=mask_box(view.mask), flat=True, method="turn")
+    assert matched.success and turned.success and turned.score > 0.9
+    assert turned.T_cam_obj[2, 3] == pytest.approx(matched.T_cam_obj[2, 3], rel=1e-6) and query_pose_error(turned.T_cam_obj, view.T_cam_obj)[0] < 2.0
     dist = np.array([-0.2, 0.05, 0.001, -0.002, 0.01])
     points = np.random.default_rng(2).uniform(-0.3, 0.3, (50, 2))
     expected = cv2.projectPoints(np.c_[points, np.ones(50)], np.zeros(3), np.zeros(3), np.eye(3), dist)[0][:, 0]
     assert np.allclose(_distorted(torch.tensor(points), dist).numpy(), expected, atol=1e-9)
     with pytest.raises(ValueError, match="refine_method"):
         PoseConfig(refine_method="gradient")
+    with pytest.raises(ValueError, match="refine method"):
+        refine_by_rendering(estimator, "toy", start, rgb, K, coloured, iterations=1, box=mask_box(view.mask), method="gradient")
 
 
 def test_databases_of_other_features_get_their_own(coloured, tiny_features, tmp_path):
@@ -542,6 +536,8 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     poses from the template pixels alone, the best-agreeing first, near the truth; refined against
     renders (``hypothesis_source`` auto lays templates over a box alone), the pose chosen by its
     silhouette's box is within 3° and 1 cm, its hypotheses marked as laid-over templates."""
+    import torch
+
     from mveq_core.crop import mask_box
     from mveq_core.geometry import rotation_error_deg
     from mveq_core.hypotheses import aligned_hypotheses, refine_hypotheses
@@ -567,5 +563,13 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     # no mask: chosen by the box around each refined hypothesis's silhouette against the query box
     chosen = max((h for h in result.hypotheses if h["success"]), key=lambda h: h["box_iou"])
     assert np.allclose(chosen["T_cam_obj"], result.T_cam_obj) and chosen["box_iou"] > 0.9 and all(h["silhouette_iou"] is None for h in result.hypotheses)
+    # matches-featuremetric: the same hypotheses refined by matching, the same choice (marked), then
+    # its turn and shift aligned by features at the chosen pose's distance
+    aligned = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=2, hypotheses=4, refine_method="matches-featuremetric"))
+    with torch.no_grad():
+        turned = refine_hypotheses(aligned, "toy", missed, rgb, K, coloured, True, None, box, None)
+    picked = [h for h in turned.hypotheses if h.get("chosen")]
+    assert len(picked) == 1 and np.allclose(picked[0]["T_cam_obj"], chosen["T_cam_obj"], atol=1e-9)
+    assert turned.T_cam_obj[2, 3] == pytest.approx(chosen["T_cam_obj"][2][3], rel=1e-6) and query_pose_error(turned.T_cam_obj, view.T_cam_obj)[0] < 3.0
     with pytest.raises(ValueError, match="hypothesis_source"):
         PoseConfig(hypothesis_source="best")
