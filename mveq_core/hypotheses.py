@@ -14,7 +14,7 @@ explains the query best is returned (``hypothesis_score``; measured in docs/benc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -226,7 +226,8 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
     refined hypothesis summarised in its ``hypotheses`` (pose, the coarse pose it started from
     ``T_start``, inliers, score, silhouette IoU, ``chosen`` on the best). With ``refine_method``
     ``matches-featuremetric`` the best then gets ``TURN_ROUNDS`` featuremetric rounds of turn and
-    shift (its summary keeps the matched pose)."""
+    shift: the pose moves, its matches, inliers and score stay matching's (its summary keeps the
+    matched pose and adds ``turn_score``, the mean feature cosine at the turned pose)."""
     from .render_refine import TURN_ROUNDS, refine_by_rendering
 
     cfg = estimator.config
@@ -260,10 +261,12 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
         return refined[0]
     best = usable[choose([summaries[i] for i in usable], cfg.hypothesis_score)]
     result = refined[best]
-    if cfg.refine_method == "matches-featuremetric":  # the chosen pose's turn and shift aligned, its distance kept
-        result = refine_by_rendering(estimator, name, result, image, K, mesh, TURN_ROUNDS, mask, box, dist_coeffs, flat, shared, method="turn")
-        refined[best] = result
     summaries[best]["chosen"] = True
+    if cfg.refine_method == "matches-featuremetric":  # the chosen pose's turn and shift aligned, its distance kept
+        turned = refine_by_rendering(estimator, name, result, image, K, mesh, TURN_ROUNDS, mask, box, dist_coeffs, flat, shared, method="turn")
+        if turned is not result:  # the pose moves; the evidence (matches, inliers, score) stays matching's
+            summaries[best]["turn_score"] = turned.score  # the render's mean feature cosine at the turned pose
+            result = refined[best] = replace(result, T_cam_obj=turned.T_cam_obj, timings_ms=turned.timings_ms)
     if len(refined) > 1:
         result.hypotheses = summaries
         total = sum(r.timings_ms.get("render_refine", 0.0) for r in refined)

@@ -569,7 +569,8 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     with torch.no_grad():
         turned = refine_hypotheses(aligned, "toy", missed, rgb, K, coloured, True, None, box, None)
     picked = [h for h in turned.hypotheses if h.get("chosen")]
-    assert len(picked) == 1 and np.allclose(picked[0]["T_cam_obj"], chosen["T_cam_obj"], atol=1e-9)
+    assert len(picked) == 1 and np.allclose(picked[0]["T_cam_obj"], chosen["T_cam_obj"], atol=1e-9) and picked[0]["turn_score"] > 0.9
+    assert turned.num_inliers == result.num_inliers and turned.score == result.score  # matching's evidence, the turned pose
     assert turned.T_cam_obj[2, 3] == pytest.approx(chosen["T_cam_obj"][2][3], rel=1e-6) and query_pose_error(turned.T_cam_obj, view.T_cam_obj)[0] < 3.0
     with pytest.raises(ValueError, match="hypothesis_source"):
         PoseConfig(hypothesis_source="best")
