@@ -65,13 +65,13 @@ def main(argv: list[str]) -> int:
         s, frame = frames[row["frame"]]
         obj, T_gt = s.objects[row["object"]], np.asarray(row["T_gt"])
         mask = next(a.mask for a in frame.annotations if a.object == row["object"]) if masked else None
-        if args.start == "chosen":
+        key = "T_start" if args.start == "coarse" else "T_cam_obj"
+        if args.start == "chosen":  # the row's pose, as a one-hypothesis list
             starts = [{"T_cam_obj": row["T_est"]}] if row["success"] else []
         else:
-            key = "T_start" if args.start == "coarse" else "T_cam_obj"
             starts = [h for h in row.get("hypotheses") or [] if h.get("T_start") is not None and h.get(key) is not None]
         for k, h in enumerate(starts):
-            T0 = np.asarray(h["T_cam_obj"] if args.start == "chosen" else h[key])
+            T0 = np.asarray(h[key])
             start_deg = rotation_error_deg(T0[:3, :3], T_gt[:3, :3])
             if start_deg >= args.max_start_deg:
                 continue
