@@ -10,7 +10,10 @@ a mask that OpenCV's GrabCut cuts from the ground-truth box (a box-only user's s
 segmenter), alone and times the inliers, and the GrabCut masks' IoU with the ground-truth masks.
 ``--box`` adds rules that need the box alone: the IoU of the box around each hypothesis's mesh
 silhouette (clipped to the image) with the box the row was cropped from, alone and times the
-inliers (session 13).
+inliers (session 13). ``--edges`` adds rules from the photo's edges along each hypothesis's
+silhouette contour (session 19): the share of contour pixels within 2.5 px of a Canny edge, the
+mean truncated distance to the nearest edge (chamfer), the mean agreement of the contour's normal
+with the photo's gradient direction, and the first and last times the silhouette's box.
 
     .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_bop_hyp10_silhouette.json --data ../shared/realdata
     .venv/bin/python scripts/realdata/hypothesis_choices.py docs/results/real/session9/s9_cat_hyp10_silhouette.json --bop LM_CAT_BOP
@@ -40,6 +43,32 @@ RULES = {
 }
 GRABCUT_RULES = ("silhouette vs GrabCut", "inliers x silhouette vs GrabCut")
 BOX_RULES = ("silhouette's box vs the box", "inliers x silhouette's box vs the box")
+EDGE_RULES = ("contour on edges", "contour chamfer", "contour along gradients", "silhouette's box x contour on edges", "silhouette's box x contour along gradients")
+
+
+def contour_edge_scores(rgb: np.ndarray, silhouette: np.ndarray, side: float) -> tuple[float, float, float]:
+    """(share of the silhouette's contour within 2.5 px of a Canny edge of ``rgb``, minus the mean
+    distance to the nearest edge truncated at ``side`` / 40 px, mean |cos| between the contour's
+    normal and the photo's gradient where the gradient is clear) for one hypothesis."""
+    import cv2
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 50, 150)
+    dist = cv2.distanceTransform((edges == 0).astype(np.uint8), cv2.DIST_L2, 3)
+    h, w = gray.shape
+    contours, _ = cv2.findContours(silhouette.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    pts = np.concatenate([c[:, 0] for c in contours]) if contours else np.zeros((0, 2), int)
+    pts = pts[(pts[:, 0] > 1) & (pts[:, 0] < w - 2) & (pts[:, 1] > 1) & (pts[:, 1] < h - 2)]
+    truncate = max(2.0, side / 40)
+    if len(pts) < 10:
+        return 0.0, -truncate, 0.0
+    d = np.minimum(dist[pts[:, 1], pts[:, 0]], truncate)
+    blurred = cv2.GaussianBlur(silhouette.astype(np.float32), (7, 7), 0)
+    nx, ny = (cv2.Sobel(blurred, cv2.CV_32F, dx, dy)[pts[:, 1], pts[:, 0]] for dx, dy in ((1, 0), (0, 1)))
+    gx, gy = (cv2.Sobel(gray.astype(np.float32), cv2.CV_32F, dx, dy, ksize=3)[pts[:, 1], pts[:, 0]] for dx, dy in ((1, 0), (0, 1)))
+    g = np.hypot(gx, gy)
+    along = np.abs(nx * gx + ny * gy) / (np.hypot(nx, ny) + 1e-6) / (g + 1e-6) * (g > 20)
+    return float((d < 2.5).mean()), float(-d.mean()), float(along.mean())
 
 
 
@@ -51,6 +80,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--meshes", help="the bench's --meshes folder, when it had one")
     ap.add_argument("--grabcut", action="store_true", help="also choose by the silhouette against GrabCut masks cut from the GT boxes")
     ap.add_argument("--box", action="store_true", help="also choose by the box around the silhouette against the row's box")
+    ap.add_argument("--edges", action="store_true", help="also choose by the photo's edges along the silhouette's contour (and times the silhouette's box)")
     args = ap.parse_args(argv)
     result = json.load(open(args.result))
     if args.bop:
@@ -65,7 +95,7 @@ def main(argv: list[str]) -> int:
             use_meshes(sets, args.meshes)
     objects = {(s.name, n): o for s in sets for n, o in s.objects.items()}
     frames = {f.key: (s, f) for s in sets for f in s.frames}
-    rules = [*RULES, *(GRABCUT_RULES if args.grabcut else ()), *(BOX_RULES if args.box else ())]
+    rules = [*RULES, *(GRABCUT_RULES if args.grabcut else ()), *(BOX_RULES if args.box else ()), *(EDGE_RULES if args.edges else ())]
     counts = {k: np.zeros(2) for k in [*rules, "oracle"]}
     grabcut_ious = []
     for row in result["rows"]:
@@ -101,6 +131,19 @@ def main(argv: list[str]) -> int:
             shape = frame.rgb.shape[:2]
             ious = np.array([box_iou(mask_box(render_view(obj.mesh(), frame.K, np.asarray(h["T_cam_obj"]), shape, None, False).mask), row["gt_box"]) for h in found])
             for k, values in zip(BOX_RULES, (ious, ious * [h["num_inliers"] for h in found])):
+                pick = scores[int(np.argmax(values))]
+                counts[k] += [pick["add_or_adds_ok"], pick["cm5_deg5"]]
+        if args.edges:
+            from mveq_core.crop import mask_box
+            from mveq_core.render import render_view
+
+            real, frame = frames[row["frame"]]
+            box = row["gt_box"]
+            side = max(box[2] - box[0], box[3] - box[1])
+            silhouettes = [render_view(obj.mesh(), frame.K, np.asarray(h["T_cam_obj"]), frame.rgb.shape[:2], None, False).mask for h in found]
+            on, chamfer, along = np.array([contour_edge_scores(frame.rgb, m, side) for m in silhouettes]).T
+            boxes = np.array([box_iou(mask_box(m), box) if m.any() else 0.0 for m in silhouettes])
+            for k, values in zip(EDGE_RULES, (on, chamfer, along, boxes * on, boxes * along)):
                 pick = scores[int(np.argmax(values))]
                 counts[k] += [pick["add_or_adds_ok"], pick["cm5_deg5"]]
         counts["oracle"] += [any(s["add_or_adds_ok"] for s in scores), any(s["cm5_deg5"] for s in scores)]
