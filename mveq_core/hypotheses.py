@@ -225,10 +225,10 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
     """``first`` and the other templates' poses, each refined against renders; the best, with every
     refined hypothesis summarised in its ``hypotheses`` (pose, the coarse pose it started from
     ``T_start``, inliers, score, silhouette IoU, ``chosen`` on the best). With ``refine_method``
-    ``matches-featuremetric`` the best then gets ``TURN_ROUNDS`` featuremetric rounds of turn and
+    ``matches-featuremetric`` the best then gets ``turn_rounds`` featuremetric rounds of turn and
     shift: the pose moves, its matches, inliers and score stay matching's (its summary keeps the
     matched pose and adds ``turn_score``, the mean feature cosine at the turned pose)."""
-    from .render_refine import TURN_ROUNDS, refine_by_rendering
+    from .render_refine import refine_by_rendering
 
     cfg = estimator.config
     others, shared, label = [], {}, "one template"  # shared: the query's features, taken once for every hypothesis
@@ -263,7 +263,7 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
     result = refined[best]
     summaries[best]["chosen"] = True
     if cfg.refine_method == "matches-featuremetric":  # the chosen pose's turn and shift aligned, its distance kept
-        turned = refine_by_rendering(estimator, name, result, image, K, mesh, TURN_ROUNDS, mask, box, dist_coeffs, flat, shared, method="turn")
+        turned = refine_by_rendering(estimator, name, result, image, K, mesh, cfg.turn_rounds, mask, box, dist_coeffs, flat, shared, method="turn")
         if turned is not result:  # the pose moves; the evidence (matches, inliers, score) stays matching's
             summaries[best]["turn_score"] = turned.score  # the render's mean feature cosine at the turned pose
             result = refined[best] = replace(result, T_cam_obj=turned.T_cam_obj, timings_ms=turned.timings_ms)

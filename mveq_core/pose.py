@@ -100,11 +100,17 @@ class PoseConfig:
     # How a render-refinement round moves the pose: matches (mutual nearest neighbours with the
     # render, then PnP) or featuremetric (the render's object features pulled to where the query's
     # agree best; background never counts), or matches and then, on the chosen hypothesis only,
-    # three featuremetric rounds of turn and shift at matching's distance (matches-featuremetric,
+    # turn_rounds featuremetric rounds of turn and shift at matching's distance (matches-featuremetric,
     # the default: 31 real BOP frames, box only, 5 cm 5° 19 -> 29 %, with masks 55 -> 61 %, ADD(-S)
     # unchanged, +1.2 s/frame on an H200; docs/benchmarks.md, session 18).
-    refine_method: str = option("matches-featuremetric", "how each render-refinement round moves the pose: matches (the query matched against the render, PnP), featuremetric (the render's object features aligned with the query's by gradient ascent of their cosine), or matches-featuremetric (matching, then 3 featuremetric rounds of turn and shift on the chosen pose, the distance kept)",
+    refine_method: str = option("matches-featuremetric", "how each render-refinement round moves the pose: matches (the query matched against the render, PnP), featuremetric (the render's object features aligned with the query's by gradient ascent of their cosine), or matches-featuremetric (matching, then turn_rounds featuremetric rounds of turn and shift on the chosen pose, the distance kept)",
                                 cli="--refine-method", ros="refine_method", choices=("matches", "featuremetric", "matches-featuremetric"))
+    # Rounds of that turn (each: a render at the pose, then 60 Adam steps). 31 real BOP frames,
+    # replayed on a CPU: 2 rounds as accurate as 3 (box only ADD(-S) 11 / 5 cm 5° 10 vs 9 of 31;
+    # GT masks 19 / 18 of 30 either way) at a third less of the stage's time; docs/benchmarks.md,
+    # session 19 (session 18's figures: 3).
+    turn_rounds: int = option(2, "with refine_method matches-featuremetric: featuremetric rounds of turn and shift on the chosen pose",
+                              cli="--turn-rounds", ros="turn_rounds")
     hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; without one, of the silhouette's box with the query box), or inliers-silhouette (their product)",
                                    cli="--hypothesis-score", ros="hypothesis_score", choices=HYPOTHESIS_SCORES)
     pnp: PnPConfig = PnPConfig()
@@ -124,6 +130,7 @@ class PoseConfig:
         require_choice(self, "hypothesis_score")
         require_choice(self, "hypothesis_source")
         require_choice(self, "refine_method")
+        require(self, "turn_rounds", self.turn_rounds >= 0, "must be >= 0")
 
 
 class PoseEstimator:

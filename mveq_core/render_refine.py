@@ -84,7 +84,6 @@ def refine_by_rendering(estimator, name: str, result, image: np.ndarray, K: np.n
 
 FEATUREMETRIC_STEPS = 60  # Adam steps a render-refinement round (session 17's replay: 3 rounds x 60 steps)
 FEATUREMETRIC_LR = 0.004  # radians, normalised image units and log-distance per step
-TURN_ROUNDS = 3  # matches-featuremetric: turn-and-shift rounds on the chosen pose (session 17's LINEMOD replay)
 AGREE_COSINE = 0.5  # a render point "agrees" with the query (counted as an inlier) at this cosine or more
 
 

