@@ -34,6 +34,8 @@ for step in "$@"; do
     # the turn stage on the chosen hypothesis (session 18; at commit 136eae3 these steps turned every hypothesis)
     mf) run ${TAG}_mf "${recipe[@]}" --refine-method matches-featuremetric ;;
     mask_mf) run ${TAG}_mask_mf "${recipe[@]}" --crops gt-mask --hypothesis-source votes --refine-method matches-featuremetric ;;
+    # the turn's round count (session 19: 2, the new default, against session 18's 3), same calls
+    mf2|mf3) run ${TAG}_$step "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds ${step#mf} ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done
