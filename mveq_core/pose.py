@@ -107,8 +107,8 @@ class PoseConfig:
                                 cli="--refine-method", ros="refine_method", choices=("matches", "featuremetric", "matches-featuremetric"))
     # Rounds of that turn (each: a render at the pose, then 60 Adam steps). 31 real BOP frames,
     # replayed on a CPU: 2 rounds as accurate as 3 (box only ADD(-S) 11 / 5 cm 5° 10 vs 9 of 31;
-    # GT masks 19 / 18 of 30 either way) at a third less of the stage's time; docs/benchmarks.md,
-    # session 19 (session 18's figures: 3).
+    # GT masks 19 / 18 of 30 either way), about 0.4 s less per frame on an H200 (HANDAL box only
+    # 3.8 -> 3.4 s, the same poses); docs/benchmarks.md, session 19 (session 18's figures: 3).
     turn_rounds: int = option(2, "with refine_method matches-featuremetric: featuremetric rounds of turn and shift on the chosen pose",
                               cli="--turn-rounds", ros="turn_rounds")
     hypothesis_score: str = option("silhouette", "how the best refined hypothesis is chosen: inliers against its render, silhouette (IoU with the query mask; without one, of the silhouette's box with the query box), or inliers-silhouette (their product)",
