@@ -24,6 +24,7 @@ import numpy as np
 
 from mveq_core.benchmarks.real_pose import evaluate_instance
 from mveq_core.benchmarks.realdata import load_realdata
+from mveq_core.geometry import projected_points_box
 from mveq_core.localize import box_iou
 from mveq_core.pose_result import PoseResult
 
@@ -31,11 +32,9 @@ SCALES = np.linspace(0.8, 1.25, 91)
 
 
 def projected_box(X: np.ndarray, K: np.ndarray, T: np.ndarray, shape) -> list[float]:
-    """Box [x0, y0, x1, y1] of the points ``X`` projected at ``T``, clipped to an image of ``shape``."""
-    cam = X @ T[:3, :3].T + T[:3, 3]
-    uv = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
-    h, w = shape
-    return [max(0.0, uv[:, 0].min()), max(0.0, uv[:, 1].min()), min(float(w), uv[:, 0].max()), min(float(h), uv[:, 1].max())]
+    """Box [x0, y0, x1, y1] of the points ``X`` projected at ``T``, clipped to an image of ``shape``
+    (an empty box when they are not all in front of the camera)."""
+    return projected_points_box(X, T, K, shape, 0.0) or [0.0, 0.0, 0.0, 0.0]
 
 
 def fit_distance(X, K, T, box, shape) -> tuple[float, np.ndarray]:

@@ -46,16 +46,25 @@ BOX_RULES = ("silhouette's box vs the box", "inliers x silhouette's box vs the b
 EDGE_RULES = ("contour on edges", "contour chamfer", "contour along gradients", "silhouette's box x contour on edges", "silhouette's box x contour along gradients")
 
 
-def contour_edge_scores(rgb: np.ndarray, silhouette: np.ndarray, side: float) -> tuple[float, float, float]:
-    """(share of the silhouette's contour within 2.5 px of a Canny edge of ``rgb``, minus the mean
-    distance to the nearest edge truncated at ``side`` / 40 px, mean |cos| between the contour's
-    normal and the photo's gradient where the gradient is clear) for one hypothesis."""
+def edge_maps(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distance to the nearest Canny edge, x and y gradients) of ``rgb``, once per frame."""
     import cv2
 
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 50, 150)
     dist = cv2.distanceTransform((edges == 0).astype(np.uint8), cv2.DIST_L2, 3)
-    h, w = gray.shape
+    gx, gy = (cv2.Sobel(gray.astype(np.float32), cv2.CV_32F, dx, dy, ksize=3) for dx, dy in ((1, 0), (0, 1)))
+    return dist, gx, gy
+
+
+def contour_edge_scores(maps, silhouette: np.ndarray, side: float) -> tuple[float, float, float]:
+    """(share of the silhouette's contour within 2.5 px of a Canny edge, minus the mean distance to
+    the nearest edge truncated at ``side`` / 40 px, mean |cos| between the contour's normal and the
+    photo's gradient where the gradient is clear) for one hypothesis; ``maps``: :func:`edge_maps`."""
+    import cv2
+
+    dist, gx_map, gy_map = maps
+    h, w = dist.shape
     contours, _ = cv2.findContours(silhouette.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     pts = np.concatenate([c[:, 0] for c in contours]) if contours else np.zeros((0, 2), int)
     pts = pts[(pts[:, 0] > 1) & (pts[:, 0] < w - 2) & (pts[:, 1] > 1) & (pts[:, 1] < h - 2)]
@@ -65,7 +74,7 @@ def contour_edge_scores(rgb: np.ndarray, silhouette: np.ndarray, side: float) ->
     d = np.minimum(dist[pts[:, 1], pts[:, 0]], truncate)
     blurred = cv2.GaussianBlur(silhouette.astype(np.float32), (7, 7), 0)
     nx, ny = (cv2.Sobel(blurred, cv2.CV_32F, dx, dy)[pts[:, 1], pts[:, 0]] for dx, dy in ((1, 0), (0, 1)))
-    gx, gy = (cv2.Sobel(gray.astype(np.float32), cv2.CV_32F, dx, dy, ksize=3)[pts[:, 1], pts[:, 0]] for dx, dy in ((1, 0), (0, 1)))
+    gx, gy = gx_map[pts[:, 1], pts[:, 0]], gy_map[pts[:, 1], pts[:, 0]]
     g = np.hypot(gx, gy)
     along = np.abs(nx * gx + ny * gy) / (np.hypot(nx, ny) + 1e-6) / (g + 1e-6) * (g > 20)
     return float((d < 2.5).mean()), float(-d.mean()), float(along.mean())
@@ -123,28 +132,23 @@ def main(argv: list[str]) -> int:
             for k, values in zip(GRABCUT_RULES, (ious, ious * [h["num_inliers"] for h in found])):
                 pick = scores[int(np.argmax(values))]
                 counts[k] += [pick["add_or_adds_ok"], pick["cm5_deg5"]]
-        if args.box:
-            from mveq_core.crop import mask_box
-            from mveq_core.render import render_view
-
-            real, frame = frames[row["frame"]]
-            shape = frame.rgb.shape[:2]
-            ious = np.array([box_iou(mask_box(render_view(obj.mesh(), frame.K, np.asarray(h["T_cam_obj"]), shape, None, False).mask), row["gt_box"]) for h in found])
-            for k, values in zip(BOX_RULES, (ious, ious * [h["num_inliers"] for h in found])):
-                pick = scores[int(np.argmax(values))]
-                counts[k] += [pick["add_or_adds_ok"], pick["cm5_deg5"]]
-        if args.edges:
+        if args.box or args.edges:  # each hypothesis's silhouette, rendered once for both
             from mveq_core.crop import mask_box
             from mveq_core.render import render_view
 
             real, frame = frames[row["frame"]]
             box = row["gt_box"]
-            side = max(box[2] - box[0], box[3] - box[1])
             silhouettes = [render_view(obj.mesh(), frame.K, np.asarray(h["T_cam_obj"]), frame.rgb.shape[:2], None, False).mask for h in found]
-            on, chamfer, along = np.array([contour_edge_scores(frame.rgb, m, side) for m in silhouettes]).T
             boxes = np.array([box_iou(mask_box(m), box) if m.any() else 0.0 for m in silhouettes])
-            for k, values in zip(EDGE_RULES, (on, chamfer, along, boxes * on, boxes * along)):
-                pick = scores[int(np.argmax(values))]
+            values = {}
+            if args.box:
+                values.update(zip(BOX_RULES, (boxes, boxes * [h["num_inliers"] for h in found])))
+            if args.edges:
+                maps, side = edge_maps(frame.rgb), max(box[2] - box[0], box[3] - box[1])
+                on, chamfer, along = np.array([contour_edge_scores(maps, m, side) for m in silhouettes]).T
+                values.update(zip(EDGE_RULES, (on, chamfer, along, boxes * on, boxes * along)))
+            for k, v in values.items():
+                pick = scores[int(np.argmax(v))]
                 counts[k] += [pick["add_or_adds_ok"], pick["cm5_deg5"]]
         counts["oracle"] += [any(s["add_or_adds_ok"] for s in scores), any(s["cm5_deg5"] for s in scores)]
     n = len(result["rows"])

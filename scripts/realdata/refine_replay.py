@@ -87,8 +87,8 @@ def main(argv: list[str]) -> int:
             if start_deg >= args.max_start_deg:
                 continue
             begin = PoseResult(row["object"], True, T0, 0, 0, 0.0, 0.0, 0.0, {})
-            t0 = time.perf_counter()
-            refined = refine_by_rendering(estimator, row["object"], begin, frame.rgb, frame.K, obj.mesh(), args.rounds, mask, row["crop_box"], None, False, {}, method=method)
+            t0, shared = time.perf_counter(), {}  # shared: the query's features, taken once for the replay and every later stage
+            refined = refine_by_rendering(estimator, row["object"], begin, frame.rgb, frame.K, obj.mesh(), args.rounds, mask, row["crop_box"], None, False, shared, method=method)
             seconds = time.perf_counter() - t0
             new = evaluate_instance(refined, obj, T_gt)
             old = evaluate_instance(PoseResult(row["object"], True, np.asarray(h["T_cam_obj"]), 0, 0, 0.0, 0.0, 0.0, {}), obj, T_gt)
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
             if stages:
                 line["then"] = []
                 for stage, rounds in stages:
-                    refined = refine_by_rendering(estimator, row["object"], refined, frame.rgb, frame.K, obj.mesh(), rounds, mask, row["crop_box"], None, False, {}, method=stage)
+                    refined = refine_by_rendering(estimator, row["object"], refined, frame.rgb, frame.K, obj.mesh(), rounds, mask, row["crop_box"], None, False, shared, method=stage)
                     after = evaluate_instance(refined, obj, T_gt)
                     line["then"].append({"stage": f"{stage}:{rounds}", **{k2: after[k2] for k2 in ("rotation_error_deg", "translation_error_cm", "add_or_adds_ok", "cm5_deg5")}})
                     print(f"   then {stage}:{rounds} {after['rotation_error_deg']:.1f}° {after['translation_error_cm']:.1f} cm {'ok' if after['add_or_adds_ok'] else '-'}", flush=True)

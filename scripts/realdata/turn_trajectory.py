@@ -33,13 +33,16 @@ from mveq_core.render_refine import featuremetric_pose, refine_by_rendering
 KEYS = ("rotation_error_deg", "translation_error_cm", "add_or_adds_ok", "cm5_deg5")
 
 
-def own_render_score(estimator, features, name, T, frame, mesh, mask, box) -> float:
-    """Mean feature cosine of ``mesh`` rendered at ``T`` against the query where its points land."""
+def own_render_score(estimator, features, name, T, frame, mesh, mask, box, shared: dict) -> float:
+    """Mean feature cosine of ``mesh`` rendered at ``T`` against the query where its points land.
+    ``shared``: refine_by_rendering's dict for this instance; the query's features (the same crop
+    every round) are taken once and kept there for the turn rounds too."""
     view = render_view(mesh, frame.K, T, frame.rgb.shape[:2], None, False, False)
     ref = ReferenceFrame(view.rgb, frame.K, T, depth=view.depth, mask=view.mask, name="render at the pose")
     db = build_database_from_frames(features, [ref], name, points="depth", crop=ReferenceCropConfig.of_pose(estimator.config), progress=False)
-    query = PoseEstimator(features, [db], estimator.config).query_features(frame.rgb, frame.K, mask, box, [name])
-    return featuremetric_pose(query, db, frame.K, None, T, name, steps=0).score
+    if "query" not in shared:
+        shared["query"] = PoseEstimator(features, [db], estimator.config).query_features(frame.rgb, frame.K, mask, box, [name])
+    return featuremetric_pose(shared["query"], db, frame.K, None, T, name, steps=0).score
 
 
 def main(argv: list[str]) -> int:
@@ -69,7 +72,7 @@ def main(argv: list[str]) -> int:
         current, steps, shared = PoseResult(name, True, np.asarray(row["T_est"]), 0, 0, 0.0, 0.0, 0.0, {}), [], {}
         for k in range(args.rounds + 1):
             e = evaluate_instance(current, obj, T_gt)
-            score = own_render_score(estimator, features, name, current.T_cam_obj, frame, obj.mesh(), mask, row["crop_box"])
+            score = own_render_score(estimator, features, name, current.T_cam_obj, frame, obj.mesh(), mask, row["crop_box"], shared)
             steps.append({"round": k, "T": current.T_cam_obj.tolist(), "score": score, **{q: e[q] for q in KEYS}})
             if k < args.rounds:
                 current = refine_by_rendering(estimator, name, current, frame.rgb, frame.K, obj.mesh(), 1, mask, row["crop_box"], None, False, shared, method="turn")
