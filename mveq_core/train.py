@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -60,14 +60,30 @@ class TrainData:
         if self.procedural:
             objects += procedural_objects(self.procedural, self.procedural_seed, view, photos=load_photos(self.photos))
         if self.real_dirs:
-            from .benchmarks.realdata import load_realdata
             from .realpairs import photo_objects
 
-            sets = [s for d in self.real_dirs for s in load_realdata(d, list(self.real_sets) or None)]
+            sets = [s for d in self.real_dirs for s in real_training_sets(d, self.real_sets)]
             objects += photo_objects(sets, view.image_size) * max(1, self.real_repeat)
         if not objects:
             raise MveqError("no training data: give --data DIR, --mesh FILE, --meshes DIR, --procedural N or --real DIR")
         return objects
+
+
+def real_training_sets(folder: str | Path, names: Sequence[str] = ()) -> list:
+    """The annotated real sets in ``folder`` for render-vs-photo pairs: a BOP dataset or scene (every
+    split that holds scenes, e.g. ``test`` or ``train_real``; named after the dataset) or the
+    ``../shared/realdata`` layouts, kept to ``names`` when given."""
+    from .benchmarks.bop import bop_splits, load_bop
+    from .benchmarks.realdata import load_realdata
+
+    splits = bop_splits(folder)
+    if not splits:
+        return load_realdata(folder, list(names) or None)
+    sets = [load_bop(folder, split=split) for split in splits]
+    kept = [s for s in sets if not names or s.name in names]
+    if not kept:
+        raise MveqError(f"{folder}: BOP set {sets[0].name!r} is not among --real-sets {','.join(names)}")
+    return kept
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,17 @@ def _scene_cameras(scene: Path) -> dict[str, dict]:
     raise FileNotFoundError(f"{scene / 'scene_camera.json'}: not found (and no camera.json here or above)")
 
 
+def bop_splits(root: str | Path) -> list[str]:
+    """The split folders of a BOP dataset at ``root`` that hold scenes (``test``, ``train_real``, ...);
+    ``["."]`` when ``root`` is itself a scene; empty when it is no BOP folder."""
+    root = Path(root)
+    if (root / "scene_gt.json").is_file():
+        return ["."]
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and any((q / "scene_gt.json").is_file() for q in p.iterdir() if q.is_dir()))
+
+
 def load_bop(root: str | Path, scenes: list[int] | None = None, split: str = "test", models: str | Path | None = None, max_frames: int | None = None, frame_step: int = 1) -> RealSet:
     """Frames of BOP scenes (every annotated instance) and the dataset's objects (metres)."""
     root = Path(root)

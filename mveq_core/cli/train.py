@@ -42,7 +42,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--procedural-seed", type=int, default=0)
     group.add_argument("--photos", default=None, help="texture procedural objects with crops of these photos: a folder, or opencv:train")
     group.add_argument("--units", default="m", choices=["m", "cm", "mm"], help="units of --mesh/--meshes files")
-    group.add_argument("--real", action="append", help="real frames with GT poses and meshes (../shared/realdata layouts): render-vs-photo pairs")
+    group.add_argument("--real", action="append", help="real frames with GT poses and meshes (a BOP dataset or scene, or the ../shared/realdata layouts): render-vs-photo pairs")
     group.add_argument("--real-sets", default=None, help="comma-separated sets of --real to train on (split by object: evaluate on the others)")
     group.add_argument("--real-repeat", type=int, default=1, help="weight of each real photo among the training objects")
 

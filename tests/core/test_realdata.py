@@ -206,3 +206,26 @@ def test_bop_missing_files_are_named(tmp_path):
     (tmp_path / "lmo" / "models" / "models_info.json").unlink()
     with pytest.raises(FileNotFoundError, match="models_info.json"):
         load_bop(tmp_path / "lmo")
+
+
+def test_bop_folders_are_render_vs_photo_training_data(tmp_path):
+    """`mveq finetune --real DIR` takes a BOP dataset (every split that holds scenes) or one scene;
+    `--real-sets` keeps sets by name and a name that matches none is refused."""
+    from mveq_core.realpairs import photo_objects
+    from mveq_core.train import real_training_sets
+
+    scene = _bop_dataset(tmp_path / "lmo")
+    train = tmp_path / "lmo" / "train_real" / "000004"
+    train.mkdir(parents=True)
+    for name in ("rgb", "scene_gt.json", "scene_camera.json", "scene_gt_info.json"):
+        (train / name).symlink_to(scene / name)
+    sets = real_training_sets(tmp_path / "lmo")
+    assert [[f.key for f in s.frames] for s in sets] == [["lmo/000003/000005"], ["lmo/000004/000005"]]
+    assert [[f.key for f in s.frames] for s in real_training_sets(scene, ("lmo",))] == [["lmo/000003/000005"]]
+    objects = photo_objects(sets, size=64)
+    assert len(objects) == 2 and objects[0].photo.shape == (64, 64, 3)
+    np.testing.assert_allclose(objects[0].T[:3, 3], [0.010, -0.005, 0.600])
+    with pytest.raises(MveqError, match="BOP set 'lmo' is not among --real-sets hb"):
+        real_training_sets(tmp_path / "lmo", ("hb",))
+    with pytest.raises(FileNotFoundError, match="no real-data sets found"):
+        real_training_sets(tmp_path / "lmo" / "models")
