@@ -14,6 +14,7 @@ OUT/test/{ID:06d}/ with rgb/, depth/ (16-bit PNG, mm), mask_visib/, scene_gt.jso
 (LINEMOD's intrinsics) and scene_gt_info.json (bbox_visib from the mask). Every --step-th frame.
 
     .venv/bin/python scripts/realdata/linemod_to_bop.py /work/scratch/lm_cat/cat OUT --obj-id 6 --step 5
+    (session 20's training copy: --step 10 --no-depth --grey-mesh --jpeg-quality 70)
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--obj-id", type=int, required=True, help="BOP object id (LINEMOD: ape 1, ..., cat 6, ...)")
     ap.add_argument("--step", type=int, default=1, help="keep every N-th frame")
     ap.add_argument("--no-depth", action="store_true")
+    ap.add_argument("--grey-mesh", action="store_true", help="write the mesh without its vertex colours (a colourless CAD model)")
+    ap.add_argument("--jpeg-quality", type=int, default=None, help="re-encode the colour frames at this JPEG quality (smaller copies)")
     args = ap.parse_args(argv)
     src, out, oid = args.src, args.out, args.obj_id
     ids = sorted(int(p.stem[5:]) for p in (src / "data").glob("color*.jpg"))[:: args.step]
@@ -59,8 +62,12 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"{src / 'data'}: no color*.jpg")
     models = out / "models"
     models.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src / "mesh.ply", models / f"obj_{oid:06d}.ply")
-    vertices = np.asarray(trimesh.load(src / "mesh.ply", process=False).vertices)
+    mesh = trimesh.load(src / "mesh.ply", process=False)
+    if args.grey_mesh:
+        trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).export(models / f"obj_{oid:06d}.ply")
+    else:
+        shutil.copyfile(src / "mesh.ply", models / f"obj_{oid:06d}.ply")
+    vertices = np.asarray(mesh.vertices)
     hull = np.asarray(trimesh.Trimesh(vertices).convex_hull.vertices)
     diameter = float(max(np.linalg.norm(hull - p, axis=1).max() for p in hull))
     lo, hi = vertices.min(0), vertices.max(0)
@@ -73,7 +80,10 @@ def main(argv: list[str]) -> int:
     for i in tqdm(ids, desc="frames"):
         R = read_matrix(src / "data" / f"rot{i}.rot")
         t_mm = read_matrix(src / "data" / f"tra{i}.tra").ravel() * 10.0
-        shutil.copyfile(src / "data" / f"color{i}.jpg", scene / "rgb" / f"{i:06d}.jpg")
+        if args.jpeg_quality is None:
+            shutil.copyfile(src / "data" / f"color{i}.jpg", scene / "rgb" / f"{i:06d}.jpg")
+        else:
+            cv2.imwrite(str(scene / "rgb" / f"{i:06d}.jpg"), cv2.imread(str(src / "data" / f"color{i}.jpg")), [cv2.IMWRITE_JPEG_QUALITY, args.jpeg_quality])
         if not args.no_depth and (src / "data" / f"depth{i}.dpt").is_file():
             cv2.imwrite(str(scene / "depth" / f"{i:06d}.png"), read_dpt(src / "data" / f"depth{i}.dpt"))
         mask_path = src / "mask" / f"{i:04d}.png"
