@@ -6,6 +6,7 @@ template (docs/benchmarks.md measures how far from the truth it still converges)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -101,8 +102,25 @@ def _distorted(xn: torch.Tensor, dist_coeffs) -> torch.Tensor:
     return torch.stack([x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y], dim=1)
 
 
+GRAPH_WARMUP_STEPS = 3  # eager Adam steps before the step is captured as a CUDA graph (they count)
+
+
+def rotation_from_vector(w: torch.Tensor) -> torch.Tensor:
+    """The rotation (3, 3) about ``w`` by |w| radians (Rodrigues), differentiable at 0 too. Unlike
+    ``torch.matrix_exp`` it never waits for the GPU (matrix_exp picks its approximation on the host
+    from the matrix's norm: one synchronisation per call)."""
+    theta2 = (w * w).sum()
+    small = theta2 < 1e-8
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))  # finite on both branches
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24, 2 * torch.sin(theta / 2) ** 2 / theta**2)  # (1 - cos) / theta^2, no cancellation
+    zero = torch.zeros_like(theta2)
+    skew = torch.stack([torch.stack([zero, -w[2], w[1]]), torch.stack([w[2], zero, -w[0]]), torch.stack([-w[1], w[0], zero])])
+    return torch.eye(3, dtype=w.dtype, device=w.device) + a * skew + b * (skew @ skew)
+
+
 def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndarray, name: str, steps: int = FEATUREMETRIC_STEPS, lr: float = FEATUREMETRIC_LR,
-                       distance: bool = True):
+                       distance: bool = True, graphs: bool | None = None):
     """The pose near ``T_cam_obj`` at which ``db``'s points (one render at that pose: object points
     and descriptors), projected into the query, meet the query's features that agree best with
     theirs: gradient ascent (Adam) of the mean cosine similarity over a turn about the object's
@@ -110,7 +128,9 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
     object pixels are compared, so background in the query's crop does not pull the pose.
     A :class:`~mveq_core.pose_result.PoseResult`: ``score`` the final mean cosine, ``num_matches``
     the render's points, ``num_inliers`` those at cosine >= ``AGREE_COSINE``. ``distance`` False
-    keeps the pose's distance (only the turn and the shift move)."""
+    keeps the pose's distance (only the turn and the shift move). ``graphs`` (None: on CUDA) replays
+    the Adam step as one captured CUDA graph after a few eager steps: the same steps, without
+    launching each small kernel from Python."""
     from .pose_result import PoseResult
 
     device = query.grid.grid.device
@@ -124,11 +144,8 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
     params = torch.zeros(6, device=device, requires_grad=True)  # turn (3, rad), shift (2, normalised), log distance
 
     def pose(p):
-        w = p[:3]
-        zero = torch.zeros((), device=device)
-        skew = torch.stack([torch.stack([zero, -w[2], w[1]]), torch.stack([w[2], zero, -w[0]]), torch.stack([-w[1], w[0], zero])])
         z = t0[2] * torch.exp(p[5])
-        return torch.matrix_exp(skew) @ R0, torch.stack([(t0[0] / t0[2] + p[3]) * z, (t0[1] / t0[2] + p[4]) * z, z])
+        return rotation_from_vector(p[:3]) @ R0, torch.stack([(t0[0] / t0[2] + p[3]) * z, (t0[1] / t0[2] + p[4]) * z, z])
 
     def cosines(p):
         """(cosine (n,), pixels (n, 2), depths (n,), R, t) of the render's points at pose ``p``."""
@@ -136,17 +153,37 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
         cam = X @ R.T + t
         xn = _distorted(cam[:, :2] / cam[:, 2:3].clamp_min(1e-6), dist_coeffs)
         xy = (torch.cat([xn, torch.ones_like(xn[:, :1])], 1) @ Kt.T)[:, :2]
-        return (query.grid.sample(query.crop.to_crop(xy)) * D).sum(1), xy, cam[:, 2], R, t
+        return (query.grid.sample((xy - crop_origin + 0.5) / crop_scale - 0.5) * D).sum(1), xy, cam[:, 2], R, t
 
-    optimiser = torch.optim.Adam([params], lr=lr)
+    crop_origin = torch.tensor([query.crop.x0, query.crop.y0], dtype=torch.float32, device=device)  # Crop.to_crop, no copy per step
+    crop_scale = torch.tensor(query.crop.scale_xy, dtype=torch.float32, device=device)
+    graphs = device.type == "cuda" if graphs is None else graphs and device.type == "cuda"
+    optimiser = torch.optim.Adam([params], lr=lr, capturable=graphs)
+
+    def step():
+        loss = -cosines(params)[0].mean()
+        loss.backward()
+        if not distance:
+            params.grad[5] = 0.0
+        optimiser.step()
+
     with torch.enable_grad():
-        for _ in range(steps):
-            loss = -cosines(params)[0].mean()
+        eager = steps if not graphs or steps <= GRAPH_WARMUP_STEPS else GRAPH_WARMUP_STEPS
+        side = torch.cuda.Stream(device) if graphs else None
+        with torch.cuda.stream(side) if graphs else contextlib.nullcontext():
+            if graphs:
+                side.wait_stream(torch.cuda.current_stream(device))
+            for _ in range(eager):
+                optimiser.zero_grad()
+                step()
+        if eager < steps:
+            torch.cuda.current_stream(device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
             optimiser.zero_grad()
-            loss.backward()
-            if not distance:
-                params.grad[5] = 0.0
-            optimiser.step()
+            with torch.cuda.graph(graph):  # records one step; nothing runs until replay
+                step()
+            for _ in range(steps - eager):
+                graph.replay()
     with torch.no_grad():
         cos, xy, depth, R, t = cosines(params)
     if not bool(torch.isfinite(cos).all()) or bool((depth <= 0).any()):

@@ -432,6 +432,76 @@ def test_featuremetric_refinement_pulls_a_boxed_pose_back_on_clutter(exact_setup
         refine_by_rendering(estimator, "toy", start, rgb, K, coloured, iterations=1, box=mask_box(view.mask), method="gradient")
 
 
+def _feature_alignment_problem(device: str):
+    """A smooth random feature grid (a 320 x 240 crop of a 640 x 480 image), 300 object points whose
+    descriptors are the grid's where a true pose puts them, and a start 4 degrees and 1 cm off."""
+    from types import SimpleNamespace
+
+    from mveq_core.crop import Crop
+    from mveq_core.features import FeatureGrid
+    from mveq_core.geometry import make_transform, project_points, rotation_matrix_axis_angle, transform_points
+    from mveq_core.pose_result import QueryFeatures
+
+    g = torch.Generator().manual_seed(0)
+    grid = torch.nn.functional.avg_pool2d(torch.randn(1, 16, 64, 84, generator=g), 9, 1, 4)[..., 2:-2, 2:-2]  # (1, 16, 60, 80)
+    crop = Crop(160, 120, 480, 360, (320, 240))
+    centres_x = torch.arange(80, dtype=torch.float32) * 4 + 1.5  # crop pixels of the cells' centres
+    centres_y = torch.arange(60, dtype=torch.float32) * 4 + 1.5
+    fg = FeatureGrid(grid.to(device), centres_x.to(device), centres_y.to(device), (240, 320))
+    K = intrinsics_from_values(500.0, 500.0, 319.5, 239.5)
+    X = np.random.default_rng(0).uniform(-0.04, 0.04, (300, 3))
+    T_true = make_transform(rotation_matrix_axis_angle(np.array([1.0, 0.0, 0.0]), 2.5), [0.0, 0.0, 0.5])
+    xy = crop.to_crop(project_points(transform_points(T_true, X), K))
+    D = fg.sample(torch.as_tensor(xy, dtype=torch.float32, device=device))
+    T_start = T_true.copy()
+    T_start[:3, :3] = rotation_matrix_axis_angle(np.array([0.3, 0.9, 0.3]) / np.linalg.norm([0.3, 0.9, 0.3]), np.radians(4.0)) @ T_true[:3, :3]
+    T_start[:3, 3] += [0.01, 0.0, 0.0]
+    query = QueryFeatures(None, np.zeros((0, 2)), {}, 0.0, True, fg, crop, None)
+    return query, SimpleNamespace(xyz=X, descriptors=D), K, T_true, T_start
+
+
+def test_feature_alignment_turns_without_matrix_exp():
+    """The featuremetric turn's rotation (Rodrigues, no host synchronisation on a GPU) equals
+    torch.matrix_exp of the vector's skew matrix, values and gradients, at 0 too; the alignment
+    takes a pose 4 degrees and 1 cm off back to the truth on a smooth feature grid."""
+    from mveq_core.render_refine import featuremetric_pose, rotation_from_vector
+
+    for w in ([0.0, 0.0, 0.0], [1e-5, -2e-5, 3e-6], [0.01, 0.02, -0.03], [0.5, -1.0, 2.0]):
+        w = torch.tensor(w, requires_grad=True)
+        zero = torch.zeros(())
+        skew = torch.stack([torch.stack([zero, -w[2], w[1]]), torch.stack([w[2], zero, -w[0]]), torch.stack([-w[1], w[0], zero])])
+        weights = torch.arange(9.0).reshape(3, 3) + 1
+        ours, ref = rotation_from_vector(w), torch.matrix_exp(skew)
+        assert torch.allclose(ours, ref, atol=1e-6)
+        g_ours, g_ref = (torch.autograd.grad((m * weights).sum(), w)[0] for m in (ours, ref))
+        assert torch.isfinite(g_ours).all() and torch.allclose(g_ours, g_ref, atol=1e-5)
+    query, db, K, T_true, T_start = _feature_alignment_problem("cpu")
+    aligned = featuremetric_pose(query, db, K, None, T_start, "toy", steps=150)
+    assert aligned.success and aligned.score > 0.99
+    rot_deg, trans_cm = query_pose_error(aligned.T_cam_obj, T_true)
+    assert rot_deg < 0.5 and trans_cm < 0.2, (rot_deg, trans_cm)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device: docs/benchmarks.md)")
+def test_feature_alignment_as_a_cuda_graph_takes_the_same_steps():
+    """On CUDA the Adam steps after the first few replay one captured graph: the same pose as the
+    eager steps (to float noise), with and without the distance, and as on the CPU."""
+    from mveq_core.render_refine import featuremetric_pose
+
+    query, db, K, T_true, T_start = _feature_alignment_problem("cuda")
+    cpu = featuremetric_pose(*_feature_alignment_problem("cpu")[:3], None, T_start, "toy")
+    for distance in (True, False):
+        eager = featuremetric_pose(query, db, K, None, T_start, "toy", distance=distance, graphs=False)
+        graphed = featuremetric_pose(query, db, K, None, T_start, "toy", distance=distance, graphs=True)
+        rot_deg, trans_cm = query_pose_error(graphed.T_cam_obj, eager.T_cam_obj)
+        assert graphed.success and rot_deg < 1e-3 and trans_cm < 1e-4, (distance, rot_deg, trans_cm)
+        assert graphed.score == pytest.approx(eager.score, abs=1e-5)
+        if not distance:
+            assert graphed.T_cam_obj[2, 3] == pytest.approx(T_start[2, 3], rel=1e-6)
+    assert query_pose_error(eager.T_cam_obj, T_true)[0] < query_pose_error(T_start, T_true)[0]
+    assert query_pose_error(featuremetric_pose(query, db, K, None, T_start, "toy", graphs=True).T_cam_obj, cpu.T_cam_obj)[0] < 0.01
+
+
 def test_databases_of_other_features_get_their_own(coloured, tiny_features, tmp_path):
     """One estimator, two databases built with different features (here the tiny ViT at its last
     block and at block 1): each is matched with its own features, recreated from its header, and
