@@ -164,7 +164,7 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
         loss = -cosines(params)[0].mean()
         loss.backward()
         if not distance:
-            params.grad[5] = 0.0
+            params.grad[5].zero_()  # in place on the device (a scalar assignment copies from the host)
         optimiser.step()
 
     with torch.enable_grad():
