@@ -176,8 +176,9 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
             for _ in range(eager):
                 optimiser.zero_grad()
                 step()
-        if eager < steps:
+        if graphs:
             torch.cuda.current_stream(device).wait_stream(side)
+        if eager < steps:
             graph = torch.cuda.CUDAGraph()
             optimiser.zero_grad()
             with torch.cuda.graph(graph):  # records one step; nothing runs until replay
