@@ -2,8 +2,9 @@
 grey renders of the object's mesh? For every annotated instance of the real sets, the photo is
 cropped square around the object at 512 px (`mveq_core.realpairs.PhotoObject`, the training pairs'
 framing) and the mesh rendered (grey, a seeded random light) in the same crop camera at the
-ground-truth pose and turned 20° about the object's centre; each of up to 1000 photo pixels on the object is sent to its most similar
-render pixel on the object (nearest neighbour over the render's object pixels). Reported: the
+ground-truth pose and turned 20° about the object's centre; each of up to 1000 photo pixels inside
+the object's silhouette at the GT pose (occluders included) is sent to its most similar render pixel
+on the object (nearest neighbour over the render's object pixels). Reported: the
 share that lands within 8 px of the true pixel (the pose bench's correct-match radius at this
 scale), per set and over all instances, for each model given.
 
