@@ -49,6 +49,8 @@ class TrainData:
     real_dirs: tuple[str, ...] = ()
     real_sets: tuple[str, ...] = ()
     real_repeat: int = 1
+    # Every ``real_step``-th frame of a BOP split (a whole BOP split does not fit in memory).
+    real_step: int = 1
 
     def objects(self, view: ViewConfig):
         objects = []
@@ -62,24 +64,27 @@ class TrainData:
         if self.real_dirs:
             from .realpairs import photo_objects
 
-            sets = [s for d in self.real_dirs for s in real_training_sets(d, self.real_sets)]
+            sets = [s for d in self.real_dirs for s in real_training_sets(d, self.real_sets, self.real_step)]
             objects += photo_objects(sets, view.image_size) * max(1, self.real_repeat)
         if not objects:
             raise MveqError("no training data: give --data DIR, --mesh FILE, --meshes DIR, --procedural N or --real DIR")
         return objects
 
 
-def real_training_sets(folder: str | Path, names: Sequence[str] = ()) -> list:
+def real_training_sets(folder: str | Path, names: Sequence[str] = (), step: int = 1) -> list:
     """The annotated real sets in ``folder`` for render-vs-photo pairs: a BOP dataset or scene (every
-    split that holds scenes, e.g. ``test`` or ``train_real``; named after the dataset) or the
-    ``../shared/realdata`` layouts, kept to ``names`` when given."""
+    split that holds scenes, e.g. ``test`` or ``train_real``; named after the dataset; every
+    ``step``-th frame of each scene) or the ``../shared/realdata`` layouts, kept to ``names`` when
+    given."""
+    if step < 1:
+        raise ValueError(f"real_step must be a positive frame step, got {step}")
     from .benchmarks.bop import bop_splits, load_bop
     from .benchmarks.realdata import load_realdata
 
     splits = bop_splits(folder)
     if not splits:
         return load_realdata(folder, list(names) or None)
-    sets = [load_bop(folder, split=split) for split in splits]
+    sets = [load_bop(folder, split=split, frame_step=step) for split in splits]
     kept = [s for s in sets if not names or s.name in names]
     if not kept:
         raise MveqError(f"{folder}: BOP set {sets[0].name!r} is not among --real-sets {','.join(names)}")

@@ -30,6 +30,7 @@ def _train_data(args: argparse.Namespace):
         real_dirs=tuple(args.real or ()),
         real_sets=_csv_strs(args.real_sets) if args.real_sets else (),
         real_repeat=args.real_repeat,
+        real_step=args.real_step,
     )
 
 
@@ -45,6 +46,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--real", action="append", help="real frames with GT poses and meshes (a BOP dataset or scene, or the ../shared/realdata layouts): render-vs-photo pairs")
     group.add_argument("--real-sets", default=None, help="comma-separated sets of --real to train on (split by object: evaluate on the others)")
     group.add_argument("--real-repeat", type=int, default=1, help="weight of each real photo among the training objects")
+    group.add_argument("--real-step", type=int, default=1, help="every N-th frame of each BOP scene of --real (whole BOP splits do not fit in memory)")
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:

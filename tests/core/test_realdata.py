@@ -229,3 +229,13 @@ def test_bop_folders_are_render_vs_photo_training_data(tmp_path):
         real_training_sets(tmp_path / "lmo", ("hb",))
     with pytest.raises(FileNotFoundError, match="no real-data sets found"):
         real_training_sets(tmp_path / "lmo" / "models")
+    # every N-th frame of each scene: a second annotated frame, and a step of 2 keeps the first only
+    gt = json.loads((scene / "scene_gt.json").read_text())
+    (scene / "scene_gt.json").unlink()
+    (scene / "scene_gt.json").write_text(json.dumps({**gt, "7": gt["5"]}))
+    _image(scene / "rgb" / "000007.png")
+    (scene / "scene_camera.json").write_text(json.dumps({k: {"cam_K": K.ravel().tolist(), "depth_scale": 0.1} for k in ("5", "7")}))
+    assert [f.key for f in real_training_sets(scene)[0].frames] == ["lmo/000003/000005", "lmo/000003/000007"]
+    assert [f.key for f in real_training_sets(scene, step=2)[0].frames] == ["lmo/000003/000005"]
+    with pytest.raises(ValueError, match="real_step"):
+        real_training_sets(scene, step=0)
