@@ -19,6 +19,9 @@ def test_render_finetune_and_eval_equivariance_end_to_end(tmp_path, capsys):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["iterations"] == 3 and report["iterations_per_second"] > 0
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())  # the same report, with provenance
+    assert saved["loss_last"] == report["loss_last"] and "finetune" in saved["provenance"]["argv"]
+    assert saved["provenance"]["device"].startswith("CPU")
     code = main([
         "-q", "eval-equivariance", "--backbone", "tiny_vit14", "--weights", "random", "--adapter", str(tmp_path / "run" / "adapter"),
         "--data", str(renders), "--queries", "50", "--max-pairs", "4", "--device", "cpu", "--out", str(tmp_path / "eval"),
