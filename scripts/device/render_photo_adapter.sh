@@ -30,6 +30,7 @@ train() {  # train NAME ARGS...: 3000 iterations into /tmp/runs/NAME, the adapte
   local name=$1; shift
   python3 -m mveq_core.cli -q finetune "${raw[@]}" --precision bf16 --device cuda --lr 1e-4 --conv-init identity --matched-fraction 0.5 \
     --procedural-seed 0 --image-size 512 --workers 14 --iters ${ITERS:-3000} --seed 0 --checkpoint-every 1000 --out /tmp/runs/$name "$@" 2> >(tr "\r" "\n" | grep -v "it/s" > $OUT/train_$name.log) > $OUT/train_$name.json
+  cp /tmp/runs/$name/report.json $OUT/train_$name.json 2>/dev/null  # the report with provenance (since session 20's last commits)
   tail -c 300 $OUT/train_$name.json; mkdir -p $OUT/adapter_$name && cp /tmp/runs/$name/adapter/* $OUT/adapter_$name/
 }
 run() {  # run NAME ARGS...: one `mveq bench real` into $R/NAME, copied to $OUT at once
