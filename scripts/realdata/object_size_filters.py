@@ -52,28 +52,14 @@ def outlier_free(points, k, n_sigma):
     return m <= m.mean() + n_sigma * m.std()
 
 
-def orbit():
-    import trimesh
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "core"))
-    from test_sfm import K, _ring
-
-    from mveq_core.bundled import SAMPLE_OBJECT
-    from mveq_core.render import load_mesh
-
-    drill = load_mesh(SAMPLE_OBJECT)
-    if isinstance(drill, trimesh.Scene):
-        drill = drill.to_geometry() if hasattr(drill, "to_geometry") else drill.dump(concatenate=True)
-    lo, hi = drill.bounds
-    drill.apply_translation(-(lo + hi) / 2)
-    images, poses = _ring(drill, 1.6 * float(np.linalg.norm(hi - lo)), 24, 10.0, 25.0)
-    return images, K, poses, sfm.longest_side(drill.vertices)
-
-
 def main(argv: list[str]) -> int:
     for source in argv:
         if source == "orbit":
-            images, K, poses, size = orbit()
+            sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "core"))
+            from test_sfm import K, drill_orbit
+
+            images, poses, drill = drill_orbit()
+            size = sfm.longest_side(drill.vertices)
         else:
             names, Ks, Ts, _, size = load(Path(source))
             images, K, poses = [read_image_rgb(Path(source) / n) for n in names], Ks[0], list(Ts)

@@ -14,7 +14,12 @@ K = intrinsics_from_values(520.0, 520.0, 239.5, 179.5)
 
 @pytest.fixture(scope="module")
 def orbit():
-    """The bundled drill seen from 24 cameras on a ring (10° apart, 25° up)."""
+    return drill_orbit()
+
+
+def drill_orbit():
+    """(images, OpenCV poses, the centred drill mesh): the bundled drill seen from 24 cameras on a
+    ring (10° apart, 25° up). Also used by scripts/realdata's object-size checks."""
     import torch._dynamo  # noqa: F401  (before the first GL context)
     import trimesh
 
