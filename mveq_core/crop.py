@@ -147,11 +147,15 @@ class Crop:
 
     def to_crop(self, xy):
         """Original pixels (N, 2) -> crop pixels; a numpy array, or a torch tensor kept on its
-        device and dtype (differentiable)."""
+        device and dtype (differentiable; Python scalars only, so no copy from the host on a GPU and
+        safe inside a captured CUDA graph)."""
         sx, sy = self.scale_xy
+        columns = [(xy[:, 0] - self.x0 + 0.5) / sx - 0.5, (xy[:, 1] - self.y0 + 0.5) / sy - 0.5]
         if isinstance(xy, np.ndarray):
-            return np.stack([(xy[:, 0] - self.x0 + 0.5) / sx - 0.5, (xy[:, 1] - self.y0 + 0.5) / sy - 0.5], 1)
-        return (xy - xy.new_tensor([self.x0, self.y0]) + 0.5) / xy.new_tensor([sx, sy]) - 0.5
+            return np.stack(columns, 1)
+        import torch
+
+        return torch.stack(columns, 1)
 
     def intrinsics(self, K: np.ndarray) -> np.ndarray:
         """K of the crop: a camera that sees crop pixel x' where ``K`` sees ``to_original(x')``."""

@@ -153,10 +153,8 @@ def featuremetric_pose(query, db, K: np.ndarray, dist_coeffs, T_cam_obj: np.ndar
         cam = X @ R.T + t
         xn = _distorted(cam[:, :2] / cam[:, 2:3].clamp_min(1e-6), dist_coeffs)
         xy = (torch.cat([xn, torch.ones_like(xn[:, :1])], 1) @ Kt.T)[:, :2]
-        return (query.grid.sample((xy - crop_origin + 0.5) / crop_scale - 0.5) * D).sum(1), xy, cam[:, 2], R, t
+        return (query.grid.sample(query.crop.to_crop(xy)) * D).sum(1), xy, cam[:, 2], R, t
 
-    crop_origin = torch.tensor([query.crop.x0, query.crop.y0], dtype=torch.float32, device=device)  # Crop.to_crop, no copy per step
-    crop_scale = torch.tensor(query.crop.scale_xy, dtype=torch.float32, device=device)
     graphs = device.type == "cuda" if graphs is None else graphs and device.type == "cuda"
     optimiser = torch.optim.Adam([params], lr=lr, capturable=graphs)
 
