@@ -49,7 +49,7 @@ def instances(data: str, sets: list[str]) -> list[PhotoObject]:
                 obj = real.objects[ann.object]
                 if obj.mesh_path is None or ann.box is None:
                     continue
-                photo = PhotoObject(f"{real.name}/{frame.name}/{ann.object}", obj.mesh(), frame.rgb, frame.K, ann.T_cam_obj, ann.box, 512, renders=2, max_turn_deg=TURN_DEG)
+                photo = PhotoObject(f"{real.name}/{frame.name}/{ann.object}", obj.mesh(), frame.rgb, frame.K, ann.T_cam_obj, ann.box, 512, renders=2)
                 photo.pose = _poses(photo)
                 out.append(photo)
     return out
