@@ -6,6 +6,13 @@ true units through the ground-truth cameras) for all points and after each filte
 largest angle between the point's rays, mean reprojection error, and statistical outlier removal
 (mean distance to the k nearest points above the mean + n standard deviations).
 
+Session 21 adds the visual hull: every registered view's object mask cut by GrabCut
+(`crop.grabcut_mask`) from the box around the object points' projections grown by a quarter a side,
+voxels of the points' smallest box grown by half (200 along its longest side) kept where every view
+that sees them has them inside its mask (seen by at least half the views), and the longest side of
+the kept voxels (plus one voxel). For the rendered orbit the renders' own non-black pixels are a
+second, exact mask.
+
     .venv/bin/python scripts/realdata/object_size_filters.py orbit ../shared/realdata/middlebury_temple DINO_DIR
 """
 
@@ -52,6 +59,42 @@ def outlier_free(points, k, n_sigma):
     return m <= m.mean() + n_sigma * m.std()
 
 
+def object_masks(images, rec, K, ids, grow: float = 0.25) -> dict:
+    """GrabCut's mask of the object in every registered view, from the box around its points' projections."""
+    from mveq_core.crop import grabcut_mask
+
+    out = {}
+    for k, T in rec.T_cam_world.items():
+        xy = project_points(transform_points(T, rec.points[ids]), K)
+        (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+        h, w = images[k].shape[:2]
+        dx, dy = grow * (x1 - x0), grow * (y1 - y0)
+        out[k] = grabcut_mask(images[k], [max(0.0, x0 - dx), max(0.0, y0 - dy), min(w - 1.0, x1 + dx), min(h - 1.0, y1 + dy)], margin=0.1)
+    return out
+
+
+def hull_side(rec, K, ids, masks: dict, n: int = 200, grow: float = 1.5) -> float:
+    """Longest side of the visual hull that ``masks`` carve from the object points' grown smallest box."""
+    import trimesh
+
+    to_origin, extents = trimesh.bounds.oriented_bounds(rec.points[ids])
+    extents = extents * grow
+    step = extents.max() / n
+    grid = np.stack(np.meshgrid(*[np.arange(-e / 2, e / 2 + step / 2, step) for e in extents], indexing="ij"), -1).reshape(-1, 3)
+    X = transform_points(np.linalg.inv(to_origin), grid)
+    outside, seen = np.zeros(len(X), int), np.zeros(len(X), int)
+    for k, T in rec.T_cam_world.items():
+        cam = transform_points(T, X)
+        u, v = np.round(project_points(cam, K)).astype(int).T
+        m = masks[k]
+        ok = (cam[:, 2] > 0) & (u >= 0) & (v >= 0) & (u < m.shape[1]) & (v < m.shape[0])
+        inside = np.zeros(len(X), bool)
+        inside[ok] = m[v[ok], u[ok]]
+        outside += ok & ~inside
+        seen += ok
+    return sfm.longest_side(X[(outside == 0) & (seen >= max(3, len(masks) // 2))]) + step
+
+
 def main(argv: list[str]) -> int:
     for source in argv:
         if source == "orbit":
@@ -77,6 +120,11 @@ def main(argv: list[str]) -> int:
         for label, keep in rows:
             ratio = sfm.longest_side(points[keep]) * to_true / size if keep.sum() >= 10 else float("nan")
             print(f"  {label:28s} {int(keep.sum()):5d} points  measured / true side {ratio:.3f}", flush=True)
+        hulls = [("visual hull, GrabCut masks", object_masks(images, rec, K, ids))]
+        if source == "orbit":
+            hulls.append(("visual hull, exact masks", {k: images[k].max(-1) > 0 for k in rec.T_cam_world}))
+        for label, masks in hulls:
+            print(f"  {label:28s} {len(masks):5d} views   measured / true side {hull_side(rec, K, ids, masks) * to_true / size:.3f}", flush=True)
     return 0
 
 
