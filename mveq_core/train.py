@@ -192,13 +192,13 @@ def finetune(
             log.info("resuming %s at iteration %d", checkpoint_path, start_iteration)
         elif resume:
             log.info("no checkpoint in %s: starting from scratch", out_dir)
+        sampler = PairSampler(data.objects(config.views), config.pairs)  # bad training data fails here, before anything is written
         if rank == 0:
             out_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(out_dir / "train_config.json", {"config": config.to_json(), "data": asdict(data)})
         model: torch.nn.Module = features
         if world > 1:
             model = torch.nn.parallel.DistributedDataParallel(features, device_ids=[device.index] if device.type == "cuda" else None)
-        sampler = PairSampler(data.objects(config.views), config.pairs)
         dataset = PairDataset(sampler, config.seed, 0, 2**62)
         ids = _sample_ids(range(start_iteration, config.iterations), world, rank, config.batch_size)
         loader = torch.utils.data.DataLoader(

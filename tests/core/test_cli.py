@@ -38,6 +38,7 @@ def test_render_finetune_and_eval_equivariance_end_to_end(tmp_path, capsys):
     [
         (["eval-equivariance", "--backbone", "tiny_vit14", "--weights", "random", "--data", "/nonexistent", "--out", "x"], "/nonexistent"),
         (["finetune", "--backbone", "tiny_vit14", "--weights", "random", "--out", "x", "--device", "cpu"], "no training data"),
+        (["finetune", "--backbone", "tiny_vit14", "--weights", "random", "--real", "/no/realdata", "--out", "x", "--device", "cpu"], "/no/realdata"),
         (["adapter", "import-official", "/no/such.ckpt", "--out", "x"], "/no/such.ckpt"),
         # the missing mesh is named before any model (here: unreachable pretrained weights) loads
         (["db", "build", "--mesh", "/no/missing.obj", "--out", "x.mvdb"], "/no/missing.obj"),
@@ -49,6 +50,7 @@ def test_bad_input_exits_non_zero_with_one_readable_line(argv, needle, capsys, t
     assert main(["-q", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mveq: error:") and needle in err[0]
+    assert not any(tmp_path.iterdir())  # nothing written (finetune wrote its config before reading its data until session 21)
 
 
 def test_db_build_info_and_pose(tmp_path, capsys, procedural_mesh):
