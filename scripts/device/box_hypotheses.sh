@@ -3,7 +3,8 @@
 # the coarse poses of templates laid over the box under several scorings (aligned_coarse.py), then
 # bench rows on the same warm machine and cached databases. Weights: .wcache (fp16) when carried,
 # else those a previous call left in /tmp/mveq_cache/weights.
-# usage: SETS=handal|lm,hb [VIEWS=N] box_hypotheses.sh diag|rows|...
+# usage: SETS=handal|lm,hb [VIEWS=N] [LIGHTING=N] [RD=DIR] box_hypotheses.sh diag|default|mf|...
+# RD=DIR: the carried real-data root (default .carry/rd_bop; session 21's lighting row: a copy of bop_lm alone).
 # VIEWS=N (session 21): CAD templates from N icosphere viewpoints instead of 96, with the database's
 # descriptor cap raised in proportion (N x 1250: the 96-view default keeps 120,000), tagged _vN.
 # LIGHTING=N (session 21): each template rendered under N lightings (the headlight, unlit colours,
