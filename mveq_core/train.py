@@ -132,7 +132,8 @@ class TrainResult:
     features: DenseFeatures | None = None  # the trained model (eval mode)
 
 
-def _distributed() -> tuple[int, int, int]:
+def distributed_ranks() -> tuple[int, int, int]:
+    """(world size, rank, local rank) of this process under torchrun (1, 0, 0 alone)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -172,7 +173,7 @@ def finetune(
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    world, rank, local = _distributed()
+    world, rank, local = distributed_ranks()
     device = resolve_device(config.device, local)
     dist_started = False
     if world > 1 and not torch.distributed.is_initialized():

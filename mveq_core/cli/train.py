@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from ..io import MveqError
@@ -55,7 +54,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from ..losses import LossConfig
     from ..pairs import PairConfig
     from ..render import ViewConfig
-    from ..train import TrainConfig, finetune, learning_curve_summary
+    from ..train import TrainConfig, distributed_ranks, finetune, learning_curve_summary
 
     config = TrainConfig(
         backbone=args.backbone,
@@ -97,11 +96,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         "loss_last": summary["last"],
         "adapter": str(result.adapter_dir),
     }
-    from ..features import resolve_device
     from ..provenance import write_result_json
 
-    if int(os.environ.get("RANK", "0")) == 0:  # one writer under torchrun
-        write_result_json(Path(args.out) / "report.json", report, device=resolve_device(args.device, int(os.environ.get("LOCAL_RANK", "0"))))  # + commit, device, versions, argv
+    if distributed_ranks()[1] == 0:  # one writer under torchrun
+        write_result_json(Path(args.out) / "report.json", report, device=result.features.device)  # + commit, device, versions, argv
     print(json.dumps(report, indent=2))
     return 0
 
