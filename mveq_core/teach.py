@@ -50,7 +50,8 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
           marked: tuple[Sequence[dict[int, Sequence[float]]], float] | None = None, charuco: CharucoBoard | None = None,
           marker_dictionary: str = "DICT_4X4_50"):
     """A database of ``name`` from an unposed RGB video (frames ``images``, intrinsics ``K``):
-    keyframes, SfM, metric scale (``object_size``: the object's longest side, or ``marker_length``:
+    keyframes, SfM, metric scale (``object_size``: the object's longest side, measured on its points
+    inside its GrabCut silhouette in every keyframe (:func:`~mveq_core.sfm.metric`), or ``marker_length``:
     an ArUco marker's side, metres, of ``marker_dictionary``, or ``charuco``: a ChArUco board in
     view, or ``marked``: two points' pixels ({frame index: (x, y)} each,
     in at least 2 frames; those frames become keyframes) and their distance in metres), object
@@ -80,7 +81,7 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
     local_box = None if box is None else (chosen.index(box[0]), box[1])
     ids = object_points(rec, local_box)
     if object_size is not None:
-        rec = metric(rec, object_size, ids)
+        rec = metric(rec, object_size, ids, frames, K, progress=progress)
     else:
         if marker_length is not None:
             factor = marker_scale(frames, rec, K, marker_length, marker_dictionary)

@@ -121,7 +121,8 @@ def cmd_db_teach(args: argparse.Namespace) -> int:
 
 # what each way of giving the metric scale was measured to achieve (docs/benchmarks.md, issue 13)
 SCALE_NOTES = {
-    "object_size": "metric scale from the object's size: 2-6 % off on real sets (the reconstructed points under- or overshoot the object's extent); "
+    "object_size": "metric scale from the object's size: 1.5-5 % off on real objects, within 1 % on a rendered orbit (measured on the reconstructed points "
+                   "inside the object's silhouettes, which seldom reach its very ends); "
                    "for distances within 1 % give a marker (--marker-length) or two marked points (--mark-a/--mark-b/--mark-distance)",
     "marker": "metric scale from the ArUco marker: within 1 % on a rendered orbit (0.05 %); keep the marker flat and in several keyframes",
     "charuco": "metric scale from the ChArUco board: within 1 % on a rendered orbit (0.27 %); keep the board flat and in several keyframes",

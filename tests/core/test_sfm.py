@@ -1,5 +1,5 @@
 """Teach from an unposed video: SfM camera poses on a rendered orbit (relative rotations within 1°,
-metric scale within 4 % from the object's size, within 1 % from an ArUco marker and from two marked
+metric scale within 1 % from the object's size, from an ArUco marker and from two marked
 points), keyframes, clear errors."""
 
 import numpy as np
@@ -67,13 +67,46 @@ def test_orbit_poses_and_scale_from_object_size(orbit, orbit_rec):
     assert rec.registered_share >= 0.9 and rec.reprojection_error < 1.0
     ids = object_points(rec)
     size = longest_side(np.asarray(drill.sample(20000, seed=0)))
-    m = metric(rec, size, ids)
+    m = metric(rec, size, ids, images, K)
     rot, scale = _relative_errors(m, poses)
     assert np.median(rot) < 1.0 and rot.max() < 2.0
-    # the sparse SfM points scatter a few millimetres off the surface, and a few of them set the
-    # extremes: measured 2.1 % here with the smallest-box side (1.9 % with the principal-axes
-    # extent used before session 10), short of issue 13's 1 % target; the marker below reaches it
-    assert abs(np.median(scale) - 1.0) < 0.04, np.median(scale)
+    # issue 13's 1 %: measured 0.53 %, the side measured on the points inside the drill's
+    # silhouette in every view; on all points a few SfM points floating off the surface set the
+    # extremes (measured 2.1 %)
+    assert abs(np.median(scale) - 1.0) < 0.01, np.median(scale)
+    assert len(m.object_point_ids) == len(ids)  # the object keeps all its points
+    _, all_points = _relative_errors(metric(rec, size, ids), poses)
+    assert abs(np.median(all_points) - 1.0) > 0.015, np.median(all_points)
+
+
+def test_points_off_the_silhouettes_do_not_set_the_size():
+    """A point floating off an object lands outside its silhouette in some view and is left out of
+    the size; a view whose mask misses the object (a failed cut) is not used."""
+    import cv2
+
+    from mveq_core.geometry import project_points, transform_points
+    from mveq_core.sfm import Reconstruction, silhouette_consistent
+
+    rng = np.random.default_rng(0)
+    half = np.array([0.1, 0.04, 0.03])  # a 20 x 8 x 6 cm box
+    face = rng.integers(0, 3, 400)
+    surface = rng.uniform(-1, 1, (400, 3)) * half
+    surface[np.arange(400), face] = np.sign(rng.uniform(-1, 1, 400)) * half[face]
+    corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]) * half
+    floater = np.array([[0.14, 0.0, 0.0]])  # 4 cm past one end
+    points = np.vstack([surface, corners, floater])
+    T = {k: look_at(0.6 * np.array([np.cos(a), np.sin(a), 0.4]), np.zeros(3)) for k, a in enumerate(np.radians([0, 40, 80, 120, 160]))}
+    rec = Reconstruction(T, points, {}, 0.3, 5)
+    masks = {}
+    for k, Tk in T.items():
+        hull = cv2.convexHull(np.round(project_points(transform_points(Tk, corners), K)).astype(np.int32))
+        masks[k] = cv2.fillConvexPoly(np.zeros((360, 480), np.uint8), hull, 1).astype(bool)
+    masks[4] = np.zeros((360, 480), bool)  # a failed cut
+    ids = np.arange(len(points))
+    assert longest_side(points) == pytest.approx(0.24, rel=1e-6)  # the floater sets the longest side
+    kept = silhouette_consistent(rec, K, ids, masks)
+    assert len(points) - 1 not in kept and len(kept) >= len(points) - 10, len(kept)
+    assert longest_side(points[kept]) == pytest.approx(0.2, rel=1e-6)
 
 
 def test_longest_side_is_the_longest_edge_of_the_smallest_box(orbit):
@@ -343,7 +376,7 @@ def test_cli_teach_pictures_and_pose_from_the_taught_database(orbit, tmp_path, c
     args = ["-q", "db", "build-from-video", "--frames", str(frames), "--K", "520,520,239.5,179.5", "--object-size", f"{size:.4f}",
             "--keyframes", "16", "--name", "drill", "--model", "offline-default", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0, capsys.readouterr().err
-    assert "scale from the object's size: 2-6 % off on real sets" in capsys.readouterr().out  # the user is told what to expect
+    assert "scale from the object's size: 1.5-5 % off on real objects" in capsys.readouterr().out  # the user is told what to expect
     report = read_json(out.with_suffix(".report.json"))
     assert report["scale_from"] == "object_size"
     # 16 keyframes of 24 views 10° apart: SIFT registers 12 (measured; the others face the drill's
@@ -429,3 +462,20 @@ def test_relative_motion_summary_of_exact_and_scaled_cameras():
     summary = relative_motion_summary(doubled, poses)
     assert summary["max_rotation_error_deg"] < 1e-4 and abs(summary["median_scale_ratio"] - 2.0) < 1e-9
     assert relative_motion_summary({0: poses[0]}, poses) == {"pairs": 0}
+
+
+def test_teach_with_the_object_size_recovers_the_orbit_within_1_degree_and_1_percent(orbit, tiny_features):
+    """Issue 13's acceptance on the rendered orbit through `teach` (the CLI's --object-size): every
+    view a keyframe, the cameras' relative motions within 1° and the metric scale within 1 % after
+    the given size (the side measured inside the keyframes' silhouettes)."""
+    from mveq_core.teach import teach
+
+    images, poses, drill = orbit
+    size = longest_side(np.asarray(drill.sample(20000, seed=0)))
+    _, report, rec = teach(tiny_features, images, K, "drill", object_size=size, keyframes=len(images), progress=False, dense=None)
+    assert report.scale_from == "object_size" and len(report.registered) >= 22, report
+    rot, scale = _relative_errors(rec, [poses[k] for k in report.keyframes])
+    assert np.median(rot) < 1.0, np.median(rot)  # 0.78° measured
+    # 0.53 % measured (2.1 % with the side of all object points; with 16 keyframes, of which 12
+    # register, the points cover only part of the drill: 3.8-3.9 % either way)
+    assert abs(np.median(scale) - 1.0) < 0.01, np.median(scale)
