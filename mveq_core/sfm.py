@@ -367,20 +367,22 @@ def silhouette_consistent(rec: Reconstruction, K: np.ndarray, object_ids: np.nda
     return np.asarray(object_ids)[~outside]
 
 
-def metric(rec: Reconstruction, object_size: float, object_ids: np.ndarray, frames: Sequence[np.ndarray] | None = None,
-           K: np.ndarray | None = None, progress: bool = False) -> Reconstruction:
-    """``rec`` scaled so that its object's longest side is ``object_size`` metres. With the
-    keyframes (``frames``, ``K``) the side is measured on the points inside the object's silhouette
-    in every keyframe (:func:`silhouette_consistent`; all points when fewer than 10 remain): SfM
-    points that float off the object set its extremes otherwise (the rendered orbit of the tests:
-    2.1 % -> 0.5 %). The object's points themselves (``object_point_ids``) stay all of them."""
+def size_points(frames: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarray, object_ids: np.ndarray, progress: bool = False) -> np.ndarray:
+    """The object points to measure its size on: those inside the object's silhouette in every
+    keyframe (:func:`object_masks`, :func:`silhouette_consistent`; all of them when fewer than 10
+    remain). SfM points that float off the object set its extremes otherwise (the rendered orbit of
+    the tests: 2.1 % -> 0.5 %; docs/benchmarks.md, session 22)."""
+    consistent = silhouette_consistent(rec, K, object_ids, object_masks(frames, rec, K, object_ids, progress=progress))
+    return consistent if len(consistent) >= 10 else np.asarray(object_ids)
+
+
+def metric(rec: Reconstruction, object_size: float, object_ids: np.ndarray, measured_ids: np.ndarray | None = None) -> Reconstruction:
+    """``rec`` scaled so that its object's longest side is ``object_size`` metres, measured on
+    ``measured_ids`` (default: all ``object_ids``; :func:`size_points` gives the ones inside the
+    silhouettes). The object's points themselves (``object_point_ids``) stay ``object_ids``."""
     if object_size <= 0:
         raise ValueError(f"object size must be positive metres, got {object_size}")
-    measured = object_ids
-    if frames is not None:
-        consistent = silhouette_consistent(rec, K, object_ids, object_masks(frames, rec, K, object_ids, progress=progress))
-        measured = consistent if len(consistent) >= 10 else object_ids
-    out = rec.scaled(object_size / longest_side(rec.points[measured]))
+    out = rec.scaled(object_size / longest_side(rec.points[object_ids if measured_ids is None else measured_ids]))
     out.object_point_ids = object_ids
     return out
 

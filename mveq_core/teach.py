@@ -23,6 +23,7 @@ from .sfm import (
     object_points,
     reconstruct,
     select_keyframes,
+    size_points,
 )
 
 
@@ -39,6 +40,7 @@ class TeachReport:
     database_features: int = 0
     dense_points: int = 0
     scale_from: str = ""  # object_size, marker, charuco or marked_points
+    size_points: int = 0  # with object_size: the object points inside every keyframe's silhouette, which the size was measured on
 
     def to_json(self) -> dict:
         return {**self.__dict__, "registered_share": len(self.registered) / max(len(self.keyframes), 1)}
@@ -51,7 +53,7 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
           marker_dictionary: str = "DICT_4X4_50"):
     """A database of ``name`` from an unposed RGB video (frames ``images``, intrinsics ``K``):
     keyframes, SfM, metric scale (``object_size``: the object's longest side, measured on its points
-    inside its GrabCut silhouette in every keyframe (:func:`~mveq_core.sfm.metric`), or ``marker_length``:
+    inside its GrabCut silhouette in every keyframe (:func:`~mveq_core.sfm.size_points`), or ``marker_length``:
     an ArUco marker's side, metres, of ``marker_dictionary``, or ``charuco``: a ChArUco board in
     view, or ``marked``: two points' pixels ({frame index: (x, y)} each,
     in at least 2 frames; those frames become keyframes) and their distance in metres), object
@@ -81,7 +83,8 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
     local_box = None if box is None else (chosen.index(box[0]), box[1])
     ids = object_points(rec, local_box)
     if object_size is not None:
-        rec = metric(rec, object_size, ids, frames, K, progress=progress)
+        measured = size_points(frames, rec, K, ids, progress=progress)
+        rec = metric(rec, object_size, ids, measured)
     else:
         if marker_length is not None:
             factor = marker_scale(frames, rec, K, marker_length, marker_dictionary)
@@ -103,7 +106,8 @@ def teach(features, images: Sequence[np.ndarray], K: np.ndarray, name: str, obje
         rec, added = densify(features, frames, K, rec, dense, progress=progress)
     db = database_from_reconstruction(features, frames, K, rec, name, crop=crop, progress=progress)
     scale_from = "object_size" if object_size is not None else "marker" if marker_length is not None else "charuco" if charuco is not None else "marked_points"
-    report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db), added, scale_from)
+    report = TeachReport(len(images), chosen, [chosen[k] for k in sorted(rec.T_cam_world)], rec.reprojection_error, len(ids), rec.scale, len(db), added, scale_from,
+                         len(measured) if object_size is not None else 0)
     return db, report, rec
 
 

@@ -115,6 +115,8 @@ def cmd_db_teach(args: argparse.Namespace) -> int:
     save_teach_pictures(Path(args.out), images, K, report, rec)
     print(f"wrote {args.out}: {len(db)} features of '{name}'; {len(report.registered)} of {len(report.keyframes)} keyframes registered, reprojection {report.reprojection_error_px:.2f} px, {report.object_points} SfM object points + {report.dense_points} dense")
     print(f"pictures: {Path(args.out).with_suffix('.reconstruction.png')} (cameras and points), {Path(args.out).with_suffix('.keyframes.jpg')} (the object's box in every keyframe)")
+    if report.scale_from == "object_size":
+        print(f"the object's size was measured on {report.size_points} of its {report.object_points} SfM points (those inside its silhouette in every keyframe)")
     print(SCALE_NOTES[report.scale_from])
     return 0
 

@@ -7,7 +7,17 @@ import pytest
 
 from mveq_core.crop import mask_box
 from mveq_core.geometry import intrinsics_from_values, look_at
-from mveq_core.sfm import SfMError, longest_side, metric, object_points, reconstruct, relative_motion_errors, select_keyframes, sharpness
+from mveq_core.sfm import (
+    SfMError,
+    longest_side,
+    metric,
+    object_points,
+    reconstruct,
+    relative_motion_errors,
+    select_keyframes,
+    sharpness,
+    size_points,
+)
 
 K = intrinsics_from_values(520.0, 520.0, 239.5, 179.5)
 
@@ -67,7 +77,9 @@ def test_orbit_poses_and_scale_from_object_size(orbit, orbit_rec):
     assert rec.registered_share >= 0.9 and rec.reprojection_error < 1.0
     ids = object_points(rec)
     size = longest_side(np.asarray(drill.sample(20000, seed=0)))
-    m = metric(rec, size, ids, images, K)
+    measured = size_points(images, rec, K, ids)
+    assert 0.8 * len(ids) < len(measured) < len(ids)  # 478 of 557 measured
+    m = metric(rec, size, ids, measured)
     rot, scale = _relative_errors(m, poses)
     assert np.median(rot) < 1.0 and rot.max() < 2.0
     # issue 13's 1 %: measured 0.53 %, the side measured on the points inside the drill's
@@ -376,7 +388,9 @@ def test_cli_teach_pictures_and_pose_from_the_taught_database(orbit, tmp_path, c
     args = ["-q", "db", "build-from-video", "--frames", str(frames), "--K", "520,520,239.5,179.5", "--object-size", f"{size:.4f}",
             "--keyframes", "16", "--name", "drill", "--model", "offline-default", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0, capsys.readouterr().err
-    assert "scale from the object's size: 1.5-5 % off on real objects" in capsys.readouterr().out  # the user is told what to expect
+    printed = capsys.readouterr().out
+    assert "scale from the object's size: 1.5-5 % off on real objects" in printed  # the user is told what to expect
+    assert "the object's size was measured on " in printed
     report = read_json(out.with_suffix(".report.json"))
     assert report["scale_from"] == "object_size"
     # 16 keyframes of 24 views 10° apart: SIFT registers 12 (measured; the others face the drill's
@@ -474,6 +488,7 @@ def test_teach_with_the_object_size_recovers_the_orbit_within_1_degree_and_1_per
     size = longest_side(np.asarray(drill.sample(20000, seed=0)))
     _, report, rec = teach(tiny_features, images, K, "drill", object_size=size, keyframes=len(images), progress=False, dense=None)
     assert report.scale_from == "object_size" and len(report.registered) >= 22, report
+    assert 0 < report.size_points < report.object_points, report  # the size measured inside the silhouettes
     rot, scale = _relative_errors(rec, [poses[k] for k in report.keyframes])
     assert np.median(rot) < 1.0, np.median(rot)  # 0.78° measured
     # 0.53 % measured (2.1 % with the side of all object points; with 16 keyframes, of which 12
