@@ -43,6 +43,11 @@ for step in "$@"; do
     mask_mf) run ${TAG}_mask_mf "${recipe[@]}" --crops gt-mask --hypothesis-source votes --refine-method matches-featuremetric ;;
     # the turn's round count (session 19: 2, the new default, against session 18's 3), same calls
     mf2|mf3) run ${TAG}_$step "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds ${step#mf} ;;
+    # session 22: the default's own poses (mf2, earlier in the same call) give their silhouettes as the
+    # query masks of a second pass (scripts/realdata/silhouette_detections.py), the masked recipe's defaults
+    silmask)
+      python3 scripts/realdata/silhouette_detections.py $OUT/runs/${TAG}_mf2.json --data ${RD:-.carry/rd_bop} --out $R/sil_$TAG.json 2>&1 | tail -1
+      run ${TAG}_silmask "${recipe[@]}" --crops detections --detections $R/sil_$TAG.json --refine-method matches-featuremetric --turn-rounds 2 ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done
