@@ -336,12 +336,15 @@ def object_masks(frames: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarra
         box = enlarged_box((h, w), [*xy.min(0), *(xy.max(0) + 1)], grow)
         if box[2] - box[0] > 1 and box[3] - box[1] > 1 and tuple(box) != (0, 0, w, h):  # GrabCut needs background around the box
             f = 1.0 if max_side is None else min(1.0, max_side / max(box[2] - box[0], box[3] - box[1]))
-            if f < 1.0:  # cut at most max_side pixels across the box, the mask back at full size
-                small = cv2.resize(frames[k], (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-                cut = grabcut_mask(small, [v * f for v in box], margin=0.1)
-                out[k] = cv2.resize(cut.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-            else:
-                out[k] = grabcut_mask(frames[k], box, margin=0.1)
+            try:
+                if f < 1.0:  # cut at most max_side pixels across the box, the mask back at full size
+                    small = cv2.resize(frames[k], (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+                    cut = grabcut_mask(small, [v * f for v in box], margin=0.1)
+                    out[k] = cv2.resize(cut.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+                else:
+                    out[k] = grabcut_mask(frames[k], box, margin=0.1)
+            except cv2.error:  # no background left around the box at the cut's scale: no mask for this keyframe
+                continue
     return out
 
 
