@@ -440,7 +440,7 @@ def test_cli_teach_pictures_and_pose_from_the_taught_database(orbit, tmp_path, c
     # a wrong pose is tens of degrees off
     assert np.median(rot) < 3.0 and rot.max() < 5.0, rot
     # metric scale from the object size: 3.5-5.4 % here (measured), where 12 registered views see
-    # only part of the drill (2.1 % from all 24 views: test_orbit_poses_and_scale_from_object_size)
+    # only part of the drill (0.5 % from all 24 views: test_orbit_poses_and_scale_from_object_size)
     assert abs(np.median(scale) - 1.0) < 0.15, scale
 
     rclpy = pytest.importorskip("rclpy")
