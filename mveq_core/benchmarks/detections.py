@@ -52,6 +52,15 @@ def frame_key(d: dict) -> tuple[str, str]:
     return f"{int(d['scene_id']):06d}/{int(d['image_id']):06d}", f"obj_{int(d['category_id']):06d}"
 
 
+def mask_run_lengths(mask: np.ndarray) -> dict:
+    """A (H, W) bool mask as a ``segmentation`` :func:`detection_mask` reads: COCO's uncompressed
+    run lengths (column-major, background run first, 0 when the first pixel is foreground)."""
+    flat = np.asarray(mask, bool).T.ravel()
+    changes = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    runs = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
+    return {"size": list(np.shape(mask)), "counts": ([0] if flat[0] else []) + runs}
+
+
 def detection_mask(entry: dict, shape: tuple[int, int], where: str = "detection") -> np.ndarray | None:
     """(H, W) bool mask of a detection entry's ``segmentation`` (None without one), checked against
     the image's ``shape`` (H, W); ``where`` names the detection in errors."""

@@ -21,17 +21,9 @@ import torch._dynamo  # noqa: F401  (before the first GL context)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turn_trajectory import row_instances  # noqa: E402
 
+from mveq_core.benchmarks.detections import mask_run_lengths  # noqa: E402
 from mveq_core.io import read_json, write_json_atomic  # noqa: E402
 from mveq_core.render import render_view  # noqa: E402
-
-
-def run_lengths(mask: np.ndarray) -> dict:
-    """COCO's uncompressed run-length encoding of a (H, W) bool mask (column-major, background first)."""
-    flat = mask.T.reshape(-1).astype(np.int8)
-    edges = np.flatnonzero(np.diff(flat)) + 1
-    runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
-    counts = ([0] if flat[0] else []) + runs.tolist()
-    return {"size": list(mask.shape), "counts": counts}
 
 
 def main(argv: list[str]) -> int:
@@ -49,7 +41,7 @@ def main(argv: list[str]) -> int:
             inbox[int(round(y0)) : int(round(y1)), int(round(x0)) : int(round(x1))] = True
             silhouette = render_view(obj.mesh(), frame.K, np.asarray(row["T_est"]), inbox.shape, None, False).mask & inbox
             if silhouette.any():
-                det["segmentation"] = run_lengths(silhouette)
+                det["segmentation"] = mask_run_lengths(silhouette)
         rows.append(det)
     write_json_atomic(args.out, rows)
     print(f"{len(rows)} detections, {sum('segmentation' in r for r in rows)} with the pose's silhouette -> {args.out}")

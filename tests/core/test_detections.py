@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mveq_core.benchmarks.detections import bop_key, frame_key, read_detections
+from mveq_core.benchmarks.detections import bop_key, frame_key, mask_run_lengths, read_detections
 from mveq_core.benchmarks.real_pose import load_frame_detections
 from mveq_core.benchmarks.ycbv import load_detections
 from mveq_core.io import MveqError
@@ -37,14 +37,6 @@ def test_errors_name_the_file_and_row(tmp_path):
         load_frame_detections(path)
 
 
-def _rle(mask):
-    """COCO's uncompressed run-length counts of a bool mask (column-major, background run first)."""
-    flat = mask.T.ravel()
-    changes = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
-    runs = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
-    return {"size": list(mask.shape), "counts": ([0] if flat[0] else []) + runs}
-
-
 def test_segmentation_masks_are_read_and_checked(tmp_path, monkeypatch):
     """A detection's ``segmentation`` (COCO run-length mask, as CNOS and SAM write it) decodes to the
     mask it encodes, also when the first pixel is foreground; wrong sizes, wrong run sums, polygons
@@ -59,12 +51,12 @@ def test_segmentation_masks_are_read_and_checked(tmp_path, monkeypatch):
     corner = mask.copy()
     corner[0, 0] = True  # the column-major first pixel: the counts start with an empty background run
     path = tmp_path / "d.json"
-    path.write_text(json.dumps([{"frame": "f", "object": "o", "bbox": [2, 1, 3, 3], "segmentation": _rle(mask)},
-                                {"frame": "g", "object": "o", "bbox": [0, 0, 5, 6], "segmentation": _rle(corner)},
+    path.write_text(json.dumps([{"frame": "f", "object": "o", "bbox": [2, 1, 3, 3], "segmentation": mask_run_lengths(mask)},
+                                {"frame": "g", "object": "o", "bbox": [0, 0, 5, 6], "segmentation": mask_run_lengths(corner)},
                                 {"frame": "h", "object": "o", "bbox": [0, 0, 1, 1]}]))
     rows = load_frame_detections(path)
     assert np.array_equal(detection_mask(rows[("f", "o")][0], (6, 5)), mask)
-    assert _rle(corner)["counts"][0] == 0 and np.array_equal(detection_mask(rows[("g", "o")][0], (6, 5)), corner)
+    assert mask_run_lengths(corner)["counts"][0] == 0 and np.array_equal(detection_mask(rows[("g", "o")][0], (6, 5)), corner)
     assert detection_mask(rows[("h", "o")][0], (6, 5)) is None and "segmentation" not in rows[("h", "o")][0]
     entry = rows[("f", "o")][0]
     with pytest.raises(MveqError, match=r"d.json f: segmentation size \[6, 5\] differs from the image's \[480, 640\]"):

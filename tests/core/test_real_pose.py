@@ -59,8 +59,8 @@ def test_detections_with_segmentation_give_the_estimator_their_mask(coloured, tm
     """`--crops detections` with a segmenter's masks (COCO run-length ``segmentation``, as CNOS writes
     BOP default detections): the estimator gets the detection's box and its decoded mask, and a
     mask of the wrong size names the file and the frame."""
+    from mveq_core.benchmarks.detections import mask_run_lengths
     from mveq_core.io import MveqError
-    from tests.core.test_detections import _rle
 
     real = _rendered_set(coloured, tmp_path)
     frame = real.frames[0]
@@ -69,7 +69,7 @@ def test_detections_with_segmentation_give_the_estimator_their_mask(coloured, tm
     mask[ys, xs] = True
     bbox = [float(xs.min()), float(ys.min()), float(xs.max() + 1 - xs.min()), float(ys.max() + 1 - ys.min())]
     path = tmp_path / "dets.json"
-    path.write_text(json.dumps([{"frame": frame.key, "object": "toy", "bbox": bbox, "score": 0.9, "segmentation": _rle(mask)}]))
+    path.write_text(json.dumps([{"frame": frame.key, "object": "toy", "bbox": bbox, "score": 0.9, "segmentation": mask_run_lengths(mask)}]))
     seen = []
     estimate = PoseEstimator.estimate
 
@@ -82,7 +82,7 @@ def test_detections_with_segmentation_give_the_estimator_their_mask(coloured, tm
     result = run_real(CoordinateFeatures(), [real], tmp_path / "out", PoseConfig(input_size=256), RealBenchConfig(crops="detections", overlays=False), cad, detections=path, progress=False)
     assert len(seen) == 1 and np.array_equal(seen[0][0], mask) and seen[0][1] == [bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]]
     assert result["overall"]["add_s_0.1d"] == 1.0
-    path.write_text(json.dumps([{"frame": frame.key, "object": "toy", "bbox": bbox, "segmentation": _rle(mask[:100])}]))
+    path.write_text(json.dumps([{"frame": frame.key, "object": "toy", "bbox": bbox, "segmentation": mask_run_lengths(mask[:100])}]))
     with pytest.raises(MveqError, match=r"dets.json: .*toy: segmentation size \[100, 640\] differs"):
         run_real(CoordinateFeatures(), [real], tmp_path / "out2", PoseConfig(input_size=256), RealBenchConfig(crops="detections", overlays=False), cad, detections=path, progress=False)
 
