@@ -356,18 +356,26 @@ def silhouette_consistent(rec: Reconstruction, K: np.ndarray, object_ids: np.nda
     and is not used (on the real LINEMOD cat in clutter GrabCut misses parts of the object in many
     keyframes; 0.9 kept the rendered orbit's and the Middlebury rings' figures and helped the cat
     too, lower values cut the cat's true points: docs/benchmarks.md, session 22)."""
-    from .geometry import project_points, transform_points
-
     outside = np.zeros(len(object_ids), bool)
     for k, mask in masks.items():
-        cam = transform_points(rec.T_cam_world[k], rec.points[object_ids])
-        u, v = np.round(project_points(cam, K)).astype(int).T
-        seen = (cam[:, 2] > 0) & (u >= 0) & (v >= 0) & (u < mask.shape[1]) & (v < mask.shape[0])
-        inside = np.zeros(len(object_ids), bool)
-        inside[seen] = mask[v[seen], u[seen]]
+        _, seen, inside = mask_hits(rec.T_cam_world[k], rec.points[object_ids], K, mask)
         if inside.sum() >= min_inside * max(seen.sum(), 1):
             outside |= seen & ~inside
     return np.asarray(object_ids)[~outside]
+
+
+def mask_hits(T_cam_world: np.ndarray, points: np.ndarray, K: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixels (N, 2), seen (N,), inside (N,)): ``points`` projected by a keyframe's camera, which
+    of them land in front of it and in the image, and which of those land in its (H, W) ``mask``."""
+    from .geometry import project_points, transform_points
+
+    cam = transform_points(T_cam_world, points)
+    xy = project_points(cam, K)
+    u, v = np.round(xy).astype(int).T
+    seen = (cam[:, 2] > 0) & (u >= 0) & (v >= 0) & (u < mask.shape[1]) & (v < mask.shape[0])
+    inside = np.zeros(len(points), bool)
+    inside[seen] = mask[v[seen], u[seen]]
+    return xy, seen, inside
 
 
 def size_points(frames: Sequence[np.ndarray], rec: Reconstruction, K: np.ndarray, object_ids: np.ndarray, progress: bool = False) -> np.ndarray:

@@ -37,11 +37,8 @@ def extent_ratio(rec, K, measured, masks, min_angle: float = 60.0, min_inside: f
         centre_cam = transform_points(T, centre[None])[0]
         if np.degrees(np.arccos(abs(centre_cam @ (T[:3, :3] @ axis)) / np.linalg.norm(centre_cam))) < min_angle:
             continue
-        cam = transform_points(T, points)
-        xy = project_points(cam, K)
-        u, v = np.round(xy).astype(int).T
-        seen = (cam[:, 2] > 0) & (u >= 0) & (v >= 0) & (u < mask.shape[1]) & (v < mask.shape[0])
-        if not seen.any() or mask[v[seen], u[seen]].mean() < min_inside:
+        xy, seen, inside = sfm.mask_hits(T, points, K, mask)
+        if not seen.any() or inside[seen].mean() < min_inside:
             continue
         c = project_points(centre_cam[None], K)[0]
         d = project_points(transform_points(T, (centre + 0.01 * axis)[None]), K)[0] - c
