@@ -84,12 +84,7 @@ def hull_side(rec, K, ids, masks: dict, n: int = 200, grow: float = 1.5) -> floa
     X = transform_points(np.linalg.inv(to_origin), grid)
     outside, seen = np.zeros(len(X), int), np.zeros(len(X), int)
     for k, T in rec.T_cam_world.items():
-        cam = transform_points(T, X)
-        u, v = np.round(project_points(cam, K)).astype(int).T
-        m = masks[k]
-        ok = (cam[:, 2] > 0) & (u >= 0) & (v >= 0) & (u < m.shape[1]) & (v < m.shape[0])
-        inside = np.zeros(len(X), bool)
-        inside[ok] = m[v[ok], u[ok]]
+        _, ok, inside = sfm.mask_hits(T, X, K, masks[k])
         outside += ok & ~inside
         seen += ok
     return sfm.longest_side(X[(outside == 0) & (seen >= max(3, len(masks) // 2))]) + step
