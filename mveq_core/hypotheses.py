@@ -221,13 +221,11 @@ def choose(candidates: list[dict], score: str) -> int:
     return int(np.argmax(inliers))
 
 
-def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, mask, box, dist_coeffs):
-    """``first`` and the other templates' poses, each refined against renders; the best, with every
-    refined hypothesis summarised in its ``hypotheses`` (pose, the coarse pose it started from
-    ``T_start``, inliers, score, silhouette IoU, ``chosen`` on the best). With ``refine_method``
-    ``matches-featuremetric`` the best then gets ``turn_rounds`` featuremetric rounds of turn and
-    shift: the pose moves, its matches, inliers and score stay matching's (its summary keeps the
-    matched pose and adds ``turn_score``, the mean feature cosine at the turned pose)."""
+def refined_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, mask, box, dist_coeffs) -> tuple[list, list[dict], dict]:
+    """(refined results, their summaries, the shared query features) of ``first`` and the other
+    templates' poses, each refined against renders: the part of :func:`refine_hypotheses` before
+    the choice. A summary holds the pose, the coarse pose it started from ``T_start``, inliers,
+    score, the silhouette's IoU with ``mask`` (with a mask) or its box's with ``box`` (without)."""
     from .render_refine import refine_by_rendering
 
     cfg = estimator.config
@@ -256,10 +254,17 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
         summaries.append({"source": "all templates" if k == 0 else label, "success": r.success, "num_inliers": r.num_inliers,
                           "inlier_ratio": r.inlier_ratio, "score": r.score, "silhouette_iou": iou, "box_iou": iou_box, "T_cam_obj": None if r.T_cam_obj is None else r.T_cam_obj.tolist(),
                           "T_start": h.T_cam_obj.tolist() if h.success and h.T_cam_obj is not None else None})
-    usable = [i for i, r in enumerate(refined) if r.success]
-    if not usable:
-        return refined[0]
-    best = usable[choose([summaries[i] for i in usable], cfg.hypothesis_score)]
+    return refined, summaries, shared
+
+
+def finish_choice(estimator, name: str, refined: list, summaries: list[dict], best: int, image, K, mesh, flat: bool, mask, box, dist_coeffs, shared: dict):
+    """The chosen hypothesis ``best`` of ``refined`` as the result: marked ``chosen``, turned by
+    ``turn_rounds`` featuremetric rounds with ``refine_method`` ``matches-featuremetric`` (against
+    the query ``mask``/``box`` it was refined with), every summary in its ``hypotheses`` and every
+    hypothesis's refinement time in its ``render_refine`` time."""
+    from .render_refine import refine_by_rendering
+
+    cfg = estimator.config
     result = refined[best]
     summaries[best]["chosen"] = True
     if cfg.refine_method == "matches-featuremetric":  # the chosen pose's turn and shift aligned, its distance kept
@@ -271,4 +276,52 @@ def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, m
         result.hypotheses = summaries
         total = sum(r.timings_ms.get("render_refine", 0.0) for r in refined)
         result.timings_ms = {**result.timings_ms, "render_refine": total}
+    return result
+
+
+def refine_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, mask, box, dist_coeffs):
+    """``first`` and the other templates' poses, each refined against renders; the best, with every
+    refined hypothesis summarised in its ``hypotheses`` (pose, the coarse pose it started from
+    ``T_start``, inliers, score, silhouette IoU, ``chosen`` on the best). With ``refine_method``
+    ``matches-featuremetric`` the best then gets ``turn_rounds`` featuremetric rounds of turn and
+    shift: the pose moves, its matches, inliers and score stay matching's (its summary keeps the
+    matched pose and adds ``turn_score``, the mean feature cosine at the turned pose)."""
+    refined, summaries, shared = refined_hypotheses(estimator, name, first, image, K, mesh, flat, mask, box, dist_coeffs)
+    usable = [i for i, r in enumerate(refined) if r.success]
+    if not usable:
+        return refined[0]
+    best = usable[choose([summaries[i] for i in usable], estimator.config.hypothesis_score)]
+    return finish_choice(estimator, name, refined, summaries, best, image, K, mesh, flat, mask, box, dist_coeffs, shared)
+
+
+def refine_box_and_cut(estimator, name: str, first_box, first_cut, image, K, mesh, flat: bool, cut, box, dist_coeffs):
+    """``box_mask`` ``box-and-grabcut``: the hypotheses of the box alone (``first_box`` and the
+    templates laid over the box, refined against the box) and those of the GrabCut mask ``cut``
+    (``first_cut`` and the templates its query votes for, refined against the mask), pooled; the
+    one whose silhouette agrees best with both (the IoU of its box with ``box`` times its IoU
+    with ``cut``) is chosen and turned with the query it was refined with. Each summary says which
+    query it came from (``query``: ``box`` or ``grabcut``)."""
+    runs = []
+    for query_mask, first in ((None, first_box), (cut, first_cut)):
+        refined, summaries, shared = refined_hypotheses(estimator, name, first, image, K, mesh, flat, query_mask, box, dist_coeffs)
+        for s in summaries:
+            s["query"] = "box" if query_mask is None else "grabcut"
+        runs.append((query_mask, refined, summaries, shared))
+    pooled = [(run, i) for run in runs for i, r in enumerate(run[1]) if r.success]
+    if not pooled:
+        return runs[0][1][0]
+    scores = []
+    for (query_mask, refined, summaries, _), i in pooled:
+        s, T = summaries[i], refined[i].T_cam_obj
+        if s.get("box_iou") is None:
+            s["box_iou"] = box_of_silhouette_iou(mesh, K, T, box, image.shape[:2], flat)
+        if s.get("silhouette_iou") is None:
+            s["silhouette_iou"] = silhouette_iou(mesh, K, T, cut, flat)
+        scores.append(s["box_iou"] * s["silhouette_iou"])
+    (query_mask, refined, summaries, shared), best = pooled[int(np.argmax(scores))]
+    result = finish_choice(estimator, name, refined, summaries, best, image, K, mesh, flat, query_mask, box, dist_coeffs, shared)
+    other = runs[1] if query_mask is None else runs[0]
+    result.hypotheses = [*summaries, *other[2]]
+    total = sum(r.timings_ms.get("render_refine", 0.0) for run in runs for r in run[1])
+    result.timings_ms = {**result.timings_ms, "render_refine": total}
     return result

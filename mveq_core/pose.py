@@ -21,7 +21,7 @@ from .features import DenseFeatures, image_to_tensor
 from .geometry import check_intrinsics
 from .hypotheses import SCORES as HYPOTHESIS_SCORES
 from .hypotheses import SOURCES as HYPOTHESIS_SOURCES
-from .hypotheses import ranked_views, refine_hypotheses
+from .hypotheses import ranked_views, refine_box_and_cut, refine_hypotheses
 from .localize import LocalizeConfig
 from .matching import METHODS as MATCHING_METHODS
 from .matching import mutual_nearest_neighbours, principal_directions
@@ -30,6 +30,7 @@ from .pose_result import PoseResult, QueryFeatures, check_image, pose_score  # n
 from .settings import option, require, require_choice
 
 log = logging.getLogger(__name__)
+BOX_MASKS = ("off", "grabcut", "box-and-grabcut")  # PoseConfig.box_mask
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,11 @@ class PoseConfig:
     box_queries: bool = option(False, "with a box: query pixels only inside the box (not in the crop's margin around it)", cli="--box-queries", ros="box_queries")
     # A mask matters for CAD databases (background blacked out like a render's; the silhouette
     # choice of hypotheses): a box alone can be turned into one by GrabCut (docs/benchmarks.md).
-    box_mask: str = option("off", "with a box and no mask: grabcut = cut a mask from the box with OpenCV's GrabCut and use it as the query mask", cli="--box-mask", ros="box_mask", choices=("off", "grabcut"))
+    # box-and-grabcut: the hypotheses of the box alone and of a GrabCut mask, pooled (real BOP frames, box only:
+    # docs/benchmarks.md, session 23)
+    box_mask: str = option("off", "with a box and no mask: grabcut = cut a mask from the box with OpenCV's GrabCut and use it as the query mask; "
+                           "box-and-grabcut = with render_refine and hypotheses, refine the box's hypotheses and the GrabCut mask's, keep the one whose silhouette agrees best with both",
+                           cli="--box-mask", ros="box_mask", choices=BOX_MASKS)
     # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
     # on a crop around the object's projected box then sees it at the database's scale.
     refine_with_crop: bool = option(True, "without a box: a second pass on a crop around the first pose", ros="refine_with_crop")
@@ -241,12 +246,17 @@ class PoseEstimator:
         """
         if depth is not None:
             depth = check_depth(depth, np.shape(image)[:2])
-        if mask is None and box is not None and self.config.box_mask == "grabcut":
+        cut = None
+        if mask is None and box is not None and self.config.box_mask != "off":
             from .crop import grabcut_mask
 
-            mask = grabcut_mask(check_image(image), box)
-            mask = mask if mask.any() else None
-        results = self._estimate(image, K, mask, box, objects, dist_coeffs)
+            cut = grabcut_mask(check_image(image), box)
+            cut = cut if cut.any() else None
+        if cut is not None and self.config.box_mask == "box-and-grabcut" and self.config.render_refine > 0 and self.config.hypotheses > 1:
+            results = self._estimate(image, K, None, box, objects, dist_coeffs, cut=cut)
+        else:
+            # box-and-grabcut without refinement or hypotheses: the box alone
+            results = self._estimate(image, K, cut if cut is not None and self.config.box_mask == "grabcut" else mask, box, objects, dist_coeffs)
         return {name: self.correct_with_depth(r, depth) for name, r in results.items()} if depth is not None else results
 
     def correct_with_depth(self, result: PoseResult, depth: np.ndarray | None) -> PoseResult:
@@ -267,19 +277,25 @@ class PoseEstimator:
         used when its file is found (:func:`~mveq_core.render_refine.database_mesh`)."""
         self.meshes[name] = (mesh, flat_shading)
 
-    def _estimate(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:
+    def _estimate(self, image, K, mask, box, objects, dist_coeffs, cut=None) -> dict[str, PoseResult]:
+        """Coarse poses, then (``render_refine``) their hypotheses refined against renders; with
+        ``cut`` (``box_mask`` ``box-and-grabcut``, no ``mask``) the box's hypotheses and the cut's."""
         results = self._estimate_coarse(image, K, mask, box, objects, dist_coeffs)
         if self.config.render_refine <= 0:
             return results
         from .render_refine import database_mesh
 
         image = check_image(image)
+        with_cut = self._estimate_coarse(image, K, cut, box, objects, dist_coeffs) if cut is not None else None
         for name, r in results.items():
             if name not in self.meshes:  # a CAD database's own mesh (its header's path), looked up once
                 self.meshes[name] = database_mesh(self.databases[name])
             if self.meshes[name] is not None:
                 mesh, flat = self.meshes[name]
-                results[name] = refine_hypotheses(self, name, r, image, K, mesh, flat, mask, box, dist_coeffs)
+                if with_cut is not None:
+                    results[name] = refine_box_and_cut(self, name, r, with_cut[name], image, K, mesh, flat, cut, box, dist_coeffs)
+                else:
+                    results[name] = refine_hypotheses(self, name, r, image, K, mesh, flat, mask, box, dist_coeffs)
         return results
 
     def _estimate_coarse(self, image, K, mask, box, objects, dist_coeffs) -> dict[str, PoseResult]:

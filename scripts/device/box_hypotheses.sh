@@ -3,7 +3,7 @@
 # the coarse poses of templates laid over the box under several scorings (aligned_coarse.py), then
 # bench rows on the same warm machine and cached databases. Weights: .wcache (fp16) when carried,
 # else those a previous call left in /tmp/mveq_cache/weights.
-# usage: SETS=handal|lm,hb [VIEWS=N] [LIGHTING=N] [RD=DIR] box_hypotheses.sh diag|default|mf|...
+# usage: SETS=handal|lm,hb [VIEWS=N] [LIGHTING=N] [RD=DIR] box_hypotheses.sh diag|default|mf|...|union|cat_mf2|cat_union
 # RD=DIR: the carried real-data root (default .carry/rd_bop; session 21's lighting row: a copy of bop_lm alone).
 # VIEWS=N (session 21): CAD templates from N icosphere viewpoints instead of 96, with the database's
 # descriptor cap raised in proportion (N x 1250: the 96-view default keeps 120,000), tagged _vN.
@@ -48,6 +48,13 @@ for step in "$@"; do
     silmask)
       python3 scripts/realdata/silhouette_detections.py $OUT/runs/${TAG}_mf2.json --data ${RD:-.carry/rd_bop} --out $R/sil_$TAG.json 2>&1 | tail -1
       run ${TAG}_silmask "${recipe[@]}" --crops detections --detections $R/sil_$TAG.json --refine-method matches-featuremetric --turn-rounds 2 ;;
+    # session 23: the box's hypotheses and a GrabCut mask's, pooled and chosen by the silhouette's agreement with both
+    union) run ${TAG}_union "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds 2 --box-mask box-and-grabcut ;;
+    # session 23: the same two rows on the real LINEMOD cat (10 frames, .carry/cat10: a check on frames no choice was made on)
+    cat_mf2|cat_union)
+      extra=(); [ $step = cat_union ] && extra=(--box-mask box-and-grabcut)
+      python3 -m mveq_core.cli -q bench bop --root .carry/cat10 --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$step "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds 2 "${extra[@]}" 2>&1 | grep -v "^INFO" | tail -4
+      cp $R/$step/*.json $OUT/runs/$step.json 2>/dev/null || true ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done
