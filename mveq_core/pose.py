@@ -57,10 +57,11 @@ class PoseConfig:
     box_queries: bool = option(False, "with a box: query pixels only inside the box (not in the crop's margin around it)", cli="--box-queries", ros="box_queries")
     # A mask matters for CAD databases (background blacked out like a render's; the silhouette
     # choice of hypotheses): a box alone can be turned into one by GrabCut (docs/benchmarks.md).
-    # box-and-grabcut: the hypotheses of the box alone and of a GrabCut mask, pooled (real BOP frames, box only:
-    # docs/benchmarks.md, session 23)
-    box_mask: str = option("off", "with a box and no mask: grabcut = cut a mask from the box with OpenCV's GrabCut and use it as the query mask; "
-                           "box-and-grabcut = with render_refine and hypotheses, refine the box's hypotheses and the GrabCut mask's, keep the one whose silhouette agrees best with both",
+    # box-and-grabcut (the default): with render refinement and hypotheses, the box alone's hypotheses and a GrabCut
+    # mask's, pooled (real frames, box only: ADD(-S) 18 -> 21, 5 cm 5° 15 -> 20, 10 cm 10° 17 -> 29 of 61; docs/benchmarks.md,
+    # session 23); without them the box alone, and GrabCut is not run
+    box_mask: str = option("box-and-grabcut", "with a box and no mask: off = the box alone; grabcut = cut a mask from the box with OpenCV's GrabCut and use it as the query mask; "
+                           "box-and-grabcut = with render_refine and hypotheses, refine the box's hypotheses and the GrabCut mask's and keep the one whose silhouette agrees best with both (else the box alone)",
                            cli="--box-mask", ros="box_mask", choices=BOX_MASKS)
     # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
     # on a crop around the object's projected box then sees it at the database's scale.
@@ -246,17 +247,17 @@ class PoseEstimator:
         """
         if depth is not None:
             depth = check_depth(depth, np.shape(image)[:2])
-        cut = None
-        if mask is None and box is not None and self.config.box_mask != "off":
+        cfg, cut = self.config, None
+        pooled = cfg.box_mask == "box-and-grabcut" and cfg.render_refine > 0 and cfg.hypotheses > 1  # else the box alone
+        if mask is None and box is not None and (cfg.box_mask == "grabcut" or pooled):
             from .crop import grabcut_mask
 
             cut = grabcut_mask(check_image(image), box)
             cut = cut if cut.any() else None
-        if cut is not None and self.config.box_mask == "box-and-grabcut" and self.config.render_refine > 0 and self.config.hypotheses > 1:
+        if cut is not None and pooled:
             results = self._estimate(image, K, None, box, objects, dist_coeffs, cut=cut)
         else:
-            # box-and-grabcut without refinement or hypotheses: the box alone
-            results = self._estimate(image, K, cut if cut is not None and self.config.box_mask == "grabcut" else mask, box, objects, dist_coeffs)
+            results = self._estimate(image, K, mask if cut is None else cut, box, objects, dist_coeffs)
         return {name: self.correct_with_depth(r, depth) for name, r in results.items()} if depth is not None else results
 
     def correct_with_depth(self, result: PoseResult, depth: np.ndarray | None) -> PoseResult:

@@ -3,7 +3,8 @@
 # the coarse poses of templates laid over the box under several scorings (aligned_coarse.py), then
 # bench rows on the same warm machine and cached databases. Weights: .wcache (fp16) when carried,
 # else those a previous call left in /tmp/mveq_cache/weights.
-# usage: SETS=handal|lm,hb [VIEWS=N] [LIGHTING=N] [RD=DIR] box_hypotheses.sh diag|default|mf|...|union|cat_mf2|cat_union
+# usage: SETS=handal|lm,hb [VIEWS=N] [LIGHTING=N] [RD=DIR] [CAT=DIR CATTAG=PREFIX] box_hypotheses.sh diag|default|mf|...|union|cat_mf2|cat_union
+# CAT=DIR (session 23): the BOP scene the cat_* steps run on (default .carry/cat10), CATTAG its output prefix.
 # RD=DIR: the carried real-data root (default .carry/rd_bop; session 21's lighting row: a copy of bop_lm alone).
 # VIEWS=N (session 21): CAD templates from N icosphere viewpoints instead of 96, with the database's
 # descriptor cap raised in proportion (N x 1250: the 96-view default keeps 120,000), tagged _vN.
@@ -53,8 +54,8 @@ for step in "$@"; do
     # session 23: the same two rows on the real LINEMOD cat (10 frames, .carry/cat10: a check on frames no choice was made on)
     cat_mf2|cat_union)
       extra=(); [ $step = cat_union ] && extra=(--box-mask box-and-grabcut)
-      python3 -m mveq_core.cli -q bench bop --root .carry/cat10 --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$step "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds 2 "${extra[@]}" 2>&1 | grep -v "^INFO" | tail -4
-      cp $R/$step/*.json $OUT/runs/$step.json 2>/dev/null || true ;;
+      python3 -m mveq_core.cli -q bench bop --root ${CAT:-.carry/cat10} --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$step "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds 2 "${extra[@]}" 2>&1 | grep -v "^INFO" | tail -4
+      cp $R/$step/*.json $OUT/runs/${CATTAG:-}$step.json 2>/dev/null || true ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done
