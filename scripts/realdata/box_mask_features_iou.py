@@ -42,12 +42,19 @@ def likeness(sims: torch.Tensor, columns: np.ndarray) -> np.ndarray:
     return sims[:, torch.from_numpy(columns)].topk(k, dim=1).values.mean(1).numpy()
 
 
+def context_window(shape: tuple[int, int], box, context: float = CONTEXT) -> tuple[int, int, int, int]:
+    """Integer [x0, y0, x1, y1] of ``box`` grown by ``context`` x its size a side, in an image of
+    ``shape`` (H, W) (also session 23's box_mask_head.py)."""
+    h, w = shape
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    return int(max(0, x0 - context * bw)), int(max(0, y0 - context * bh)), int(min(w, x1 + context * bw + 1)), int(min(h, y1 + context * bh + 1))
+
+
 def feature_masks(features, rgb: np.ndarray, box) -> dict[str, np.ndarray]:
     h, w = rgb.shape[:2]
     x0, y0, x1, y1 = box
-    bw, bh = x1 - x0, y1 - y0
-    cx0, cy0 = int(max(0, x0 - CONTEXT * bw)), int(max(0, y0 - CONTEXT * bh))
-    cx1, cy1 = int(min(w, x1 + CONTEXT * bw + 1)), int(min(h, y1 + CONTEXT * bh + 1))
+    cx0, cy0, cx1, cy1 = context_window((h, w), box)
     crop = rgb[cy0:cy1, cx0:cx1]
     r = LONG_SIDE / max(crop.shape[:2])
     small = cv2.resize(crop, (max(14, int(crop.shape[1] * r)), max(14, int(crop.shape[0] * r))), interpolation=cv2.INTER_AREA)
