@@ -287,10 +287,12 @@ class PoseEstimator:
         from .render_refine import database_mesh
 
         image = check_image(image)
-        with_cut = self._estimate_coarse(image, K, cut, box, objects, dist_coeffs) if cut is not None else None
-        for name, r in results.items():
+        for name in results:
             if name not in self.meshes:  # a CAD database's own mesh (its header's path), looked up once
                 self.meshes[name] = database_mesh(self.databases[name])
+        meshed = [name for name in results if self.meshes[name] is not None]
+        with_cut = self._estimate_coarse(image, K, cut, box, meshed, dist_coeffs) if cut is not None and meshed else None
+        for name, r in results.items():
             if self.meshes[name] is not None:
                 mesh, flat = self.meshes[name]
                 if with_cut is not None:
