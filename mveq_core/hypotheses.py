@@ -188,23 +188,33 @@ def aligned_hypotheses(estimator, query, name: str, K: np.ndarray, dist_coeffs, 
     return found
 
 
-def silhouette_iou(mesh, K: np.ndarray, T_cam_obj: np.ndarray, mask: np.ndarray, flat: bool = False) -> float:
-    """Intersection over union of ``mesh``'s silhouette rendered at ``T_cam_obj`` and ``mask``."""
+def silhouette_fit(mesh, K: np.ndarray, T_cam_obj: np.ndarray, shape: tuple[int, int], flat: bool = False, mask=None, box=None) -> tuple[float | None, float | None]:
+    """(IoU of ``mesh``'s silhouette rendered at ``T_cam_obj`` in an image of ``shape`` with
+    ``mask``, IoU of the box around it with ``box`` [x0, y0, x1, y1]), each None when not asked
+    for; one render for both, none for neither."""
+    if mask is None and box is None:
+        return None, None
+    from .crop import mask_box
+    from .localize import box_iou
     from .render import render_view
 
-    view = render_view(mesh, K, T_cam_obj, mask.shape, None, False, flat)
-    union = np.logical_or(view.mask, mask).sum()
-    return float(np.logical_and(view.mask, mask).sum() / union) if union else 0.0
+    silhouette = render_view(mesh, K, T_cam_obj, shape, None, False, flat).mask
+    iou = None
+    if mask is not None:
+        union = np.logical_or(silhouette, mask).sum()
+        iou = float(np.logical_and(silhouette, mask).sum() / union) if union else 0.0
+    return iou, None if box is None else box_iou(mask_box(silhouette), box)
+
+
+def silhouette_iou(mesh, K: np.ndarray, T_cam_obj: np.ndarray, mask: np.ndarray, flat: bool = False) -> float:
+    """Intersection over union of ``mesh``'s silhouette rendered at ``T_cam_obj`` and ``mask``."""
+    return silhouette_fit(mesh, K, T_cam_obj, mask.shape, flat, mask=mask)[0]
 
 
 def box_of_silhouette_iou(mesh, K: np.ndarray, T_cam_obj: np.ndarray, box, shape: tuple[int, int], flat: bool = False) -> float:
     """Intersection over union of the box around ``mesh``'s silhouette rendered at ``T_cam_obj``
     (an image of ``shape``) with ``box`` [x0, y0, x1, y1]."""
-    from .crop import mask_box
-    from .localize import box_iou
-    from .render import render_view
-
-    return box_iou(mask_box(render_view(mesh, K, T_cam_obj, shape, None, False, flat).mask), box)
+    return silhouette_fit(mesh, K, T_cam_obj, shape, flat, box=box)[1]
 
 
 def choose(candidates: list[dict], score: str) -> int:
@@ -221,11 +231,13 @@ def choose(candidates: list[dict], score: str) -> int:
     return int(np.argmax(inliers))
 
 
-def refined_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, mask, box, dist_coeffs) -> tuple[list, list[dict], dict]:
+def refined_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, mask, box, dist_coeffs, cut=None) -> tuple[list, list[dict], dict]:
     """(refined results, their summaries, the shared query features) of ``first`` and the other
     templates' poses, each refined against renders: the part of :func:`refine_hypotheses` before
     the choice. A summary holds the pose, the coarse pose it started from ``T_start``, inliers,
-    score, the silhouette's IoU with ``mask`` (with a mask) or its box's with ``box`` (without)."""
+    score, the silhouette's IoU with ``mask`` (with a mask) or its box's with ``box`` (without).
+    With ``cut`` (``box-and-grabcut``: a GrabCut mask cut from ``box``) every summary holds both,
+    the silhouette's IoU with the query mask or else with ``cut``, from one render."""
     from .render_refine import refine_by_rendering
 
     cfg = estimator.config
@@ -249,8 +261,9 @@ def refined_hypotheses(estimator, name: str, first, image, K, mesh, flat: bool, 
         r = refine_by_rendering(estimator, name, h, image, K, mesh, cfg.render_refine, mask, box, dist_coeffs, flat, shared)
         refined.append(r)
         several = r.success and cfg.hypotheses > 1
-        iou = silhouette_iou(mesh, K, r.T_cam_obj, mask, flat) if several and mask is not None else None
-        iou_box = box_of_silhouette_iou(mesh, K, r.T_cam_obj, box, image.shape[:2], flat) if several and mask is None and box is not None else None
+        against = mask if mask is not None else cut
+        fit_box = box if mask is None or cut is not None else None
+        iou, iou_box = silhouette_fit(mesh, K, r.T_cam_obj, image.shape[:2], flat, against, fit_box) if several else (None, None)
         summaries.append({"source": "all templates" if k == 0 else label, "success": r.success, "num_inliers": r.num_inliers,
                           "inlier_ratio": r.inlier_ratio, "score": r.score, "silhouette_iou": iou, "box_iou": iou_box, "T_cam_obj": None if r.T_cam_obj is None else r.T_cam_obj.tolist(),
                           "T_start": h.T_cam_obj.tolist() if h.success and h.T_cam_obj is not None else None})
@@ -303,21 +316,14 @@ def refine_box_and_cut(estimator, name: str, first_box, first_cut, image, K, mes
     query it came from (``query``: ``box`` or ``grabcut``)."""
     runs = []
     for query_mask, first in ((None, first_box), (cut, first_cut)):
-        refined, summaries, shared = refined_hypotheses(estimator, name, first, image, K, mesh, flat, query_mask, box, dist_coeffs)
+        refined, summaries, shared = refined_hypotheses(estimator, name, first, image, K, mesh, flat, query_mask, box, dist_coeffs, cut=cut)
         for s in summaries:
             s["query"] = "box" if query_mask is None else "grabcut"
         runs.append((query_mask, refined, summaries, shared))
     pooled = [(run, i) for run in runs for i, r in enumerate(run[1]) if r.success]
     if not pooled:
         return runs[0][1][0]
-    scores = []
-    for (query_mask, refined, summaries, _), i in pooled:
-        s, T = summaries[i], refined[i].T_cam_obj
-        if s.get("box_iou") is None:
-            s["box_iou"] = box_of_silhouette_iou(mesh, K, T, box, image.shape[:2], flat)
-        if s.get("silhouette_iou") is None:
-            s["silhouette_iou"] = silhouette_iou(mesh, K, T, cut, flat)
-        scores.append(s["box_iou"] * s["silhouette_iou"])
+    scores = [run[2][i]["box_iou"] * run[2][i]["silhouette_iou"] for run, i in pooled]
     (query_mask, refined, summaries, shared), best = pooled[int(np.argmax(scores))]
     result = finish_choice(estimator, name, refined, summaries, best, image, K, mesh, flat, query_mask, box, dist_coeffs, shared)
     other = runs[1] if query_mask is None else runs[0]
