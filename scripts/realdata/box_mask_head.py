@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from box_mask_features_iou import context_window  # noqa: E402
+from box_mask_features_iou import context_window, iou  # noqa: E402
 
 from mveq_core.crop import grabcut_mask, mask_box  # noqa: E402
 from mveq_core.features import image_to_tensor, load_features  # noqa: E402
@@ -190,9 +190,6 @@ def iou_table(args) -> int:
     head = Head()
     head.load_state_dict(torch.load(args.head, weights_only=True))
     head.eval()
-
-    def iou(a, b):
-        return float((a & b).sum() / max((a | b).sum(), 1))
 
     results: dict[str, list[dict]] = {}
     for real in load_realdata(args.data, None):

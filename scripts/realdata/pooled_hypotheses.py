@@ -22,6 +22,7 @@ import numpy as np
 import torch._dynamo  # noqa: F401  (before the first GL context)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from box_mask_features_iou import iou  # noqa: E402
 from turn_trajectory import row_instances  # noqa: E402
 
 from mveq_core.benchmarks.real_pose import evaluate_instance  # noqa: E402
@@ -33,10 +34,6 @@ from mveq_core.pose_result import PoseResult  # noqa: E402
 from mveq_core.render import render_view  # noqa: E402
 
 RULES = {"box": lambda h: h["box"], "cut": lambda h: h["cut"], "box x cut": lambda h: h["box"] * h["cut"], "gt mask (bound)": lambda h: h["gt"]}
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
 
 
 def pooled(groups: list[list[str]], data: str) -> dict[tuple[str, str], list[dict]]:
