@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from .box_distance import BoxFit
 from .depth import DepthCorrection
 
 
@@ -36,6 +37,7 @@ class PoseResult:
     matches_xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     depth_correction: DepthCorrection | None = None  # set when a depth image corrected the distance
+    box_fit: BoxFit | None = None  # set when the translation was drawn toward the query box's (PoseConfig.box_distance)
     hypotheses: list | None = None  # with several refined hypotheses (mveq_core.hypotheses): each one's summary
 
     @classmethod
@@ -62,6 +64,7 @@ class PoseResult:
             "timings_ms": self.timings_ms,
             "reason": self.reason,
             "depth_correction": None if self.depth_correction is None else asdict(self.depth_correction),
+            "box_fit": None if self.box_fit is None else asdict(self.box_fit),
             "hypotheses": self.hypotheses,
         }
 

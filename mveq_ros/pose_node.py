@@ -335,6 +335,7 @@ class PoseEstimatorNode(Node):
             KeyValue(key="inlier_ratio", value=f"{result.inlier_ratio:.3f}"),
             KeyValue(key="reason", value=result.reason or ""),
             KeyValue(key="depth_shift_mm", value="" if result.depth_correction is None else f"{result.depth_correction.shift_m * 1e3:.1f}"),
+            KeyValue(key="box_shift_mm", value="" if result.box_fit is None else f"{result.box_fit.shift_m * 1e3:.1f}"),
         ]
         array.status.append(status)
         return array

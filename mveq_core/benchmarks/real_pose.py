@@ -320,6 +320,7 @@ def run_real(
                     "T_est": None if result.T_cam_obj is None else result.T_cam_obj.tolist(), "T_gt": ann.T_cam_obj.tolist(),
                     "ms": result.timings_ms.get("total"),
                     "depth_correction": None if result.depth_correction is None else asdict(result.depth_correction),
+                    "box_fit": None if result.box_fit is None else asdict(result.box_fit),
                     "hypotheses": result.hypotheses,
                 })  # fmt: skip
                 if bench.overlays:

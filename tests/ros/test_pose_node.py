@@ -115,6 +115,7 @@ def test_poses_match_renders_and_bad_input_keeps_the_node_alive(ros, setup, spin
     values = {v.key: v.value for v in status.status[0].values}
     assert status.header.stamp.sec == 100 and status.status[0].name == "toy"
     assert values["state"] == "found" and float(values["score"]) > 0.5 and int(values["inliers"]) > 12 and values["reason"] == ""
+    assert values["box_shift_mm"] == ""  # no box: the translation is not drawn toward one
 
     # Bad frames: each is logged and skipped; nothing is published for them.
     bad = []
