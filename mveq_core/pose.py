@@ -64,11 +64,12 @@ class PoseConfig:
     box_mask: str = option("box-and-grabcut", "with a box and no mask: off = the box alone; grabcut = cut a mask from the box with OpenCV's GrabCut and use it as the query mask; "
                            "box-and-grabcut = with render_refine and hypotheses, refine the box's hypotheses and the GrabCut mask's and keep the one whose silhouette agrees best with both (else the box alone)",
                            cli="--box-mask", ros="box_mask", choices=BOX_MASKS)
-    # A box's size and place fix the translation once the rotation is known; PnP's distance is a few
-    # per cent off. 0.5: half way (31 real BOP frames, box only: ADD(-S) 12 -> 16; 30 held-out LINEMOD
-    # cat frames 9 -> 11; no loss with box sides off by 4 %; docs/benchmarks.md, session 24)
-    box_distance: float = option(0.5, "with a box, no mask and the object's mesh: move the pose's translation this share of the way to the one whose mesh's projected box fits the box "
-                                 "(kept when that fit's box IoU is >= 0.9 and its distance within a tenth of the pose's; 0: off)", cli="--box-distance", ros="box_distance")
+    # A box's sides fix the translation once the rotation is known; PnP's distance is a few per cent
+    # off. 0.5: half way (31 real BOP frames, box only: ADD(-S) 12 -> 16 of 31; 30 held-out LINEMOD
+    # cat frames 9 -> 12; box sides off by 1-2 % or one side cut short by an occluder lose little or
+    # nothing; docs/benchmarks.md, session 24)
+    box_distance: float = option(0.5, "with a box, no mask and the object's mesh: move the pose's translation this share of the way to the one whose mesh's projected box has the box's sides "
+                                 "(all four, or three with one cut short as by an occluder; kept when its distance is within a tenth of the pose's; 0: off)", cli="--box-distance", ros="box_distance")
     # Without a box or mask, a first pass over the whole image gives a coarse pose; a second pass
     # on a crop around the object's projected box then sees it at the database's scale.
     refine_with_crop: bool = option(True, "without a box: a second pass on a crop around the first pose", ros="refine_with_crop")

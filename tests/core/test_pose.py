@@ -684,7 +684,7 @@ def test_box_and_grabcut_pools_the_box_and_the_cut_hypotheses(exact_setup, colou
     assert len(picked) == 1 and picked[0] is max(found, key=lambda h: h["box_iou"] * h["silhouette_iou"])
     assert query_pose_error(result.T_cam_obj, view.T_cam_obj)[0] < 3.0 and query_pose_error(result.T_cam_obj, view.T_cam_obj)[1] < 1.0
     # box_distance (default 0.5): the translation drawn toward the box's fit, recorded
-    assert result.box_fit is not None and result.box_fit.iou > 0.9 and result.to_json()["box_fit"]["iou"] == result.box_fit.iou
+    assert result.box_fit.how == "all sides" and result.box_fit.applied and result.box_fit.iou > 0.9 and result.to_json()["box_fit"]["iou"] == result.box_fit.iou
     plain = PoseEstimator(features, [db], replace(config, render_refine=0))
     boxed = PoseEstimator(features, [db], replace(config, render_refine=0, box_mask="off"))
     with torch.no_grad():
