@@ -186,7 +186,7 @@ class Localizer:
                     kept.append(c)
             best, best_box = None, None
             for c in kept[: self.config.max_candidates]:
-                pose = self.estimator.estimate(image, K, box=c["box"], objects=[name], dist_coeffs=dist_coeffs)[name]
+                pose = self.estimator.estimate(image, K, box=c["box"], objects=[name], dist_coeffs=dist_coeffs, box_is_tight=False)[name]
                 projected = self.estimator.projected_box(name, pose, K, image.shape[:2], dist_coeffs)
                 c["score"], c["projected_iou"] = pose.score, box_iou(projected, c["box"])
                 if c["projected_iou"] < self.config.min_box_iou:

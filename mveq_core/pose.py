@@ -242,6 +242,7 @@ class PoseEstimator:
         objects: Sequence[str] | None = None,
         dist_coeffs: np.ndarray | None = None,
         depth: np.ndarray | None = None,
+        box_is_tight: bool = True,
     ) -> dict[str, PoseResult]:
         """Poses of ``objects`` (default: all databases) in one image.
 
@@ -253,6 +254,9 @@ class PoseEstimator:
             box: optional [x0, y0, x1, y1] crop around the object (e.g. a detection).
             depth: optional (H, W) depth in metres registered to ``image`` (NaN or 0: no depth):
                 with ``depth_refine`` each pose's distance is corrected from it.
+            box_is_tight: ``box`` bounds the object's visible pixels (a detection's box), so with
+                ``box_distance`` the translation is drawn toward its fit; False for a region to
+                search (tracking's crop around the last pose, a localisation cluster).
         """
         if depth is not None:
             depth = check_depth(depth, np.shape(image)[:2])
@@ -267,7 +271,7 @@ class PoseEstimator:
             results = self._estimate(image, K, None, box, objects, dist_coeffs, cut=cut)
         else:
             results = self._estimate(image, K, mask if cut is None else cut, box, objects, dist_coeffs)
-        if mask is None and box is not None and cfg.box_distance > 0:
+        if mask is None and box is not None and box_is_tight and cfg.box_distance > 0:
             results = {name: self.draw_to_box(r, K, box, np.shape(image)[:2], dist_coeffs) for name, r in results.items()}
         return {name: self.correct_with_depth(r, depth) for name, r in results.items()} if depth is not None else results
 

@@ -105,7 +105,7 @@ class PoseTracker:
             last = self._last.get(name)
             box = None if last is None else self.estimator.projected_box(name, last, K, image.shape[:2], dist_coeffs)
             if box is not None:
-                result = self.estimator.estimate(image, K, box=box, objects=[name], dist_coeffs=dist_coeffs)[name]
+                result = self.estimator.estimate(image, K, box=box, objects=[name], dist_coeffs=dist_coeffs, box_is_tight=False)[name]
                 result = refine_from_prior(result, last.T_cam_obj, K, self.estimator.config.pnp.threshold_px, dist_coeffs) or result
             else:
                 result = self.estimator.estimate(image, K, objects=[name], dist_coeffs=dist_coeffs)[name]

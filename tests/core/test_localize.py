@@ -48,8 +48,10 @@ def test_rendered_object_in_a_real_photo_is_found_and_absent_without_it():
     # a CAD (rendered) database: verified scores run lower than with photo databases (docs/benchmarks.md)
     config = PoseConfig(search="localize", localize=LocalizeConfig(input_size=448, tiles=0, min_score=0.3))
     estimator = PoseEstimator(features, [load_database(SAMPLE_DATABASE)], config)
+    estimator.set_mesh("mveq_toy_drill", mesh)  # a mesh: box_distance could draw toward a box
     found = estimator.localize(composite, photo.K)["mveq_toy_drill"]
     assert found.present and box_iou(found.box, known_box) >= 0.5, (found.box, known_box, found.candidates)
+    assert found.pose.box_fit is None  # a cluster's box is a region to search, not the object's: nothing drawn
     assert found.score >= config.localize.min_score
     absent = estimator.localize(photo.rgb, photo.K)["mveq_toy_drill"]
     assert not absent.present and absent.box is None, absent.candidates

@@ -29,12 +29,15 @@ def sequence(procedural_mesh):
     return db, frames
 
 
-def test_tracking_recovers_after_the_object_leaves_and_reenters(sequence):
+def test_tracking_recovers_after_the_object_leaves_and_reenters(sequence, procedural_mesh):
     db, frames = sequence
-    tracker = PoseTracker(PoseEstimator(CoordinateFeatures(), [db], PoseConfig(input_size=256)), TrackingConfig(max_failures=2))
+    estimator = PoseEstimator(CoordinateFeatures(), [db], PoseConfig(input_size=256))
+    estimator.set_mesh("toy", coordinate_coloured(procedural_mesh)[0], True)  # a mesh: box_distance could draw
+    tracker = PoseTracker(estimator, TrackingConfig(max_failures=2))
     states, errors, passes = [], [], []
     for rgb, T in frames:
         tracked = tracker.update(rgb, K)["toy"]
+        assert tracked.result.box_fit is None  # the crop around the last pose is no detection: nothing drawn toward it
         states.append(tracked.state)
         passes.append("first_pass" in tracked.result.timings_ms)  # two passes = a whole-image search
         if tracked.state == TRACKING:
