@@ -32,7 +32,7 @@ import numpy as np
 from mveq_core.benchmarks.bop import load_bop
 from mveq_core.benchmarks.real_pose import evaluate_instance
 from mveq_core.benchmarks.realdata import load_realdata
-from mveq_core.box_distance import draw_to_box, points_box
+from mveq_core.box_distance import draw_to_box, hull_points, points_box
 from mveq_core.localize import box_iou
 from mveq_core.pose_result import PoseResult
 
@@ -104,6 +104,7 @@ def main(argv: list[str]) -> int:
     sets = bop + (load_realdata(args.data, rest) if rest else [])
     objects = {(s.name, n): o for s in sets for n, o in s.objects.items()}
     frames = {f.key: f for s in sets for f in s.frames}
+    hulls: dict = {}
     drawn_rows = sum(bool(r.get("box_fit")) for r in rows)
     print(f"{len(rows)} instances; poses from {'the replays' if poses else 'the rows'}"
           f"{f' ({drawn_rows} drawn by box_distance: as estimated = the translation before)' if drawn_rows else ''}; gate IoU {args.gate}")
@@ -115,7 +116,7 @@ def main(argv: list[str]) -> int:
             rng = np.random.default_rng(seed)
             for row in rows:
                 obj, frame = objects[(row["set"], row["object"])], frames[row["frame"]]
-                X = np.asarray(obj.mesh().vertices)
+                X = hulls.setdefault((row["set"], row["object"]), hull_points(obj.mesh()))  # the same projected boxes as every vertex
                 shape = frame.rgb.shape[:2]
                 b = np.asarray(row["gt_box"], float)
                 wh = np.r_[b[2] - b[0], b[3] - b[1]]
