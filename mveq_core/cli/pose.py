@@ -72,7 +72,8 @@ def cmd_pose(args: argparse.Namespace) -> int:
         if r.success:
             t = r.T_cam_obj[:3, 3]
             depth_note = f", distance corrected by depth {r.depth_correction.shift_m * 1e3:+.1f} mm" if r.depth_correction else ""
-            print(f"{r.object_name}: t = [{t[0]:.4f}, {t[1]:.4f}, {t[2]:.4f}] m, {r.num_inliers}/{r.num_matches} inliers, score {r.score:.2f}, {r.timings_ms['total']:.0f} ms{depth_note}")
+            box_note = f", moved {r.box_fit.shift_m * 1e3:.1f} mm toward the box's fit ({r.box_fit.how})" if r.box_fit and r.box_fit.applied else ""
+            print(f"{r.object_name}: t = [{t[0]:.4f}, {t[1]:.4f}, {t[2]:.4f}] m, {r.num_inliers}/{r.num_matches} inliers, score {r.score:.2f}, {r.timings_ms['total']:.0f} ms{box_note}{depth_note}")
         else:
             print(f"{r.object_name}: no pose ({r.reason})")
     print(f"wrote {out} and {overlay_path}")
